@@ -1,0 +1,190 @@
+//! The command line: subcommands, flags and their help, parsed by clap. It only describes and
+//! parses arguments; it must not run anything.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::isolation::Isolation;
+use crate::report::Format;
+
+const EXAMPLES: &str = "\
+Examples:
+  contention run ticketmaster --isolation rc            the last ticket sells twice
+  contention run ticketmaster --isolation all --strategy all
+  contention run bank-transfer --clients 32 --duration 5s --seed 7 --format json
+  contention run ./my-scenario.toml --param seats=1
+  contention run write-skew --isolation all --expect declared
+  contention list
+  contention show write-skew
+  contention validate ./my-scenario.toml
+
+Exit codes: 0 ran and every expectation held, 1 an expectation failed,
+2 could not run (bad input, no database), 130 interrupted.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "contention",
+    version,
+    about = "A lab for contention and transactions against real PostgreSQL",
+    long_about = "Runs scenario files (the last-ticket race, bank transfers, write skew, ABA, deadlocks) \
+with many concurrent clients against a real PostgreSQL, at each isolation level and with each \
+concurrency-control strategy, and tabulates anomalies next to throughput, latency, aborts and retries.\n\n\
+Without --db it starts a private throw-away PostgreSQL from the local binaries and removes it afterwards.",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: every chosen strategy at every chosen isolation level.
+    #[command(after_help = EXAMPLES)]
+    Run(RunArgs),
+    /// List the built-in scenarios.
+    List,
+    /// Show a scenario: its story, parameters, strategies with their SQL, invariants, expectations.
+    Show(ShowArgs),
+    /// Check scenario files without running them.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A built-in scenario name (see `contention list`) or a path to a .toml file.
+    pub scenario: String,
+
+    /// Isolation levels: rc, rr, serializable, ru, comma-separated, or all
+    /// [default: the scenario's, usually rc].
+    #[arg(short, long, value_parser = parse_levels)]
+    pub isolation: Option<Levels>,
+
+    /// Strategies, comma-separated, or all.
+    #[arg(short, long, default_value = "all")]
+    pub strategy: String,
+
+    /// Concurrent clients [default: the scenario's].
+    #[arg(short, long)]
+    pub clients: Option<u32>,
+
+    /// How long each cell runs, e.g. 500ms, 5s (ignored with --operations)
+    /// [default: the scenario's].
+    #[arg(short, long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Total operations per cell, shared by all clients, instead of a duration.
+    #[arg(short, long)]
+    pub operations: Option<u64>,
+
+    /// Seed for every random draw.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Think time at the scenario's `think = true` steps, e.g. 0ms, 20ms (widens race windows)
+    /// [default: the scenario's].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub think: Option<Duration>,
+
+    /// Attempts per operation before giving up (40001, 40P01 and conflicts are retried).
+    #[arg(long)]
+    pub max_tries: Option<u32>,
+
+    /// Share a pool of N connections among the clients instead of one connection each.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
+
+    /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
+    #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub params: Vec<(String, String)>,
+
+    /// Check every cell: no-anomalies, anomalies, declared (the scenario's documented
+    /// expectations), aborts:CLASS, no-aborts:CLASS, anomaly:NAME (repeatable). Exit 1 if one fails.
+    #[arg(short, long)]
+    pub expect: Vec<String>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// No progress messages on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Use this server (a postgres:// URL or key=value string); the run creates its own
+    /// database there and drops it afterwards. Without it: a private ephemeral server.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub db: Option<String>,
+
+    /// Use the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD.
+    #[arg(long, conflicts_with = "db")]
+    pub db_from_env: bool,
+
+    /// Keep the run's database afterwards (only with --db or --db-from-env).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A built-in scenario name or a path to a .toml file.
+    pub scenario: String,
+    /// Override a parameter before showing, e.g. --param seats=1.
+    #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub params: Vec<(String, String)>,
+    /// `json` prints the resolved scenario.
+    #[arg(short, long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Scenario files or built-in names.
+    #[arg(required = true)]
+    pub scenarios: Vec<String>,
+}
+
+/// A list of isolation levels given as one flag value (`rc,rr` or `all`).
+#[derive(Debug, Clone)]
+pub struct Levels(pub Vec<Isolation>);
+
+fn parse_levels(s: &str) -> Result<Levels, String> {
+    Isolation::parse_list(s).map(Levels)
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected NAME=VALUE"))?;
+    if k.trim().is_empty() {
+        return Err(format!("`{s}`: empty parameter name"));
+    }
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn param_needs_an_equals_sign() {
+        assert!(parse_key_value("seats").is_err());
+        assert_eq!(
+            parse_key_value("seats=1").unwrap(),
+            ("seats".to_string(), "1".to_string())
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The subcommands: each takes parsed arguments and writers for its output, and returns an
+//! [`Exit`]. Results go to `out` (stdout); progress and errors to `err` (stderr). This is the
+//! only layer that sees every stage; it must not parse arguments or format tables itself.
+
+mod run;
+mod show;
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command};
+use crate::scenario::{self, catalog};
+
+pub use run::run;
+
+/// The process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Ran, and every expectation held.
+    Ok = 0,
+    /// Ran, and an expectation failed.
+    ExpectationFailed = 1,
+    /// Could not run: bad input, no database, a broken scenario.
+    CouldNotRun = 2,
+    /// Interrupted (Ctrl-C).
+    Interrupted = 130,
+}
+
+pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let result = match cli.command {
+        Command::Run(args) => run(args, out, err).await,
+        Command::List => list(out),
+        Command::Show(args) => show::show(&args, out),
+        Command::Validate(args) => validate(&args.scenarios, out, err),
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(e)
+            if e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Exit::Ok
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e:#}");
+            Exit::CouldNotRun
+        }
+    }
+}
+
+fn list(out: &mut dyn Write) -> anyhow::Result<Exit> {
+    let mut b = tabled::builder::Builder::default();
+    b.push_record(["scenario", "strategies", "summary"]);
+    for name in catalog::builtin_names() {
+        let s = scenario::load(&name, &[])?;
+        b.push_record([
+            name,
+            s.strategies.keys().cloned().collect::<Vec<_>>().join(", "),
+            s.summary,
+        ]);
+    }
+    let mut t = b.build();
+    t.with(tabled::settings::Style::blank());
+    writeln!(out, "{t}")?;
+    writeln!(out, "\nRun one: contention run NAME   Read one: contention show NAME")?;
+    Ok(Exit::Ok)
+}
+
+fn validate(names: &[String], out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
+    let mut exit = Exit::Ok;
+    for name in names {
+        match scenario::load(name, &[]) {
+            Ok(s) => writeln!(
+                out,
+                "ok: {} ({}: {} strategies, {} invariants)",
+                name,
+                s.name,
+                s.strategies.len(),
+                s.invariants.len()
+            )?,
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                exit = Exit::CouldNotRun;
+            }
+        }
+    }
+    Ok(exit)
+}

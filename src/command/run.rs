@@ -1,0 +1,254 @@
+//! `contention run`: resolve the scenario and flags, provision a server and the run's database,
+//! run every (strategy, isolation) cell, measure invariants, check expectations, render the
+//! report, and clean up on every path (success, error, Ctrl-C).
+
+use std::io::Write;
+
+use anyhow::{Context as _, anyhow, bail};
+use tokio_util::sync::CancellationToken;
+
+use super::Exit;
+use crate::check;
+use crate::cli::RunArgs;
+use crate::db::{RunDatabase, Server, ServerOptions};
+use crate::expect::Expectation;
+use crate::isolation::Isolation;
+use crate::report::{self, Cell, RunReport};
+use crate::runner::{self, Settings};
+use crate::scenario::{self, Scenario, Side, Strategy};
+
+/// What `--expect` asks for.
+enum Check {
+    /// The scenario's documented expectations for each cell.
+    Declared,
+    /// The same expectation for every cell (writer side).
+    Every(Expectation),
+}
+
+pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
+    let scenario = scenario::load(&args.scenario, &args.params)?;
+    let strategies = pick_strategies(&scenario, &args.strategy)?;
+    let levels = args
+        .isolation
+        .clone()
+        .map(|l| l.0)
+        .unwrap_or_else(|| scenario.run.isolation.clone());
+    let checks = args
+        .expect
+        .iter()
+        .map(|e| match e.as_str() {
+            "declared" => Ok(Check::Declared),
+            other => other
+                .parse()
+                .map(Check::Every)
+                .map_err(|m| anyhow!("--expect {other}: {m}, or declared")),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let settings = settings(&args, &scenario)?;
+    if args.db.keep && args.db.db.is_none() && !args.db.db_from_env {
+        bail!("--keep needs --db URL or --db-from-env: a private ephemeral server is always removed");
+    }
+
+    let abort = CancellationToken::new();
+    let signals = spawn_signal_handler(abort.clone());
+    let quiet = args.quiet;
+    let mut say = |msg: String| {
+        if !quiet {
+            let _ = writeln!(err, "contention: {msg}");
+        }
+    };
+
+    let auditor_clients: u32 = scenario.auditors.iter().map(|a| a.clients).sum();
+    let needed = settings.clients + auditor_clients + 20;
+    let opts = ServerOptions {
+        url: args.db.db.clone(),
+        from_env: args.db.db_from_env,
+        ephemeral_settings: vec![("max_connections".into(), needed.max(300).to_string())],
+    };
+    if opts.url.is_none() && !opts.from_env {
+        say("starting a private PostgreSQL (no --db given)".into());
+    }
+    let mut server = Server::provision(&opts).await?;
+    say(format!("using {}", server.description));
+
+    let outcome = async {
+        let info = server.info().await?;
+        let db = server.create_database(&scenario.name).await?;
+        say(format!("run database {}", db.name));
+        let cells = run_cells(&db, &scenario, &strategies, &levels, &settings, &abort, &mut say).await;
+        let dropped = if args.db.keep {
+            say(format!("kept database {} (--keep)", db.name));
+            Ok(())
+        } else {
+            server.drop_database(&db).await
+        };
+        let cells = cells?;
+        dropped?;
+        anyhow::Ok((info, db, cells))
+    }
+    .await;
+    server.shutdown();
+    signals.abort();
+    let (info, db, mut cells) = outcome?;
+
+    for cell in &mut cells {
+        apply_checks(cell, &scenario, &checks);
+    }
+    let mut notes = Vec::new();
+    if levels.contains(&Isolation::Ru) {
+        notes.push("READ UNCOMMITTED is accepted and runs as READ COMMITTED in PostgreSQL.".to_string());
+    }
+    let interrupted = abort.is_cancelled();
+    let report = RunReport {
+        tool: format!("contention {}", env!("CARGO_PKG_VERSION")),
+        scenario,
+        settings,
+        server: info,
+        database: db.name,
+        cells,
+        notes,
+        interrupted,
+    };
+    report::render(&report, args.format, out)?;
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else if report.failures().next().is_some() {
+        Exit::ExpectationFailed
+    } else {
+        Exit::Ok
+    })
+}
+
+fn pick_strategies<'a>(scenario: &'a Scenario, arg: &str) -> anyhow::Result<Vec<&'a Strategy>> {
+    if arg.trim() == "all" {
+        return Ok(scenario.strategies.values().collect());
+    }
+    arg.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            scenario.strategies.get(name).ok_or_else(|| {
+                anyhow!(
+                    "--strategy {name}: {} has no such strategy; it has: {}",
+                    scenario.name,
+                    scenario.strategies.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+fn settings(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Settings> {
+    let d = &scenario.run;
+    let clients = args.clients.unwrap_or(d.clients);
+    if clients == 0 {
+        bail!("--clients must be at least 1");
+    }
+    if args.connections == Some(0) {
+        bail!("--connections must be at least 1");
+    }
+    if args.max_tries == Some(0) {
+        bail!("--max-tries must be at least 1");
+    }
+    if args.operations == Some(0) {
+        bail!("--operations must be at least 1");
+    }
+    Ok(Settings {
+        clients,
+        duration: args.duration.unwrap_or(d.duration),
+        // An explicit --duration wins over the scenario's default operation count.
+        operations: args
+            .operations
+            .or(if args.duration.is_some() { None } else { d.operations }),
+        think: args.think.unwrap_or(d.think),
+        max_tries: args.max_tries.unwrap_or(d.max_tries),
+        seed: args.seed,
+        connections: args.connections,
+    })
+}
+
+async fn run_cells(
+    db: &RunDatabase,
+    scenario: &Scenario,
+    strategies: &[&Strategy],
+    levels: &[Isolation],
+    settings: &Settings,
+    abort: &CancellationToken,
+    say: &mut dyn FnMut(String),
+) -> anyhow::Result<Vec<Cell>> {
+    let mut cells = Vec::new();
+    for strategy in strategies {
+        let cell_levels: Vec<Isolation> = match strategy.isolation {
+            Some(pinned) => vec![pinned],
+            None => levels.to_vec(),
+        };
+        for level in cell_levels {
+            if abort.is_cancelled() {
+                return Ok(cells);
+            }
+            say(format!("{} @ {}", strategy.name, level));
+            let outcome = runner::run_cell(db, scenario, strategy, level, settings, abort)
+                .await
+                .with_context(|| format!("{} @ {}", strategy.name, level))?;
+            let measured = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                check::measure(db, scenario, &outcome),
+            )
+            .await
+            .map_err(|_| anyhow!("measuring invariants took longer than 10 s"))??;
+            cells.push(Cell::new(
+                strategy.name.clone(),
+                level,
+                strategy.isolation.is_some(),
+                outcome,
+                measured,
+            ));
+        }
+    }
+    Ok(cells)
+}
+
+fn apply_checks(cell: &mut Cell, scenario: &Scenario, checks: &[Check]) {
+    let mut failures = Vec::new();
+    for check in checks {
+        match check {
+            Check::Every(e) => failures.extend(e.check(cell, Side::Writer)),
+            Check::Declared => {
+                if let Some(s) = scenario.strategies.get(&cell.strategy) {
+                    for e in s.expectations_at(cell.isolation) {
+                        failures.extend(e.check(cell, Side::Writer));
+                    }
+                }
+                for a in &scenario.auditors {
+                    for e in a.expectations_at(cell.isolation) {
+                        failures.extend(
+                            e.check(cell, Side::Reader)
+                                .map(|f| format!("auditor {}: {f}", a.name)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    cell.failures = failures;
+}
+
+/// Cancels `abort` on Ctrl-C or SIGTERM.
+fn spawn_signal_handler(abort: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        abort.cancel();
+    })
+}

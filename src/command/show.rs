@@ -1,0 +1,123 @@
+//! `contention show`: a scenario explained for people (story, parameters, strategies with their
+//! SQL and expectations, invariants, auditors), or the resolved scenario as JSON.
+
+use std::io::Write;
+
+use super::Exit;
+use crate::cli::ShowArgs;
+use crate::scenario::{self, DrawKind, InvariantSource, Step, Think, expr::to_text};
+
+pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
+    let s = scenario::load(&args.scenario, &args.params)?;
+    if args.format == "json" {
+        serde_json::to_writer_pretty(&mut *out, &s)?;
+        writeln!(out)?;
+        return Ok(Exit::Ok);
+    }
+    writeln!(out, "{} — {}\n", s.name, s.summary)?;
+    if !s.story.is_empty() {
+        writeln!(out, "{}\n", s.story)?;
+    }
+    writeln!(out, "Parameters (override with --param NAME=VALUE):")?;
+    for (name, p) in &s.params {
+        let v = to_text(&p.value).unwrap_or_default();
+        writeln!(out, "  {name} = {v}{}", if p.help.is_empty() { String::new() } else { format!("    {}", p.help) })?;
+    }
+    if !s.draws.is_empty() {
+        writeln!(out, "\nRandom draws per operation (seeded by --seed):")?;
+        for d in &s.draws {
+            let kind = match d.kind {
+                DrawKind::Uniform { low, high } => format!("uniform {low}..={high}"),
+                DrawKind::Zipf { n, s } => format!("zipf over 1..={n}, s = {s}"),
+                DrawKind::Chance { p } => format!("true with probability {p}"),
+            };
+            let distinct = d.distinct_from.as_ref().map(|o| format!(", distinct from {o}")).unwrap_or_default();
+            writeln!(out, "  {} : {kind}{distinct}", d.name)?;
+        }
+    }
+    if !s.settings.is_empty() {
+        writeln!(out, "\nSession settings:")?;
+        for (k, v) in &s.settings {
+            writeln!(out, "  SET {k} = {v}")?;
+        }
+    }
+    let r = &s.run;
+    writeln!(
+        out,
+        "\nDefaults: {} clients, {}, think {}, max {} tries, isolation {}",
+        r.clients,
+        r.operations.map_or_else(|| humantime::format_duration(r.duration).to_string(), |n| format!("{n} operations")),
+        humantime::format_duration(r.think),
+        r.max_tries,
+        r.isolation.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    )?;
+
+    writeln!(out, "\nStrategies:")?;
+    for st in s.strategies.values() {
+        writeln!(out, "\n  {} — {}", st.name, st.summary)?;
+        if let Some(level) = st.isolation {
+            writeln!(out, "    isolation pinned to {level}")?;
+        }
+        writeln!(out, "    retries on: {}", st.retry.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "))?;
+        steps(out, &st.steps)?;
+        for (level, exps) in &st.expect {
+            let list: Vec<String> = exps.iter().map(|e| e.to_string()).collect();
+            writeln!(out, "    expect at {level}: {}", list.join(", "))?;
+        }
+    }
+    for a in &s.auditors {
+        writeln!(out, "\n  auditor {} ({} client{}) — {}", a.name, a.clients, if a.clients == 1 { "" } else { "s" }, a.summary)?;
+        steps(out, &a.steps)?;
+        for (level, exps) in &a.expect {
+            let list: Vec<String> = exps.iter().map(|e| e.to_string()).collect();
+            writeln!(out, "    expect at {level}: {}", list.join(", "))?;
+        }
+    }
+    writeln!(out, "\nInvariants (0 = holds; otherwise the size of the damage):")?;
+    for inv in &s.invariants {
+        let how = match &inv.source {
+            InvariantSource::Sql(sql) => format!("SQL: {}", one_line(sql)),
+            InvariantSource::Observed { auditor } => format!("flags raised by auditor {auditor}"),
+        };
+        writeln!(out, "  {} — {} ({:?} side)\n    {}\n    {how}", inv.name, inv.anomaly, inv.side, inv.explain)?;
+    }
+    if let Some(notes) = &s.notes {
+        writeln!(out, "\nWhat PostgreSQL does:\n{notes}")?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn steps(out: &mut dyn Write, steps: &[Step]) -> std::io::Result<()> {
+    for (i, st) in steps.iter().enumerate() {
+        let mut parts = Vec::new();
+        if let Some(w) = &st.when {
+            parts.push(format!("when {}", w.source));
+        }
+        if let Some(sql) = &st.sql {
+            parts.push(one_line(&sql.source));
+        }
+        if let Some(r) = &st.reject_if {
+            parts.push(format!("reject {} if {}", st.outcome, r.source));
+        }
+        if let Some(r) = &st.retry_if {
+            parts.push(format!("conflict (retry) if {}", r.source));
+        }
+        if let (Some(f), Some(name)) = (&st.flag_if, &st.flag) {
+            parts.push(format!("flag {name} if {}", f.source));
+        }
+        match st.think {
+            Think::None => {}
+            Think::Run => parts.push("think".into()),
+            Think::Fixed(d) => parts.push(format!("think {}", humantime::format_duration(d))),
+        }
+        if st.commit {
+            parts.push("COMMIT".into());
+        }
+        writeln!(out, "    {}. {}", i + 1, parts.join("; "))?;
+    }
+    Ok(())
+}
+
+fn one_line(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,273 @@
+//! The server a run uses and the database it creates there.
+//!
+//! Order: `--db URL` (or `DATABASE_URL`), then the libpq variables with `--db-from-env`, else a
+//! private ephemeral cluster. On a server it did not start, the lab only ever creates and drops
+//! its own database (`contention_<scenario>_<pid>_<random>`); it never alters anything else.
+//! Connection strings are never shown with their password.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::ephemeral::Ephemeral;
+
+/// Where to find a server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// `--db URL` or `DATABASE_URL`.
+    pub url: Option<String>,
+    /// `--db-from-env`: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD.
+    pub from_env: bool,
+    /// Extra server settings for an ephemeral cluster (`name`, `value`).
+    pub ephemeral_settings: Vec<(String, String)>,
+}
+
+/// A server the run can use; stops the ephemeral cluster (if any) when shut down or dropped.
+pub struct Server {
+    admin: Config,
+    /// For people: where the server is, without password.
+    pub description: String,
+    ephemeral: Option<Ephemeral>,
+}
+
+/// Version and settings recorded in every report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerInfo {
+    pub version: String,
+    pub version_num: i64,
+    pub ephemeral: bool,
+    pub settings: BTreeMap<String, String>,
+}
+
+/// The database one run works in.
+#[derive(Debug, Clone)]
+pub struct RunDatabase {
+    pub name: String,
+    config: Config,
+}
+
+impl Server {
+    pub async fn provision(opts: &ServerOptions) -> anyhow::Result<Server> {
+        if let Some(url) = &opts.url {
+            let admin = Config::from_str(url).map_err(|e| {
+                anyhow::anyhow!("--db: cannot parse the connection string: {e}")
+            })?;
+            let description = describe(&admin);
+            check_reachable(&admin, &description).await?;
+            return Ok(Server { admin, description, ephemeral: None });
+        }
+        if opts.from_env {
+            let admin = from_libpq_env();
+            let description = describe(&admin);
+            check_reachable(&admin, &description).await?;
+            return Ok(Server { admin, description, ephemeral: None });
+        }
+        let settings = opts.ephemeral_settings.clone();
+        let eph = tokio::task::spawn_blocking(move || Ephemeral::start(&settings))
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}\n(no --db URL, DATABASE_URL or --db-from-env was given, so a private PostgreSQL was tried)"))?;
+        let admin = eph.config();
+        let description = format!(
+            "private PostgreSQL {} (ephemeral, {})",
+            eph.major_version(),
+            eph.data_dir().display()
+        );
+        Ok(Server { admin, description, ephemeral: Some(eph) })
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral.is_some()
+    }
+
+    /// A connection to the maintenance database.
+    pub async fn admin(&self) -> anyhow::Result<Client> {
+        connect(&self.admin).await
+    }
+
+    pub async fn info(&self) -> anyhow::Result<ServerInfo> {
+        let c = self.admin().await?;
+        let version: String = c.query_one("SELECT version()", &[]).await?.get(0);
+        let num: String = c.query_one("SHOW server_version_num", &[]).await?.get(0);
+        let names = [
+            "deadlock_timeout",
+            "default_transaction_isolation",
+            "max_connections",
+            "lock_timeout",
+            "statement_timeout",
+            "max_prepared_transactions",
+            "fsync",
+            "synchronous_commit",
+            "shared_buffers",
+        ];
+        let rows = c
+            .query("SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY($1)", &[&&names[..]])
+            .await?;
+        Ok(ServerInfo {
+            version,
+            version_num: num.parse().unwrap_or(0),
+            ephemeral: self.is_ephemeral(),
+            settings: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        })
+    }
+
+    /// Creates the run's own database.
+    pub async fn create_database(&self, scenario: &str) -> anyhow::Result<RunDatabase> {
+        let slug: String = scenario
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .take(24)
+            .collect();
+        let name = format!(
+            "contention_{slug}_{}_{:06x}",
+            std::process::id(),
+            rand::random::<u32>() & 0xff_ffff
+        );
+        let c = self.admin().await?;
+        c.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the run database `{name}` on {}: {}", self.description, pg_message(&e)))?;
+        let mut config = self.admin.clone();
+        config.dbname(&name);
+        Ok(RunDatabase { name, config })
+    }
+
+    /// Drops a database this run created (and only such a database), ending its sessions.
+    pub async fn drop_database(&self, db: &RunDatabase) -> anyhow::Result<()> {
+        let c = self.admin().await?;
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&db.name)))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot drop the run database `{}`: {}", db.name, pg_message(&e)))
+    }
+
+    /// Stops the ephemeral cluster, if this server is one. Idempotent.
+    pub fn shutdown(&mut self) {
+        if let Some(mut e) = self.ephemeral.take() {
+            e.stop();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl RunDatabase {
+    /// Connection settings for a client, with session settings passed as startup options.
+    pub fn client_config(&self, settings: &[(String, String)]) -> Config {
+        let mut c = self.config.clone();
+        c.application_name("contention");
+        if !settings.is_empty() {
+            let opts: Vec<String> = settings
+                .iter()
+                .map(|(k, v)| format!("-c {k}={}", v.replace('\\', "\\\\").replace(' ', "\\ ")))
+                .collect();
+            c.options(opts.join(" "));
+        }
+        c
+    }
+
+    pub async fn connect(&self, settings: &[(String, String)]) -> anyhow::Result<Client> {
+        connect(&self.client_config(settings)).await
+    }
+}
+
+/// Connects and drives the connection on the runtime.
+pub async fn connect(config: &Config) -> anyhow::Result<Client> {
+    let (client, conn) = config.connect(NoTls).await.map_err(|e| {
+        anyhow::anyhow!("cannot connect to {}: {}", describe(config), pg_message(&e))
+    })?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+async fn check_reachable(config: &Config, description: &str) -> anyhow::Result<()> {
+    let mut c = config.clone();
+    c.connect_timeout(Duration::from_secs(5));
+    connect(&c)
+        .await
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("{e}\n(tried {description})"))
+}
+
+fn from_libpq_env() -> Config {
+    let mut c = Config::new();
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match var("PGHOST") {
+        Some(h) if h.starts_with('/') => c.host_path(h),
+        Some(h) => c.host(&h),
+        None => c.host("localhost"),
+    };
+    c.port(var("PGPORT").and_then(|p| p.parse().ok()).unwrap_or(5432));
+    let user = var("PGUSER").or_else(|| var("USER")).unwrap_or_else(|| "postgres".into());
+    c.user(&user);
+    c.dbname(&var("PGDATABASE").unwrap_or(user));
+    if let Some(p) = var("PGPASSWORD") {
+        c.password(p);
+    }
+    c
+}
+
+/// `user@host:port/db`, never the password.
+pub fn describe(c: &Config) -> String {
+    let host = match c.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgresql://{}@{host}:{port}/{}",
+        c.get_user().unwrap_or("?"),
+        c.get_dbname().unwrap_or("")
+    )
+}
+
+/// The server's message for an error, or the driver's.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(&format!(": {inner}"));
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_hides_the_password() {
+        let c = Config::from_str("postgresql://bob:secret@db.example:6543/app").unwrap();
+        let d = describe(&c);
+        assert_eq!(d, "postgresql://bob@db.example:6543/app");
+        assert!(!d.contains("secret"));
+    }
+
+    #[test]
+    fn settings_become_startup_options() {
+        let db = RunDatabase {
+            name: "x".into(),
+            config: Config::new(),
+        };
+        let c = db.client_config(&[("deadlock_timeout".into(), "100ms".into())]);
+        assert_eq!(c.get_options(), Some("-c deadlock_timeout=100ms"));
+    }
+}

@@ -1,0 +1,173 @@
+//! Expectations: what a cell of a run (one strategy at one isolation level) must show.
+//!
+//! The same vocabulary is used in scenario files (`expect.rc = ["anomalies"]`), by `--expect`
+//! and by the tests: `anomalies`, `no-anomalies`, `anomaly:NAME`, `aborts:CLASS`,
+//! `no-aborts:CLASS`. This module parses and checks; it must not run anything.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::outcome::Abort;
+use crate::scenario::Side;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "String")]
+pub enum Expectation {
+    /// At least one invariant of this side is broken.
+    Anomalies,
+    /// Every invariant of this side holds.
+    NoAnomalies,
+    /// This invariant is broken.
+    Anomaly(String),
+    /// At least one attempt failed with this class.
+    Aborts(Abort),
+    /// No attempt failed with this class.
+    NoAborts(Abort),
+}
+
+impl FromStr for Expectation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        Ok(match s.split_once(':') {
+            None if s == "anomalies" => Expectation::Anomalies,
+            None if s == "no-anomalies" => Expectation::NoAnomalies,
+            Some(("anomaly", name)) if !name.is_empty() => Expectation::Anomaly(name.to_string()),
+            Some(("aborts", class)) => Expectation::Aborts(class.parse()?),
+            Some(("no-aborts", class)) => Expectation::NoAborts(class.parse()?),
+            _ => {
+                return Err(format!(
+                    "unknown expectation `{s}`: expected anomalies, no-anomalies, anomaly:NAME, aborts:CLASS or no-aborts:CLASS"
+                ));
+            }
+        })
+    }
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expectation::Anomalies => f.write_str("anomalies"),
+            Expectation::NoAnomalies => f.write_str("no-anomalies"),
+            Expectation::Anomaly(n) => write!(f, "anomaly:{n}"),
+            Expectation::Aborts(a) => write!(f, "aborts:{a}"),
+            Expectation::NoAborts(a) => write!(f, "no-aborts:{a}"),
+        }
+    }
+}
+
+impl From<Expectation> for String {
+    fn from(e: Expectation) -> String {
+        e.to_string()
+    }
+}
+
+/// What a check needs to know of a cell.
+pub trait Observed {
+    /// (invariant name, side, damage) for every invariant.
+    fn invariants(&self) -> Vec<(&str, Side, i64)>;
+    fn aborts(&self, class: Abort) -> u64;
+}
+
+impl Expectation {
+    /// `None` when it holds, otherwise why not. `side` says whose invariants
+    /// `anomalies`/`no-anomalies` look at.
+    pub fn check(&self, cell: &impl Observed, side: Side) -> Option<String> {
+        let broken: Vec<String> = cell
+            .invariants()
+            .into_iter()
+            .filter(|(_, s, v)| *s == side && *v != 0)
+            .map(|(n, _, v)| format!("{n} = {v}"))
+            .collect();
+        match self {
+            Expectation::Anomalies if broken.is_empty() => Some(format!(
+                "expected anomalies, none observed on the {} side",
+                side_name(side)
+            )),
+            Expectation::NoAnomalies if !broken.is_empty() => {
+                Some(format!("expected no anomalies, saw {}", broken.join(", ")))
+            }
+            Expectation::Anomaly(name) => {
+                match cell.invariants().into_iter().find(|(n, _, _)| n == name) {
+                    None => Some(format!("no invariant named `{name}`")),
+                    Some((_, _, 0)) => Some(format!("expected {name} > 0, it held")),
+                    Some(_) => None,
+                }
+            }
+            Expectation::Aborts(c) if cell.aborts(*c) == 0 => {
+                Some(format!("expected {c} aborts, saw none"))
+            }
+            Expectation::NoAborts(c) if cell.aborts(*c) > 0 => Some(format!(
+                "expected no {c} aborts, saw {}",
+                cell.aborts(*c)
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Writer => "writer",
+        Side::Reader => "reader",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Cell(Vec<(&'static str, Side, i64)>, u64);
+    impl Observed for Cell {
+        fn invariants(&self) -> Vec<(&str, Side, i64)> {
+            self.0.clone()
+        }
+        fn aborts(&self, class: Abort) -> u64 {
+            if class == Abort::Serialization {
+                self.1
+            } else {
+                0
+            }
+        }
+    }
+
+    #[test]
+    fn parses_the_vocabulary() {
+        for s in [
+            "anomalies",
+            "no-anomalies",
+            "anomaly:oversold",
+            "aborts:serialization",
+            "no-aborts:deadlock",
+        ] {
+            assert_eq!(s.parse::<Expectation>().unwrap().to_string(), s);
+        }
+        assert!("aborts:sometimes".parse::<Expectation>().is_err());
+        assert!("maybe".parse::<Expectation>().is_err());
+    }
+
+    #[test]
+    fn checks_by_side() {
+        let cell = Cell(
+            vec![("oversold", Side::Writer, 0), ("skew_seen", Side::Reader, 3)],
+            2,
+        );
+        assert_eq!(Expectation::NoAnomalies.check(&cell, Side::Writer), None);
+        assert!(Expectation::NoAnomalies.check(&cell, Side::Reader).is_some());
+        assert!(Expectation::Anomalies.check(&cell, Side::Writer).is_some());
+        assert_eq!(
+            Expectation::Aborts(Abort::Serialization).check(&cell, Side::Writer),
+            None
+        );
+        assert!(
+            Expectation::Aborts(Abort::Deadlock)
+                .check(&cell, Side::Writer)
+                .is_some()
+        );
+        assert!(
+            Expectation::Anomaly("oversold".into())
+                .check(&cell, Side::Writer)
+                .is_some()
+        );
+    }
+}

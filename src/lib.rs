@@ -1,0 +1,34 @@
+//! contention: a lab for contention and transactions against real databases.
+//!
+//! Scenario files describe a business operation, the strategies for doing it concurrently and
+//! the invariants that count the damage; `contention run` runs many clients against a real
+//! PostgreSQL at each isolation level and reports anomalies next to throughput, latency, aborts
+//! and retries.
+//!
+//! # Layout
+//! Data flows `cli` -> `scenario` (validated) -> `db` (a server and the run's own database) ->
+//! `runner` (clients; `stats`) -> `check` (invariants) -> `expect` -> `report` (rendering).
+//! `command` is the only layer that sees every stage.
+//!
+//! - [`cli`]: clap definitions.
+//! - [`command`]: the subcommands and exit codes.
+//! - [`scenario`]: scenario files: raw TOML, validation with file/line/key errors, the built-in catalogue.
+//! - [`db`]: provisioning (URL, environment, private ephemeral cluster), the run database, value conversion.
+//! - [`runner`]: client tasks, start barrier, retries with backoff, deadline and interrupt.
+//! - [`stats`]: per-client counters and HDR latency histograms, merged with `+=`.
+//! - [`check`]: invariants measured after a run.
+//! - [`expect`]: expectations per cell (`no-anomalies`, `aborts:serialization`, ...).
+//! - [`report`]: table, Markdown, CSV and JSON.
+//! - [`isolation`], [`outcome`]: isolation levels; abort classes by SQLSTATE.
+
+pub mod check;
+pub mod cli;
+pub mod command;
+pub mod db;
+pub mod expect;
+pub mod isolation;
+pub mod outcome;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod stats;

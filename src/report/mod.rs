@@ -1,0 +1,186 @@
+//! The results of a run as data ([`RunReport`], one [`Cell`] per strategy and isolation level)
+//! and their rendering as a table, Markdown, CSV or JSON into any `impl Write`.
+//!
+//! Rendering only: this module must not run anything or decide outcomes.
+
+mod table;
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::check::Measured;
+use crate::db::ServerInfo;
+use crate::expect::Observed;
+use crate::isolation::Isolation;
+use crate::outcome::Abort;
+use crate::runner::{Outcome, Settings};
+use crate::scenario::{Scenario, Side};
+use crate::stats::Stats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+}
+
+/// One strategy at one isolation level.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    pub strategy: String,
+    pub isolation: Isolation,
+    /// The strategy pins its level (the `--isolation` asked for is ignored).
+    pub pinned: bool,
+    pub elapsed_s: f64,
+    pub ops_per_s: f64,
+    pub stats: Stats,
+    pub auditors: Vec<AuditorCell>,
+    pub invariants: Vec<Measured>,
+    /// Expectations that did not hold (declared or from `--expect`).
+    pub failures: Vec<String>,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditorCell {
+    pub name: String,
+    pub stats: Stats,
+}
+
+impl Cell {
+    pub fn new(
+        strategy: String,
+        isolation: Isolation,
+        pinned: bool,
+        outcome: Outcome,
+        invariants: Vec<Measured>,
+    ) -> Cell {
+        let secs = outcome.elapsed.as_secs_f64();
+        let stats = outcome.stats;
+        Cell {
+            strategy,
+            isolation,
+            pinned,
+            elapsed_s: secs,
+            ops_per_s: if secs > 0.0 { stats.committed as f64 / secs } else { 0.0 },
+            stats,
+            auditors: outcome
+                .auditors
+                .into_iter()
+                .map(|(name, stats)| AuditorCell { name, stats })
+                .collect(),
+            invariants,
+            failures: Vec::new(),
+            interrupted: outcome.interrupted,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.strategy, self.isolation)
+    }
+}
+
+impl Observed for Cell {
+    fn invariants(&self) -> Vec<(&str, Side, i64)> {
+        self.invariants
+            .iter()
+            .map(|m| (m.name.as_str(), m.side, m.value))
+            .collect()
+    }
+
+    fn aborts(&self, class: Abort) -> u64 {
+        self.stats.abort(class)
+    }
+}
+
+/// Everything a run produced, with what is needed to repeat it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub tool: String,
+    pub scenario: Scenario,
+    pub settings: Settings,
+    pub server: ServerInfo,
+    pub database: String,
+    pub cells: Vec<Cell>,
+    /// Remarks for the reader (e.g. READ UNCOMMITTED runs as READ COMMITTED in PostgreSQL).
+    pub notes: Vec<String>,
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    pub fn failures(&self) -> impl Iterator<Item = (&Cell, &String)> {
+        self.cells
+            .iter()
+            .flat_map(|c| c.failures.iter().map(move |f| (c, f)))
+    }
+}
+
+pub fn render(report: &RunReport, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => table::render(report, false, out),
+        Format::Markdown => table::render(report, true, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)
+        }
+        Format::Csv => csv(report, out),
+    }
+}
+
+fn csv(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut header: Vec<String> = [
+        "scenario",
+        "strategy",
+        "isolation",
+        "pinned",
+        "committed",
+        "rejected",
+    ]
+    .map(String::from)
+    .to_vec();
+    let invariants: Vec<&str> = report
+        .scenario
+        .invariants
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    header.extend(invariants.iter().map(|s| s.to_string()));
+    header.extend(Abort::ALL.iter().map(|a| format!("aborts_{}", a.name().replace('-', "_"))));
+    header.extend(
+        [
+            "retries", "failed", "seconds", "ops_per_s", "p50_ms", "p95_ms", "p99_ms", "expectations",
+        ]
+        .map(String::from),
+    );
+    w.write_record(&header)?;
+    for c in &report.cells {
+        let mut row = vec![
+            report.scenario.name.clone(),
+            c.strategy.clone(),
+            c.isolation.to_string(),
+            c.pinned.to_string(),
+            c.stats.committed.to_string(),
+            c.stats.total_rejected().to_string(),
+        ];
+        for name in &invariants {
+            let v = c.invariants.iter().find(|m| m.name == *name).map_or(0, |m| m.value);
+            row.push(v.to_string());
+        }
+        row.extend(Abort::ALL.iter().map(|a| c.stats.abort(*a).to_string()));
+        row.extend([
+            c.stats.retries.to_string(),
+            c.stats.failed.to_string(),
+            format!("{:.3}", c.elapsed_s),
+            format!("{:.1}", c.ops_per_s),
+            format!("{:.3}", c.stats.latency_ms(0.5)),
+            format!("{:.3}", c.stats.latency_ms(0.95)),
+            format!("{:.3}", c.stats.latency_ms(0.99)),
+            if c.failures.is_empty() { "ok".into() } else { c.failures.join("; ") },
+        ]);
+        w.write_record(&row)?;
+    }
+    w.flush()
+}

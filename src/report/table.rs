@@ -1,0 +1,145 @@
+//! The human report: a header, one table row per cell (tabled), then one line per anomaly
+//! found explaining it, and the expectations that failed. Plain text or Markdown.
+
+use std::io::{self, Write};
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use super::RunReport;
+use crate::outcome::Abort;
+use crate::scenario::Side;
+
+pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.settings;
+    let sc = &report.scenario;
+    let load = match s.operations {
+        Some(n) => format!("{n} operations"),
+        None => format!("{}", humantime::format_duration(s.duration)),
+    };
+    let connections = s
+        .connections
+        .map(|n| format!(" sharing {n} connections"))
+        .unwrap_or_default();
+    let head = format!(
+        "{} — {} clients{connections}, {load}, think {}, seed {} — {}",
+        sc.name,
+        s.clients,
+        humantime::format_duration(s.think),
+        s.seed,
+        short_version(&report.server.version),
+    );
+    if markdown {
+        writeln!(out, "**{head}**\n")?;
+    } else {
+        writeln!(out, "{head}")?;
+    }
+
+    let mut b = Builder::default();
+    let mut header: Vec<String> = vec!["strategy".into(), "isolation".into(), "committed".into(), "rejected".into()];
+    for inv in &sc.invariants {
+        header.push(match inv.side {
+            Side::Writer => inv.name.clone(),
+            Side::Reader => format!("{} (reader)", inv.name),
+        });
+    }
+    header.extend(
+        ["serialization", "deadlock", "lock n/a", "conflict", "other", "retries", "failed", "ops/s", "p50 ms", "p99 ms"]
+            .map(String::from),
+    );
+    let any_expect = report.cells.iter().any(|c| !c.failures.is_empty());
+    if any_expect {
+        header.push("expected".into());
+    }
+    b.push_record(header);
+    for c in &report.cells {
+        let mut row = vec![
+            c.strategy.clone(),
+            if c.pinned { format!("{} (pinned)", c.isolation) } else { c.isolation.to_string() },
+            c.stats.committed.to_string(),
+            c.stats.total_rejected().to_string(),
+        ];
+        for inv in &sc.invariants {
+            let v = c.invariants.iter().find(|m| m.name == inv.name).map_or(0, |m| m.value);
+            row.push(if v == 0 { "ok".into() } else { v.to_string() });
+        }
+        for a in Abort::ALL {
+            row.push(c.stats.abort(a).to_string());
+        }
+        row.extend([
+            c.stats.retries.to_string(),
+            c.stats.failed.to_string(),
+            format!("{:.0}", c.ops_per_s),
+            format!("{:.1}", c.stats.latency_ms(0.5)),
+            format!("{:.1}", c.stats.latency_ms(0.99)),
+        ]);
+        if any_expect {
+            row.push(if c.failures.is_empty() { "ok".into() } else { "FAILED".into() });
+        }
+        b.push_record(row);
+    }
+    let mut table = b.build();
+    if markdown {
+        table.with(Style::markdown());
+    } else {
+        table.with(Style::rounded());
+    }
+    writeln!(out, "{table}")?;
+
+    // One line per broken invariant, naming the cells and the reason.
+    let mut explained = false;
+    for inv in &sc.invariants {
+        let cells: Vec<String> = report
+            .cells
+            .iter()
+            .filter_map(|c| {
+                let v = c.invariants.iter().find(|m| m.name == inv.name)?.value;
+                (v != 0).then(|| format!("{} ({v})", c.label()))
+            })
+            .collect();
+        if cells.is_empty() {
+            continue;
+        }
+        if !explained {
+            writeln!(out)?;
+            explained = true;
+        }
+        let side = match inv.side {
+            Side::Writer => "",
+            Side::Reader => " [seen by a concurrent reader, not damage done by the writers]",
+        };
+        let bullet = if markdown { "- " } else { "" };
+        writeln!(
+            out,
+            "{bullet}{} — {}{side} in {}: {}",
+            inv.name,
+            inv.anomaly,
+            cells.join(", "),
+            inv.explain
+        )?;
+    }
+    let total_ops: u64 = report.cells.iter().map(|c| c.stats.committed + c.stats.total_rejected()).sum();
+    writeln!(
+        out,
+        "\n\"ok\" means not observed in this run ({total_ops} operations in all): evidence, not proof."
+    )?;
+    for note in &report.notes {
+        writeln!(out, "note: {note}")?;
+    }
+    if report.interrupted {
+        writeln!(out, "interrupted: partial results")?;
+    }
+    let failures: Vec<_> = report.failures().collect();
+    if !failures.is_empty() {
+        writeln!(out)?;
+        for (c, f) in failures {
+            writeln!(out, "expectation failed: {}: {f}", c.label())?;
+        }
+    }
+    Ok(())
+}
+
+/// "PostgreSQL 15.19 (Debian ...) on x86_64..." -> "PostgreSQL 15.19".
+fn short_version(v: &str) -> String {
+    v.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}

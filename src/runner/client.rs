@@ -1,0 +1,151 @@
+//! One simulated client: waits at the start barrier, then runs operations until its budget, the
+//! deadline or an interrupt stops it, retrying failed attempts with bounded, jittered backoff.
+//! Used for writers and auditors alike. It counts into its own [`Stats`]; it must not share
+//! counters with other clients or print anything.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tokio::sync::Barrier;
+use tokio_postgres::{Client, Statement};
+use tokio_util::sync::CancellationToken;
+
+use super::draws::Draws;
+use super::program::{End, Program, Slots, Vars};
+use crate::outcome::Abort;
+use crate::scenario::Value;
+use crate::stats::Stats;
+
+/// Backoff before retry `n` (1-based): uniform in [0, min(1 ms * 2^n, 50 ms)].
+const BACKOFF_CAP: Duration = Duration::from_millis(50);
+
+/// How a client reaches the database.
+pub enum Conn {
+    /// Its own connection, statements prepared once.
+    Own {
+        client: Client,
+        stmts: Vec<Option<Statement>>,
+    },
+    /// A connection borrowed from a shared pool for each attempt (`--connections N`).
+    Pool(deadpool_postgres::Pool),
+}
+
+/// What a group of clients runs.
+pub struct Role {
+    pub program: Arc<Program>,
+    /// Failure classes that retry the operation (none for auditors).
+    pub retry: Vec<Abort>,
+    pub max_tries: u32,
+    pub begin: &'static str,
+    pub think: Duration,
+    /// Operations left for all clients of the role together (`None`: until stopped).
+    pub budget: Option<Arc<AtomicU64>>,
+    /// Stops this role between operations (deadline, or the writers finished).
+    pub stop: CancellationToken,
+}
+
+/// What every client of a cell shares.
+pub struct Shared {
+    pub slots: Arc<Slots>,
+    pub draws: Arc<Draws>,
+    /// Parameter values by slot.
+    pub params: Vec<(usize, Value)>,
+    pub seed: u64,
+    pub barrier: Arc<Barrier>,
+    /// Interrupt: abandon the attempt in flight.
+    pub abort: CancellationToken,
+}
+
+pub async fn run(conn: Conn, role: Arc<Role>, shared: Arc<Shared>, index: u32, seed_stream: u64) -> anyhow::Result<Stats> {
+    let mut stats = Stats::default();
+    let mut vars = Vars::new(shared.slots.clone());
+    for (slot, v) in &shared.params {
+        vars.set(*slot, v.clone());
+    }
+    let slot = |n: &str| shared.slots.get(n).expect("built-in slot");
+    let (client_slot, op_slot, try_slot) = (slot("client"), slot("op"), slot("try"));
+    vars.set(client_slot, Value::Int(index.into()));
+    let mut rng = StdRng::seed_from_u64(
+        shared.seed ^ seed_stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03),
+    );
+    shared.barrier.wait().await;
+
+    let mut op: i64 = 0;
+    while !role.stop.is_cancelled() && !shared.abort.is_cancelled() && claim(role.budget.as_deref()) {
+        op += 1;
+        vars.set(op_slot, Value::Int(op));
+        shared.draws.draw(&mut rng, &mut vars)?;
+        let start = Instant::now();
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            vars.set(try_slot, Value::Int(tries.into()));
+            let end = tokio::select! {
+                biased;
+                _ = shared.abort.cancelled() => return Ok(stats),
+                end = attempt(&conn, &role, &mut vars, &mut stats) => end?,
+            };
+            match &end {
+                End::Committed => {
+                    stats.record_commit(start.elapsed());
+                }
+                End::Rejected(outcome) => stats.record_rejection(outcome),
+                End::Aborted(class) => {
+                    stats.aborts[class.index()] += 1;
+                    if role.retry.contains(class) && tries < role.max_tries {
+                        stats.retries += 1;
+                        let cap = BACKOFF_CAP.min(Duration::from_micros(1000 << tries.min(16)));
+                        let pause = cap.mul_f64(rng.random::<f64>());
+                        tokio::select! {
+                            _ = shared.abort.cancelled() => return Ok(stats),
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                        continue;
+                    }
+                    stats.failed += 1;
+                }
+            }
+            if tries > 1 && !matches!(end, End::Aborted(_)) {
+                stats.retried_operations += 1;
+            }
+            break;
+        }
+    }
+    Ok(stats)
+}
+
+fn claim(budget: Option<&AtomicU64>) -> bool {
+    budget.is_none_or(|b| {
+        b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    })
+}
+
+async fn attempt(conn: &Conn, role: &Role, vars: &mut Vars, stats: &mut Stats) -> anyhow::Result<End> {
+    match conn {
+        Conn::Own { client, stmts } => {
+            role.program
+                .attempt(client, stmts, vars, role.begin, role.think, stats)
+                .await
+        }
+        Conn::Pool(pool) => {
+            let client = pool
+                .get()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot get a pooled connection: {e}"))?;
+            let mut stmts = Vec::new();
+            for text in role.program.sql_texts() {
+                stmts.push(match text {
+                    Some(t) => Some(client.prepare_cached(t).await?),
+                    None => None,
+                });
+            }
+            role.program
+                .attempt(&client, &stmts, vars, role.begin, role.think, stats)
+                .await
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Running one cell (one strategy at one isolation level): reset the run database, connect the
+//! clients (and auditors), release them together at a start barrier, stop them at the deadline,
+//! the operation budget or an interrupt, and merge their statistics.
+//!
+//! It must not judge the outcome (that is `check`) nor print anything.
+
+pub mod client;
+pub mod draws;
+pub mod program;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use futures::future::try_join_all;
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::RunDatabase;
+use crate::db::server::pg_message;
+use crate::isolation::Isolation;
+use crate::scenario::{Scenario, Strategy};
+use crate::stats::Stats;
+use client::{Conn, Role, Shared};
+use draws::Draws;
+use program::Program;
+
+/// Everything that shapes one cell's run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Settings {
+    pub clients: u32,
+    #[serde(with = "duration_text")]
+    pub duration: Duration,
+    pub operations: Option<u64>,
+    #[serde(with = "duration_text")]
+    pub think: Duration,
+    pub max_tries: u32,
+    pub seed: u64,
+    /// Share a pool of this many connections among the clients.
+    pub connections: Option<usize>,
+}
+
+/// What one cell produced, before invariants are checked.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stats: Stats,
+    pub auditors: Vec<(String, Stats)>,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+}
+
+/// Drops and recreates the run database's `public` schema and runs the setup scripts.
+pub async fn reset(db: &RunDatabase, scenario: &Scenario) -> anyhow::Result<()> {
+    let admin = db.connect(&[]).await?;
+    admin
+        .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        .await
+        .map_err(|e| anyhow!("resetting the run database: {}", pg_message(&e)))?;
+    for (label, sql) in &scenario.setup {
+        admin.batch_execute(sql).await.map_err(|e| {
+            anyhow!("{}: setup `{label}`: {}", scenario.file.display(), pg_message(&e))
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs one cell on a freshly reset database.
+pub async fn run_cell(
+    db: &RunDatabase,
+    scenario: &Scenario,
+    strategy: &Strategy,
+    isolation: Isolation,
+    settings: &Settings,
+    abort: &CancellationToken,
+) -> anyhow::Result<Outcome> {
+    reset(db, scenario).await?;
+    let session = &scenario.settings;
+
+    // Learn every statement's columns once, then resolve names to slots.
+    let first = db.connect(session).await?;
+    let mut roles: Vec<&[crate::scenario::Step]> = vec![&strategy.steps];
+    roles.extend(scenario.auditors.iter().map(|a| a.steps.as_slice()));
+    let (programs, slots) = Program::compile(&first, scenario, &roles).await?;
+    let mut programs = programs.into_iter().map(Arc::new);
+    let writer_program = programs.next().expect("the strategy's program");
+    let draws = Arc::new(Draws::new(scenario, &slots)?);
+    let params = scenario
+        .params
+        .iter()
+        .map(|(n, p)| (slots.get(n).expect("param slot"), p.value.clone()))
+        .collect();
+
+    let auditor_clients: u32 = scenario.auditors.iter().map(|a| a.clients).sum();
+    let barrier = Arc::new(Barrier::new(
+        (settings.clients + auditor_clients) as usize + 1,
+    ));
+    let shared = Arc::new(Shared {
+        slots,
+        draws,
+        params,
+        seed: settings.seed,
+        barrier: barrier.clone(),
+        abort: abort.clone(),
+    });
+
+    let writers_stop = CancellationToken::new();
+    let auditors_stop = CancellationToken::new();
+    let writer = Arc::new(Role {
+        program: writer_program.clone(),
+        retry: strategy.retry.clone(),
+        max_tries: settings.max_tries,
+        begin: isolation.begin_sql(),
+        think: settings.think,
+        budget: settings.operations.map(|n| Arc::new(AtomicU64::new(n))),
+        stop: writers_stop.clone(),
+    });
+
+    // Connections: one per client, or a shared pool.
+    let pool = match settings.connections {
+        Some(n) => Some(make_pool(db, session, n)?),
+        None => None,
+    };
+    let own = |program: Arc<Program>| {
+        let session = session.clone();
+        async move {
+            let client = db.connect(&session).await?;
+            let stmts = program.prepare(&client).await?;
+            anyhow::Ok(Conn::Own { client, stmts })
+        }
+    };
+    let writer_conns: Vec<Conn> = match &pool {
+        Some(p) => (0..settings.clients).map(|_| Conn::Pool(p.clone())).collect(),
+        None => try_join_all((0..settings.clients).map(|_| own(writer_program.clone()))).await?,
+    };
+    drop(first);
+
+    let mut writers = JoinSet::new();
+    for (i, conn) in writer_conns.into_iter().enumerate() {
+        writers.spawn(client::run(conn, writer.clone(), shared.clone(), i as u32, 1));
+    }
+    let mut auditors = JoinSet::new();
+    for (a_index, (auditor, program)) in scenario.auditors.iter().zip(programs).enumerate() {
+        let role = Arc::new(Role {
+            program: program.clone(),
+            retry: Vec::new(),
+            max_tries: 1,
+            begin: isolation.begin_sql(),
+            think: settings.think,
+            budget: None,
+            stop: auditors_stop.clone(),
+        });
+        for i in 0..auditor.clients {
+            let conn = own(program.clone()).await?;
+            let fut = client::run(conn, role.clone(), shared.clone(), i, 1000 + a_index as u64);
+            let name = auditor.name.clone();
+            auditors.spawn(async move { fut.await.map(|s| (name, s)) });
+        }
+    }
+
+    barrier.wait().await;
+    let start = Instant::now();
+    if settings.operations.is_none() {
+        let stop = writers_stop.clone();
+        let duration = settings.duration;
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            stop.cancel();
+        });
+    }
+
+    let mut stats = Stats::default();
+    let mut first_error = None;
+    while let Some(res) = writers.join_next().await {
+        match res.context("a client task panicked")? {
+            Ok(s) => stats += &s,
+            Err(e) => {
+                // One broken client stops the cell: the others would only repeat the error.
+                writers_stop.cancel();
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    writers_stop.cancel();
+    auditors_stop.cancel();
+    let mut auditor_stats: Vec<(String, Stats)> = scenario
+        .auditors
+        .iter()
+        .map(|a| (a.name.clone(), Stats::default()))
+        .collect();
+    while let Some(res) = auditors.join_next().await {
+        match res.context("an auditor task panicked")? {
+            Ok((name, s)) => {
+                if let Some((_, total)) = auditor_stats.iter_mut().find(|(n, _)| *n == name) {
+                    *total += &s;
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    Ok(Outcome {
+        stats,
+        auditors: auditor_stats,
+        elapsed,
+        interrupted: abort.is_cancelled(),
+    })
+}
+
+fn make_pool(
+    db: &RunDatabase,
+    session: &[(String, String)],
+    size: usize,
+) -> anyhow::Result<deadpool_postgres::Pool> {
+    let manager = deadpool_postgres::Manager::from_config(
+        db.client_config(session),
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|e| anyhow!("--connections {size}: cannot build the pool: {e}"))
+}
+
+mod duration_text {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}

@@ -1,0 +1,208 @@
+//! Scenarios: the validated, ready-to-run form of a scenario file (TOML plus SQL files).
+//!
+//! `load` turns a file (or a built-in name) plus `--param` overrides into a [`Scenario`]:
+//! parameters resolved, setup SQL rendered, steps compiled (named bind parameters, expressions),
+//! every reference checked. Everything here is plain data; this module must not touch a
+//! database or the clock.
+
+pub mod catalog;
+pub mod error;
+pub mod expr;
+mod raw;
+pub mod sql;
+mod validate;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+pub use error::ScenarioError;
+pub use expr::{Expr, Value};
+pub use sql::NamedSql;
+
+use crate::expect::Expectation;
+use crate::isolation::Isolation;
+use crate::outcome::Abort;
+
+/// Variables every step can read besides params, draws and captured columns.
+pub const BUILTINS: [&str; 4] = ["client", "op", "try", "rows"];
+
+/// A validated scenario, with parameters already resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub summary: String,
+    pub story: String,
+    pub notes: Option<String>,
+    /// Where it came from (a path, or `builtin:NAME`).
+    pub file: PathBuf,
+    pub params: IndexMap<String, Param>,
+    /// Setup scripts with parameters substituted, in order: (label, SQL).
+    pub setup: Vec<(String, String)>,
+    /// `SET` for every client session: (name, value).
+    pub settings: Vec<(String, String)>,
+    pub draws: Vec<Draw>,
+    pub run: RunDefaults,
+    pub strategies: IndexMap<String, Strategy>,
+    pub auditors: Vec<Auditor>,
+    pub invariants: Vec<Invariant>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Param {
+    #[serde(serialize_with = "ser_value")]
+    pub value: Value,
+    #[serde(serialize_with = "ser_value")]
+    pub default: Value,
+    pub help: String,
+}
+
+fn ser_value<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+    expr::to_json(v).serialize(s)
+}
+
+/// A per-operation random draw, seeded from the run seed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Draw {
+    pub name: String,
+    pub kind: DrawKind,
+    pub distinct_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrawKind {
+    /// Integers low..=high, each equally likely.
+    Uniform { low: i64, high: i64 },
+    /// Integers 1..=n, rank k with weight 1/k^s (hot keys).
+    Zipf { n: u64, s: f64 },
+    /// `true` with probability p.
+    Chance { p: f64 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDefaults {
+    pub clients: u32,
+    #[serde(with = "humantime_serde_compat")]
+    pub duration: Duration,
+    pub operations: Option<u64>,
+    #[serde(with = "humantime_serde_compat")]
+    pub think: Duration,
+    pub max_tries: u32,
+    pub isolation: Vec<Isolation>,
+}
+
+/// One named way of doing the business operation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Strategy {
+    pub name: String,
+    pub summary: String,
+    /// Pinned isolation level (the strategy is defined by it).
+    pub isolation: Option<Isolation>,
+    pub retry: Vec<Abort>,
+    pub expect: Vec<(Isolation, Vec<Expectation>)>,
+    pub steps: Vec<Step>,
+}
+
+impl Strategy {
+    pub fn expectations_at(&self, level: Isolation) -> &[Expectation] {
+        expectations_at(&self.expect, level)
+    }
+}
+
+/// A role that reads concurrently with the clients, flagging what it sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Auditor {
+    pub name: String,
+    pub summary: String,
+    pub clients: u32,
+    pub expect: Vec<(Isolation, Vec<Expectation>)>,
+    pub steps: Vec<Step>,
+}
+
+impl Auditor {
+    pub fn expectations_at(&self, level: Isolation) -> &[Expectation] {
+        expectations_at(&self.expect, level)
+    }
+}
+
+fn expectations_at(list: &[(Isolation, Vec<Expectation>)], level: Isolation) -> &[Expectation] {
+    let level = if level == Isolation::Ru {
+        Isolation::Rc
+    } else {
+        level
+    };
+    list.iter()
+        .find(|(l, _)| *l == level)
+        .map_or(&[], |(_, e)| e.as_slice())
+}
+
+/// One step of an operation, in order: `when` gates it, `sql` runs (its first row's columns
+/// become variables, `rows` the row count), then `reject_if`, `retry_if`, `flag_if` are checked,
+/// then the client thinks, then `commit` ends the transaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Where the step is written, for error messages: `strategy.naive.step[2]` (line 31).
+    pub key: String,
+    pub line: usize,
+    pub when: Option<Expr>,
+    pub sql: Option<NamedSql>,
+    pub reject_if: Option<Expr>,
+    pub outcome: String,
+    pub retry_if: Option<Expr>,
+    pub flag_if: Option<Expr>,
+    pub flag: Option<String>,
+    pub think: Think,
+    pub commit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Think {
+    None,
+    /// The run's think time (`--think`, or the scenario's `[run] think`).
+    Run,
+    Fixed(#[serde(with = "humantime_serde_compat")] Duration),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// Damage done by the writing clients' strategy.
+    Writer,
+    /// Something a concurrent reader (auditor) saw.
+    Reader,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Invariant {
+    pub name: String,
+    pub anomaly: String,
+    pub explain: String,
+    pub side: Side,
+    pub source: InvariantSource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvariantSource {
+    /// SQL returning one number after the clients stop.
+    Sql(String),
+    /// Count of an auditor's flags of this name.
+    Observed { auditor: String },
+}
+
+/// Loads a scenario by built-in name or path, applying `--param name=value` overrides.
+pub fn load(name_or_path: &str, overrides: &[(String, String)]) -> Result<Scenario, ScenarioError> {
+    let source = catalog::open(name_or_path)?;
+    validate::validate(&source, overrides)
+}
+
+mod humantime_serde_compat {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}

@@ -1,0 +1,159 @@
+//! The scenario file as written: serde structs that mirror the TOML, with spans for error
+//! locations. Every table refuses unknown keys. No checking beyond types happens here; the
+//! meaning (names resolve, expressions parse, SQL files exist) is checked in `validate`.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Spanned<String>,
+    pub summary: String,
+    #[serde(default)]
+    pub story: String,
+    #[serde(default)]
+    pub params: IndexMap<String, Spanned<RawParam>>,
+    #[serde(default)]
+    pub setup: RawSetup,
+    /// Session settings (`SET name = value`) for every client; values may be `:param`.
+    #[serde(default)]
+    pub settings: IndexMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub draw: IndexMap<String, Spanned<RawDraw>>,
+    #[serde(default)]
+    pub run: RawRun,
+    pub strategy: Spanned<IndexMap<String, Spanned<RawStrategy>>>,
+    #[serde(default)]
+    pub auditor: IndexMap<String, Spanned<RawAuditor>>,
+    #[serde(default)]
+    pub invariant: Vec<Spanned<RawInvariant>>,
+    /// Notes on the expected outcomes, shown by `contention show`.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawParam {
+    Described {
+        value: toml::Value,
+        #[serde(default)]
+        help: String,
+    },
+    Plain(toml::Value),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetup {
+    /// SQL files, relative to the scenario file.
+    #[serde(default)]
+    pub files: Vec<Spanned<String>>,
+    /// Inline SQL run after the files.
+    #[serde(default)]
+    pub sql: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDraw {
+    /// `[low, high]`, inclusive; each bound a number or an expression over params.
+    #[serde(default)]
+    pub uniform: Option<[Spanned<toml::Value>; 2]>,
+    /// `[n, s]`: 1..=n with Zipf exponent s (hot keys; s = 0 is uniform).
+    #[serde(default)]
+    pub zipf: Option<[Spanned<toml::Value>; 2]>,
+    /// Probability of `true`.
+    #[serde(default)]
+    pub chance: Option<Spanned<toml::Value>>,
+    /// Redraw until different from this earlier draw.
+    #[serde(default)]
+    pub distinct_from: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    pub clients: Option<Spanned<u32>>,
+    pub duration: Option<Spanned<String>>,
+    pub operations: Option<Spanned<u64>>,
+    pub think: Option<Spanned<String>>,
+    pub max_tries: Option<Spanned<u32>>,
+    pub isolation: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStrategy {
+    pub summary: String,
+    /// Pins the isolation level, whatever `--isolation` says.
+    #[serde(default)]
+    pub isolation: Option<Spanned<String>>,
+    /// Which failures retry the operation (default: serialization, deadlock, conflict).
+    #[serde(default)]
+    pub retry: Option<Spanned<Vec<String>>>,
+    /// Documented outcomes per isolation level: `rc = ["anomalies"]`.
+    #[serde(default)]
+    pub expect: IndexMap<String, Spanned<Vec<String>>>,
+    pub step: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuditor {
+    pub summary: String,
+    #[serde(default)]
+    pub clients: Option<u32>,
+    #[serde(default)]
+    pub expect: IndexMap<String, Spanned<Vec<String>>>,
+    pub step: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sql: Option<Spanned<String>>,
+    #[serde(default)]
+    pub reject_if: Option<Spanned<String>>,
+    #[serde(default)]
+    pub outcome: Option<Spanned<String>>,
+    #[serde(default)]
+    pub retry_if: Option<Spanned<String>>,
+    #[serde(default)]
+    pub flag_if: Option<Spanned<String>>,
+    #[serde(default)]
+    pub flag: Option<Spanned<String>>,
+    #[serde(default)]
+    pub think: Option<Spanned<RawThink>>,
+    #[serde(default)]
+    pub commit: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawThink {
+    Run(bool),
+    Fixed(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvariant {
+    pub name: Spanned<String>,
+    pub anomaly: String,
+    pub explain: String,
+    /// SQL returning one number: 0 = holds, otherwise the size of the damage.
+    #[serde(default)]
+    pub sql: Option<Spanned<String>>,
+    /// Counted from the `flag` of an auditor's steps instead of SQL.
+    #[serde(default)]
+    pub observed_by: Option<Spanned<String>>,
+    /// `writer` (the default) or `reader`.
+    #[serde(default)]
+    pub side: Option<Spanned<String>>,
+}

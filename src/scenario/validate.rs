@@ -1,0 +1,550 @@
+//! From the raw TOML to a [`Scenario`]: apply `--param` overrides, render setup SQL, compile
+//! steps, and check every name and expression, with errors that point at file, line and key.
+//! It must not touch a database: everything it checks is decidable from the files alone.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::time::Duration;
+
+use evalexpr::{ContextWithMutableVariables, HashMapContext};
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::catalog::Source;
+use super::raw::*;
+use super::sql::{parse_named, quote_literal, substitute};
+use super::*;
+
+struct Ctx<'a> {
+    src: &'a Source,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Option<Range<usize>>, key: &str, msg: impl Into<String>) -> ScenarioError {
+        ScenarioError::new(&self.src.path, msg)
+            .at(&self.src.text, span)
+            .key(key)
+    }
+
+    fn line(&self, span: Range<usize>) -> usize {
+        error::line_col(&self.src.text, span.start).0
+    }
+}
+
+pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario, ScenarioError> {
+    let raw: RawScenario = toml::from_str(&src.text).map_err(|e| {
+        let key = e
+            .span()
+            .and_then(|s| src.text.get(s))
+            .map(|k| k.trim_matches(['[', ']', '"', ' ']).to_string())
+            .filter(|k| !k.is_empty() && k.len() < 60 && !k.contains('\n'));
+        let mut err = ScenarioError::new(&src.path, e.message().trim().to_string())
+            .at(&src.text, e.span());
+        if let Some(k) = key {
+            err = err.key(k);
+        }
+        err
+    })?;
+    let cx = Ctx { src };
+
+    let params = params(&cx, &raw, overrides)?;
+    let mut param_ctx = HashMapContext::new();
+    for (name, p) in &params {
+        param_ctx
+            .set_value(name.clone(), p.value.clone())
+            .expect("fresh context");
+    }
+
+    // Setup SQL: files, then inline, with :param literals.
+    let mut setup = Vec::new();
+    for (i, file) in raw.setup.files.iter().enumerate() {
+        let key = format!("setup.files[{i}]");
+        let text = src
+            .read_relative(file.get_ref())
+            .map_err(|m| cx.err(Some(file.span()), &key, m))?;
+        let rendered = render_setup(&text, &params)
+            .map_err(|m| cx.err(Some(file.span()), &key, format!("{}: {m}", file.get_ref())))?;
+        setup.push((file.get_ref().clone(), rendered));
+    }
+    if let Some(sql) = &raw.setup.sql {
+        let rendered =
+            render_setup(sql.get_ref(), &params).map_err(|m| cx.err(Some(sql.span()), "setup.sql", m))?;
+        setup.push(("setup.sql".to_string(), rendered));
+    }
+    if setup.is_empty() {
+        return Err(cx.err(None, "setup", "a scenario needs setup SQL (`files` or `sql`) to create its tables"));
+    }
+
+    let mut settings = Vec::new();
+    for (name, value) in &raw.settings {
+        let key = format!("settings.{name}");
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err(cx.err(Some(value.span()), &key, "not a PostgreSQL setting name"));
+        }
+        let v = match value.get_ref().strip_prefix(':') {
+            Some(p) => params
+                .get(p)
+                .and_then(|p| expr::to_text(&p.value))
+                .ok_or_else(|| cx.err(Some(value.span()), &key, format!("no parameter `{p}`")))?,
+            None => value.get_ref().clone(),
+        };
+        settings.push((name.clone(), v));
+    }
+
+    let draws = draws(&cx, &raw, &params, &param_ctx)?;
+    let run = run_defaults(&cx, &raw.run)?;
+
+    let mut known: HashSet<String> = params.keys().cloned().collect();
+    known.extend(draws.iter().map(|d| d.name.clone()));
+    known.extend(BUILTINS.iter().map(|s| s.to_string()));
+
+    let invariants = invariants(&cx, &raw)?;
+    let invariant_names: Vec<&str> = invariants.iter().map(|i| i.name.as_str()).collect();
+
+    if raw.strategy.get_ref().is_empty() {
+        return Err(cx.err(Some(raw.strategy.span()), "strategy", "at least one strategy is needed"));
+    }
+    let mut strategies = IndexMap::new();
+    for (name, s) in raw.strategy.get_ref() {
+        let key = format!("strategy.{name}");
+        check_name(&cx, name, &key, s.span())?;
+        let raw_s = s.get_ref();
+        let isolation = raw_s
+            .isolation
+            .as_ref()
+            .map(|i| {
+                i.get_ref()
+                    .parse::<Isolation>()
+                    .map_err(|m| cx.err(Some(i.span()), &format!("{key}.isolation"), m))
+            })
+            .transpose()?;
+        let retry = match &raw_s.retry {
+            None => Abort::default_retry(),
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|c| c.parse::<Abort>())
+                .collect::<Result<_, _>>()
+                .map_err(|m| cx.err(Some(list.span()), &format!("{key}.retry"), m))?,
+        };
+        let expect = expectations(&cx, &raw_s.expect, &key, &invariant_names)?;
+        let steps = steps(&cx, &raw_s.step, &key, &known, &[])?;
+        strategies.insert(
+            name.clone(),
+            Strategy {
+                name: name.clone(),
+                summary: raw_s.summary.trim().to_string(),
+                isolation,
+                retry,
+                expect,
+                steps,
+            },
+        );
+    }
+
+    let mut auditors = Vec::new();
+    for (name, a) in &raw.auditor {
+        let key = format!("auditor.{name}");
+        check_name(&cx, name, &key, a.span())?;
+        let raw_a = a.get_ref();
+        let flags: Vec<&str> = invariants
+            .iter()
+            .filter(|i| matches!(&i.source, InvariantSource::Observed { auditor } if auditor == name))
+            .map(|i| i.name.as_str())
+            .collect();
+        auditors.push(Auditor {
+            name: name.clone(),
+            summary: raw_a.summary.trim().to_string(),
+            clients: raw_a.clients.unwrap_or(1),
+            expect: expectations(&cx, &raw_a.expect, &key, &invariant_names)?,
+            steps: steps(&cx, &raw_a.step, &key, &known, &flags)?,
+        });
+    }
+    for (inv, raw_inv) in invariants.iter().zip(&raw.invariant) {
+        if let InvariantSource::Observed { auditor } = &inv.source {
+            if !auditors.iter().any(|a| &a.name == auditor) {
+                let span = raw_inv.get_ref().observed_by.as_ref().map(|s| s.span());
+                return Err(cx.err(
+                    span,
+                    &format!("invariant.{}.observed_by", inv.name),
+                    format!("no auditor named `{auditor}`"),
+                ));
+            }
+        }
+    }
+
+    Ok(Scenario {
+        name: raw.name.get_ref().clone(),
+        summary: raw.summary.trim().to_string(),
+        story: raw.story.trim().to_string(),
+        notes: raw.notes.map(|n| n.trim().to_string()),
+        file: src.path.clone(),
+        params,
+        setup,
+        settings,
+        draws,
+        run,
+        strategies,
+        auditors,
+        invariants,
+    })
+}
+
+fn check_name(cx: &Ctx, name: &str, key: &str, span: Range<usize>) -> Result<(), ScenarioError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(cx.err(Some(span), key, "names use letters, digits, `-` and `_`"));
+    }
+    Ok(())
+}
+
+fn toml_to_value(v: &toml::Value) -> Option<Value> {
+    Some(match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Boolean(*b),
+        _ => return None,
+    })
+}
+
+fn params(
+    cx: &Ctx,
+    raw: &RawScenario,
+    overrides: &[(String, String)],
+) -> Result<IndexMap<String, Param>, ScenarioError> {
+    let mut out = IndexMap::new();
+    for (name, p) in &raw.params {
+        let key = format!("params.{name}");
+        if BUILTINS.contains(&name.as_str()) || !is_identifier(name) {
+            return Err(cx.err(
+                Some(p.span()),
+                &key,
+                format!("`{name}` cannot be a parameter name (use letters, digits and `_`; not {})", BUILTINS.join(", ")),
+            ));
+        }
+        let (value, help) = match p.get_ref() {
+            RawParam::Described { value, help } => (value, help.clone()),
+            RawParam::Plain(v) => (v, String::new()),
+        };
+        let value = toml_to_value(value).ok_or_else(|| {
+            cx.err(Some(p.span()), &key, "expected a number, boolean or string")
+        })?;
+        out.insert(
+            name.clone(),
+            Param {
+                default: value.clone(),
+                value,
+                help,
+            },
+        );
+    }
+    for (k, v) in overrides {
+        let name = k.replace('-', "_");
+        let known = out.keys().cloned().collect::<Vec<_>>().join(", ");
+        let p = out.get_mut(&name).ok_or_else(|| {
+            ScenarioError::new(&cx.src.path, format!("--param {k}: this scenario has no such parameter; it has: {known}"))
+        })?;
+        p.value = parse_override(&p.default, v).map_err(|expected| {
+            ScenarioError::new(&cx.src.path, format!("--param {k}={v}: expected {expected}"))
+        })?;
+    }
+    Ok(out)
+}
+
+fn parse_override(default: &Value, v: &str) -> Result<Value, &'static str> {
+    match default {
+        Value::Int(_) => v.trim().parse().map(Value::Int).map_err(|_| "an integer"),
+        Value::Float(_) => v.trim().parse().map(Value::Float).map_err(|_| "a number"),
+        Value::Boolean(_) => v.trim().parse().map(Value::Boolean).map_err(|_| "true or false"),
+        _ => Ok(Value::String(v.to_string())),
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn render_setup(sql: &str, params: &IndexMap<String, Param>) -> Result<String, String> {
+    substitute(sql, |name| {
+        let p = params
+            .get(name)
+            .ok_or_else(|| format!("`:{name}` is not a parameter of this scenario"))?;
+        Ok(match &p.value {
+            Value::String(s) => quote_literal(s),
+            other => expr::to_text(other).unwrap_or_else(|| "NULL".into()),
+        })
+    })
+}
+
+fn number(
+    cx: &Ctx,
+    v: &Spanned<toml::Value>,
+    key: &str,
+    param_ctx: &HashMapContext,
+) -> Result<f64, ScenarioError> {
+    let value = match v.get_ref() {
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::String(s) => Expr::parse(s)
+            .and_then(|e| e.eval(param_ctx))
+            .map_err(|m| cx.err(Some(v.span()), key, m))?,
+        _ => return Err(cx.err(Some(v.span()), key, "expected a number or an expression over params")),
+    };
+    value
+        .as_number()
+        .map_err(|_| cx.err(Some(v.span()), key, format!("expected a number, got {value:?}")))
+}
+
+fn draws(
+    cx: &Ctx,
+    raw: &RawScenario,
+    params: &IndexMap<String, Param>,
+    param_ctx: &HashMapContext,
+) -> Result<Vec<Draw>, ScenarioError> {
+    let mut out: Vec<Draw> = Vec::new();
+    for (name, d) in &raw.draw {
+        let key = format!("draw.{name}");
+        if !is_identifier(name) || BUILTINS.contains(&name.as_str()) || params.contains_key(name) {
+            return Err(cx.err(
+                Some(d.span()),
+                &key,
+                "a draw needs an identifier not used by a parameter or built-in variable",
+            ));
+        }
+        let r = d.get_ref();
+        let kinds = [r.uniform.is_some(), r.zipf.is_some(), r.chance.is_some()];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(cx.err(Some(d.span()), &key, "expected exactly one of uniform = [low, high], zipf = [n, s], chance = p"));
+        }
+        let kind = if let Some([lo, hi]) = &r.uniform {
+            let low = number(cx, lo, &format!("{key}.uniform"), param_ctx)? as i64;
+            let high = number(cx, hi, &format!("{key}.uniform"), param_ctx)? as i64;
+            if low > high {
+                return Err(cx.err(Some(d.span()), &format!("{key}.uniform"), format!("empty range [{low}, {high}]")));
+            }
+            DrawKind::Uniform { low, high }
+        } else if let Some([n, s]) = &r.zipf {
+            let n_v = number(cx, n, &format!("{key}.zipf"), param_ctx)?;
+            let s_v = number(cx, s, &format!("{key}.zipf"), param_ctx)?;
+            if n_v < 1.0 || s_v < 0.0 {
+                return Err(cx.err(Some(d.span()), &format!("{key}.zipf"), "expected n >= 1 and s >= 0"));
+            }
+            DrawKind::Zipf { n: n_v as u64, s: s_v }
+        } else {
+            let c = r.chance.as_ref().expect("checked above");
+            let p = number(cx, c, &format!("{key}.chance"), param_ctx)?;
+            if !(0.0..=1.0).contains(&p) {
+                return Err(cx.err(Some(c.span()), &format!("{key}.chance"), "expected a probability between 0 and 1"));
+            }
+            DrawKind::Chance { p }
+        };
+        let distinct_from = match &r.distinct_from {
+            Some(other) if !out.iter().any(|d| &d.name == other.get_ref()) => {
+                return Err(cx.err(
+                    Some(other.span()),
+                    &format!("{key}.distinct_from"),
+                    format!("`{}` is not a draw declared before `{name}`", other.get_ref()),
+                ));
+            }
+            Some(other) => {
+                if matches!(kind, DrawKind::Uniform { low, high } if low == high) {
+                    return Err(cx.err(Some(other.span()), &format!("{key}.distinct_from"), "the range has one value: a distinct draw is impossible"));
+                }
+                Some(other.get_ref().clone())
+            }
+            None => None,
+        };
+        out.push(Draw {
+            name: name.clone(),
+            kind,
+            distinct_from,
+        });
+    }
+    Ok(out)
+}
+
+fn duration(cx: &Ctx, s: &Spanned<String>, key: &str) -> Result<Duration, ScenarioError> {
+    humantime::parse_duration(s.get_ref())
+        .map_err(|e| cx.err(Some(s.span()), key, format!("expected a duration like 500ms or 2s: {e}")))
+}
+
+fn run_defaults(cx: &Ctx, r: &RawRun) -> Result<RunDefaults, ScenarioError> {
+    let clients = r.clients.as_ref().map_or(8, |c| *c.get_ref());
+    if clients == 0 {
+        return Err(cx.err(r.clients.as_ref().map(|c| c.span()), "run.clients", "expected at least 1 client"));
+    }
+    let isolation = match &r.isolation {
+        None => vec![Isolation::Rc],
+        Some(s) => Isolation::parse_list(s.get_ref()).map_err(|m| cx.err(Some(s.span()), "run.isolation", m))?,
+    };
+    Ok(RunDefaults {
+        clients,
+        duration: r.duration.as_ref().map_or(Ok(Duration::from_secs(1)), |d| duration(cx, d, "run.duration"))?,
+        operations: r.operations.as_ref().map(|o| *o.get_ref()),
+        think: r.think.as_ref().map_or(Ok(Duration::ZERO), |d| duration(cx, d, "run.think"))?,
+        max_tries: r.max_tries.as_ref().map_or(10, |m| *m.get_ref()).max(1),
+        isolation,
+    })
+}
+
+fn expectations(
+    cx: &Ctx,
+    raw: &IndexMap<String, Spanned<Vec<String>>>,
+    key: &str,
+    invariants: &[&str],
+) -> Result<Vec<(Isolation, Vec<Expectation>)>, ScenarioError> {
+    let mut out = Vec::new();
+    for (level, list) in raw {
+        let k = format!("{key}.expect.{level}");
+        let level: Isolation = level.parse().map_err(|m| cx.err(Some(list.span()), &k, m))?;
+        let mut exps = Vec::new();
+        for e in list.get_ref() {
+            let e: Expectation = e.parse().map_err(|m| cx.err(Some(list.span()), &k, m))?;
+            if let Expectation::Anomaly(name) = &e {
+                if !invariants.contains(&name.as_str()) {
+                    return Err(cx.err(Some(list.span()), &k, format!("no invariant named `{name}`")));
+                }
+            }
+            exps.push(e);
+        }
+        out.push((level, exps));
+    }
+    Ok(out)
+}
+
+fn steps(
+    cx: &Ctx,
+    raw: &[Spanned<RawStep>],
+    key: &str,
+    known: &HashSet<String>,
+    flags: &[&str],
+) -> Result<Vec<Step>, ScenarioError> {
+    if raw.is_empty() {
+        return Err(cx.err(None, &format!("{key}.step"), "at least one step is needed"));
+    }
+    let mut out = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let key = format!("{key}.step[{}]", i + 1);
+        let r = s.get_ref();
+        let compile = |field: &Option<Spanned<String>>, name: &str| -> Result<Option<Expr>, ScenarioError> {
+            let Some(src) = field else { return Ok(None) };
+            let k = format!("{key}.{name}");
+            let e = Expr::parse(src.get_ref()).map_err(|m| cx.err(Some(src.span()), &k, m))?;
+            Ok(Some(e))
+        };
+        let when = compile(&r.when, "when")?;
+        let reject_if = compile(&r.reject_if, "reject_if")?;
+        let retry_if = compile(&r.retry_if, "retry_if")?;
+        let flag_if = compile(&r.flag_if, "flag_if")?;
+        let sql = r.sql.as_ref().map(|s| parse_named(s.get_ref()));
+        if let Some(sql) = &sql {
+            if sql.text.trim().is_empty() {
+                return Err(cx.err(r.sql.as_ref().map(|s| s.span()), &format!("{key}.sql"), "empty SQL"));
+            }
+            let upper = sql.text.trim_start().to_ascii_uppercase();
+            if ["BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "END"].iter().any(|w| upper.starts_with(w)) {
+                return Err(cx.err(
+                    r.sql.as_ref().map(|s| s.span()),
+                    &format!("{key}.sql"),
+                    "transactions are managed by the runner: use `commit = true` on a step to end one",
+                ));
+            }
+        }
+        if r.outcome.is_some() && reject_if.is_none() {
+            return Err(cx.err(r.outcome.as_ref().map(|o| o.span()), &format!("{key}.outcome"), "`outcome` names what `reject_if` rejects: add `reject_if`"));
+        }
+        let flag = match (&flag_if, &r.flag) {
+            (Some(_), Some(f)) => {
+                if !flags.contains(&f.get_ref().as_str()) {
+                    return Err(cx.err(
+                        Some(f.span()),
+                        &format!("{key}.flag"),
+                        format!("`{}` is not an invariant observed by this role (declare [[invariant]] with observed_by)", f.get_ref()),
+                    ));
+                }
+                Some(f.get_ref().clone())
+            }
+            (None, None) => None,
+            (Some(_), None) => return Err(cx.err(Some(s.span()), &key, "`flag_if` needs `flag = \"invariant name\"`")),
+            (None, Some(f)) => return Err(cx.err(Some(f.span()), &format!("{key}.flag"), "`flag` needs `flag_if`")),
+        };
+        let think = match r.think.as_ref() {
+            None => Think::None,
+            Some(t) => match t.get_ref() {
+                RawThink::Run(false) => Think::None,
+                RawThink::Run(true) => Think::Run,
+                RawThink::Fixed(d) => Think::Fixed(humantime::parse_duration(d).map_err(|e| {
+                    cx.err(
+                        Some(t.span()),
+                        &format!("{key}.think"),
+                        format!("expected true or a duration like 5ms: {e}"),
+                    )
+                })?),
+            },
+        };
+        let commit = r.commit.unwrap_or(false);
+        if sql.is_none() && reject_if.is_none() && retry_if.is_none() && flag_if.is_none() && think == Think::None && !commit {
+            return Err(cx.err(Some(s.span()), &key, "an empty step: give it sql, reject_if, retry_if, flag_if, think or commit"));
+        }
+        // Names that cannot be captured columns must be known now.
+        for e in [&when, &reject_if, &retry_if, &flag_if].into_iter().flatten() {
+            for v in e.variables() {
+                if !known.contains(v) && !is_identifier(v) {
+                    return Err(cx.err(Some(s.span()), &key, format!("`{v}` is not a variable name")));
+                }
+            }
+        }
+        out.push(Step {
+            key: key.clone(),
+            line: cx.line(s.span()),
+            when,
+            sql,
+            reject_if,
+            outcome: r.outcome.as_ref().map_or_else(|| "rejected".to_string(), |o| o.get_ref().clone()),
+            retry_if,
+            flag_if,
+            flag,
+            think,
+            commit,
+        });
+    }
+    Ok(out)
+}
+
+fn invariants(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Invariant>, ScenarioError> {
+    let mut out: Vec<Invariant> = Vec::new();
+    for (i, inv) in raw.invariant.iter().enumerate() {
+        let r = inv.get_ref();
+        let name = r.name.get_ref().clone();
+        let key = format!("invariant[{}]", i + 1);
+        check_name(cx, &name, &format!("{key}.name"), r.name.span())?;
+        if out.iter().any(|o| o.name == name) {
+            return Err(cx.err(Some(r.name.span()), &format!("{key}.name"), format!("a second invariant named `{name}`")));
+        }
+        let source = match (&r.sql, &r.observed_by) {
+            (Some(sql), None) => InvariantSource::Sql(sql.get_ref().clone()),
+            (None, Some(a)) => InvariantSource::Observed { auditor: a.get_ref().clone() },
+            _ => return Err(cx.err(Some(inv.span()), &key, "expected exactly one of `sql` (checked after the run) or `observed_by` (an auditor's flags)")),
+        };
+        let side = match r.side.as_ref().map(|s| s.get_ref().as_str()) {
+            None if matches!(source, InvariantSource::Observed { .. }) => Side::Reader,
+            None | Some("writer") => Side::Writer,
+            Some("reader") => Side::Reader,
+            Some(other) => {
+                return Err(cx.err(r.side.as_ref().map(|s| s.span()), &format!("{key}.side"), format!("`{other}`: expected writer or reader")));
+            }
+        };
+        out.push(Invariant {
+            name,
+            anomaly: r.anomaly.clone(),
+            explain: r.explain.trim().to_string(),
+            side,
+            source,
+        });
+    }
+    if out.is_empty() {
+        return Err(cx.err(None, "invariant", "a scenario needs at least one [[invariant]] to count damage"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,183 @@
+//! Counters and latency histograms of one client, merged with `+=` into a cell's totals.
+//!
+//! Each client owns its [`Stats`] (no sharing, no locks on the hot path); the runner merges them
+//! when the clients stop. This module counts; it must not decide what counts as what (the runner
+//! does) nor print anything.
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::outcome::Abort;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Operations that committed.
+    pub committed: u64,
+    /// Operations the business logic refused, by outcome name (`sold_out`, ...).
+    pub rejected: BTreeMap<String, u64>,
+    /// Failed attempts by class (every attempt counts, retried or not).
+    #[serde(serialize_with = "ser_aborts")]
+    pub aborts: [u64; Abort::ALL.len()],
+    /// Attempts that were a retry of an earlier failed attempt.
+    pub retries: u64,
+    /// Operations given up: out of tries, or failed with a class the strategy does not retry.
+    pub failed: u64,
+    /// Operations that needed more than one attempt and then committed or were rejected.
+    pub retried_operations: u64,
+    /// Flags raised by `flag_if` steps, by name.
+    pub flags: BTreeMap<String, u64>,
+    /// Latency of committed operations, retries included, in microseconds.
+    #[serde(serialize_with = "ser_histogram")]
+    pub latency: Histogram<u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            committed: 0,
+            rejected: BTreeMap::new(),
+            aborts: [0; Abort::ALL.len()],
+            retries: 0,
+            failed: 0,
+            retried_operations: 0,
+            flags: BTreeMap::new(),
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+        }
+    }
+}
+
+impl Stats {
+    pub fn record_commit(&mut self, latency: Duration) {
+        self.committed += 1;
+        let us = (latency.as_micros() as u64).clamp(1, self.latency.high());
+        self.latency.record(us).expect("clamped into range");
+    }
+
+    pub fn record_rejection(&mut self, outcome: &str) {
+        bump(&mut self.rejected, outcome);
+    }
+
+    pub fn record_flag(&mut self, flag: &str) {
+        bump(&mut self.flags, flag);
+    }
+
+    pub fn abort(&self, class: Abort) -> u64 {
+        self.aborts[class.index()]
+    }
+
+    pub fn total_rejected(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    pub fn total_aborts(&self) -> u64 {
+        self.aborts.iter().sum()
+    }
+
+    /// Latency percentile in milliseconds (0 when nothing committed).
+    pub fn latency_ms(&self, quantile: f64) -> f64 {
+        if self.latency.is_empty() {
+            0.0
+        } else {
+            self.latency.value_at_quantile(quantile) as f64 / 1000.0
+        }
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
+}
+
+impl AddAssign<&Stats> for Stats {
+    fn add_assign(&mut self, other: &Stats) {
+        self.committed += other.committed;
+        for (k, v) in &other.rejected {
+            *self.rejected.entry(k.clone()).or_default() += v;
+        }
+        for (a, b) in self.aborts.iter_mut().zip(other.aborts) {
+            *a += b;
+        }
+        self.retries += other.retries;
+        self.failed += other.failed;
+        self.retried_operations += other.retried_operations;
+        for (k, v) in &other.flags {
+            *self.flags.entry(k.clone()).or_default() += v;
+        }
+        self.latency
+            .add(&other.latency)
+            .expect("histograms share bounds");
+    }
+}
+
+fn ser_aborts<S: serde::Serializer>(a: &[u64; Abort::ALL.len()], s: S) -> Result<S::Ok, S::Error> {
+    let map: BTreeMap<&str, u64> = Abort::ALL.iter().map(|c| (c.name(), a[c.index()])).collect();
+    map.serialize(s)
+}
+
+/// The histogram as percentiles plus its non-empty buckets (value in µs, count), so a report
+/// can be re-analysed later.
+fn ser_histogram<S: serde::Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Summary {
+        unit: &'static str,
+        count: u64,
+        min: u64,
+        mean: f64,
+        p50: u64,
+        p95: u64,
+        p99: u64,
+        max: u64,
+        buckets: Vec<(u64, u64)>,
+    }
+    let empty = h.is_empty();
+    let q = |x: f64| if empty { 0 } else { h.value_at_quantile(x) };
+    Summary {
+        unit: "us",
+        count: h.len(),
+        min: if empty { 0 } else { h.min() },
+        mean: if empty { 0.0 } else { h.mean() },
+        p50: q(0.5),
+        p95: q(0.95),
+        p99: q(0.99),
+        max: if empty { 0 } else { h.max() },
+        buckets: h
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect(),
+    }
+    .serialize(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_adds_everything() {
+        let mut a = Stats::default();
+        a.record_commit(Duration::from_millis(2));
+        a.record_rejection("sold_out");
+        a.aborts[Abort::Deadlock.index()] += 1;
+        let mut b = Stats::default();
+        b.record_commit(Duration::from_millis(4));
+        b.record_rejection("sold_out");
+        b.record_flag("skew");
+        b.retries = 3;
+        a += &b;
+        assert_eq!(a.committed, 2);
+        assert_eq!(a.rejected["sold_out"], 2);
+        assert_eq!(a.abort(Abort::Deadlock), 1);
+        assert_eq!(a.flags["skew"], 1);
+        assert_eq!(a.retries, 3);
+        assert_eq!(a.latency.len(), 2);
+        assert!(a.latency_ms(1.0) >= 3.9);
+    }
+}
