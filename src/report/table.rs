@@ -44,7 +44,7 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
         });
     }
     header.extend(
-        ["serialization", "deadlock", "lock n/a", "conflict", "other", "retries", "failed", "ops/s", "p50 ms", "p99 ms"]
+        ["40001", "40P01", "55P03", "conflict", "other", "retries", "failed", "ops/s", "p50 ms", "p99 ms"]
             .map(String::from),
     );
     let any_expect = report.cells.iter().any(|c| !c.failures.is_empty());
@@ -85,6 +85,10 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
         table.with(Style::rounded());
     }
     writeln!(out, "{table}")?;
+    writeln!(
+        out,
+        "aborted attempts: 40001 serialization failure, 40P01 deadlock, 55P03 lock not available, conflict = the strategy's own check (retry_if)"
+    )?;
 
     // One line per broken invariant, naming the cells and the reason.
     let mut explained = false;

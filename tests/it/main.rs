@@ -1,0 +1,8 @@
+//! Integration tests: the `contention` binary against real PostgreSQL, provisioned by the tool
+//! itself (a private ephemeral cluster per run), plus scenario-file validation.
+
+mod cli;
+mod matrix;
+mod provisioning;
+mod scenario_files;
+mod support;

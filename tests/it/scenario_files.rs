@@ -1,0 +1,176 @@
+//! Scenario files: every built-in validates, and malformed files are refused with errors that
+//! name the file, the line and the key.
+
+use crate::support::{run, scratch, stderr, stdout, write};
+
+const TINY: &str = r#"name = "tiny"
+summary = "a counter"
+
+[params]
+n = 3
+
+[setup]
+sql = "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, 0 FROM generate_series(1, :n) g;"
+
+[draw]
+row = { uniform = [1, "n"] }
+
+[strategy.inc]
+summary = "increment"
+
+[[strategy.inc.step]]
+sql = "UPDATE t SET v = v + 1 WHERE id = :row"
+
+[[invariant]]
+name = "negative"
+anomaly = "none"
+explain = "never"
+sql = "SELECT count(*) FROM t WHERE v < 0"
+"#;
+
+#[test]
+fn every_builtin_scenario_validates() {
+    let list = run(&["list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let text = stdout(&list);
+    for name in ["ticketmaster", "bank-transfer", "write-skew", "aba", "deadlock"] {
+        assert!(text.contains(name), "`list` misses {name}:\n{text}");
+        let out = run(&["validate", name]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let show = run(&["show", name]);
+        assert!(show.status.success(), "{name}: {}", stderr(&show));
+        assert!(stdout(&show).contains("Invariants"), "{name}");
+    }
+}
+
+#[test]
+fn the_builtin_strategies_are_those_of_the_catalogue() {
+    let expected: &[(&str, &[&str])] = &[
+        ("ticketmaster", &["naive", "unchecked-conditional", "conditional", "for-update", "version", "serializable", "table-lock"]),
+        ("bank-transfer", &["naive", "atomic", "for-update", "for-update-ordered", "version", "serializable"]),
+        ("write-skew", &["naive", "for-update", "materialize-conflict", "serializable"]),
+        ("aba", &["value-as-version", "count-as-version", "version", "for-update"]),
+        ("deadlock", &["unordered", "ordered", "nowait", "lock-timeout"]),
+    ];
+    for (name, strategies) in expected {
+        let out = run(&["show", name, "--format", "json"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got: Vec<&str> = v["strategies"].as_object().unwrap().keys().map(|s| s.as_str()).collect();
+        assert_eq!(&got, strategies, "{name}");
+    }
+}
+
+#[test]
+fn a_valid_file_validates() {
+    let dir = scratch();
+    let p = write(&dir, "tiny.toml", TINY);
+    let out = run(&["validate", p.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ok:"));
+}
+
+/// Writes TINY with `from` replaced by `to`, validates it, and checks the error names the file,
+/// the line holding `line_of` and every needle.
+fn refused(from: &str, to: &str, line_of: Option<&str>, needles: &[&str]) {
+    assert!(TINY.contains(from), "test bug: {from}");
+    let text = TINY.replacen(from, to, 1);
+    let dir = scratch();
+    let p = write(&dir, "tiny.toml", &text);
+    let out = run(&["validate", p.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "expected exit 2 for {to:?}: {err}");
+    assert!(err.contains("tiny.toml"), "no file name in: {err}");
+    if let Some(marker) = line_of {
+        let line = text.lines().position(|l| l.contains(marker)).expect("marker") + 1;
+        assert!(err.contains(&format!("tiny.toml:{line}:")), "expected line {line} in: {err}");
+    }
+    for n in needles {
+        assert!(err.contains(n), "expected `{n}` in: {err}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_line() {
+    refused(
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"",
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"\nthinks = true",
+        Some("thinks = true"),
+        &["thinks", "unknown field"],
+    );
+}
+
+#[test]
+fn wrong_types_and_values_name_the_key() {
+    refused(
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"",
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"\nthink = \"5 parsecs\"",
+        Some("parsecs"),
+        &["strategy.inc.step[1].think", "duration"],
+    );
+    refused(
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"",
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"\nreject_if = \"v >\"",
+        Some("reject_if"),
+        &["strategy.inc.step[1].reject_if", "cannot parse"],
+    );
+    refused(
+        "summary = \"increment\"",
+        "summary = \"increment\"\nisolation = \"chaos\"",
+        Some("chaos"),
+        &["strategy.inc.isolation", "unknown isolation level"],
+    );
+    refused(
+        "summary = \"increment\"",
+        "summary = \"increment\"\nexpect.rc = [\"anomaly:nope\"]",
+        Some("anomaly:nope"),
+        &["strategy.inc.expect.rc", "no invariant named `nope`"],
+    );
+    refused(
+        "row = { uniform = [1, \"n\"] }",
+        "row = { uniform = [1, \"n\"], distinct_from = \"ghost\" }",
+        Some("ghost"),
+        &["draw.row.distinct_from", "ghost"],
+    );
+    refused(
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"",
+        "sql = \"BEGIN\"",
+        Some("sql = \"BEGIN\""),
+        &["managed by the runner"],
+    );
+}
+
+#[test]
+fn missing_setup_files_and_parameters_are_named() {
+    refused(
+        "sql = \"CREATE TABLE",
+        "files = [\"missing.sql\"]\nsql = \"CREATE TABLE",
+        Some("missing.sql"),
+        &["setup.files[0]", "cannot read"],
+    );
+    refused(
+        "generate_series(1, :n)",
+        "generate_series(1, :m)",
+        None,
+        &["setup.sql", "`:m` is not a parameter"],
+    );
+}
+
+#[test]
+fn bad_param_overrides_name_the_flag() {
+    let dir = scratch();
+    let p = write(&dir, "tiny.toml", TINY);
+    let path = p.to_str().unwrap();
+    let out = run(&["run", path, "--param", "nope=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--param nope: this scenario has no such parameter; it has: n"), "{}", stderr(&out));
+    let out = run(&["run", path, "--param", "n=three"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--param n=three: expected an integer"), "{}", stderr(&out));
+    let out = run(&["run", "ticketmaster", "--strategy", "optimism"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--strategy optimism"), "{}", stderr(&out));
+    let out = run(&["run", "no-such-scenario"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("built-in: ticketmaster"), "{}", stderr(&out));
+}
