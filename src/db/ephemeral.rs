@@ -1,10 +1,360 @@
-// TEMPORARY STUB so the crate compiles; helper-1 replaces this whole file.
+//! A private, throw-away PostgreSQL cluster started from the local binaries.
+//!
+//! `initdb` into a fresh directory under the temp dir (`contention-pg-XXXXXX/{data,sock}`), then
+//! `postgres` listening only on a private Unix socket (no TCP), with durability switched off
+//! (fsync, synchronous_commit, full_page_writes): the lab measures concurrency control, not
+//! disks. As root, both run as the `postgres` system user (PostgreSQL refuses to run as root).
+//! The postmaster gets its own process group, so a terminal's Ctrl-C reaches the lab, which then
+//! stops the server itself. Stopping (or dropping) sends a fast shutdown, waits, kills what is
+//! left and removes the directory. A directory left by a lab process that was killed outright
+//! (SIGKILL) is swept by the next start.
+//!
+//! It must not touch any cluster it did not create, nor listen on a network port.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::{Pid, Uid, User, chown};
+
+/// Prefix of every directory the lab creates for a private cluster.
+const DIR_PREFIX: &str = "contention-pg-";
+/// The file in that directory naming the lab process that owns it.
+const OWNER_FILE: &str = "owner.pid";
+/// Settings every private cluster gets; the caller's settings come after and win.
+const SETTINGS: &[(&str, &str)] = &[
+    ("listen_addresses", ""),
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("full_page_writes", "off"),
+    ("max_connections", "300"),
+    ("max_prepared_transactions", "50"),
+    ("max_locks_per_transaction", "128"),
+    ("shared_buffers", "128MB"),
+    ("log_min_messages", "warning"),
+];
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running private cluster. Stopped and removed by [`Ephemeral::stop`] or on drop.
 #[derive(Debug)]
-pub struct Ephemeral;
+pub struct Ephemeral {
+    top: PathBuf,
+    data: PathBuf,
+    sock: PathBuf,
+    bindir: PathBuf,
+    major: u32,
+    port: u16,
+    postmaster: Option<Child>,
+}
+
 impl Ephemeral {
-    pub fn start(_s: &[(String, String)]) -> Result<Ephemeral, std::io::Error> { unimplemented!() }
-    pub fn config(&self) -> tokio_postgres::Config { unimplemented!() }
-    pub fn data_dir(&self) -> &std::path::Path { unimplemented!() }
-    pub fn major_version(&self) -> u32 { 0 }
-    pub fn stop(&mut self) {}
+    /// Creates, starts and waits for a private cluster; `settings` are extra `-c name=value`.
+    pub fn start(settings: &[(String, String)]) -> anyhow::Result<Ephemeral> {
+        sweep_orphans();
+        let bindir = find_bindir()?;
+        let major = major_version(&bindir)?;
+        let user = run_as()?;
+        let top = tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .tempdir()
+            .context("cannot create a directory for the private PostgreSQL")?
+            .keep();
+        let (data, sock) = (top.join("data"), top.join("sock"));
+        let mut eph = Ephemeral { top, data, sock, bindir, major, port: free_port(), postmaster: None };
+        fs::write(eph.top.join(OWNER_FILE), std::process::id().to_string())?;
+        fs::create_dir(&eph.data)?;
+        fs::create_dir(&eph.sock)?;
+        if let Some(u) = &user {
+            for path in [&eph.top, &eph.data, &eph.sock] {
+                chown(path, Some(u.uid), Some(u.gid))
+                    .with_context(|| format!("cannot hand {} to the postgres user", path.display()))?;
+            }
+        }
+        eph.initdb(user.as_ref())?;
+        eph.launch(user.as_ref(), settings)?;
+        eph.wait_ready()?;
+        Ok(eph)
+    }
+
+    /// Connection settings for the superuser on the maintenance database, over the socket.
+    pub fn config(&self) -> tokio_postgres::Config {
+        let mut c = tokio_postgres::Config::new();
+        c.host_path(self.socket_dir())
+            .port(self.port)
+            .user("postgres")
+            .dbname("postgres")
+            .application_name("contention")
+            .connect_timeout(Duration::from_secs(10));
+        c
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    pub fn socket_dir(&self) -> &Path {
+        &self.sock
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
+    pub fn major_version(&self) -> u32 {
+        self.major
+    }
+
+    /// Fast shutdown, then SIGKILL after a grace period, then remove the directory. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.postmaster.take() {
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = kill(pid, Signal::SIGINT);
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = killpg(pid, Signal::SIGKILL);
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        if self.top.exists() {
+            let _ = fs::remove_dir_all(&self.top);
+        }
+    }
+
+    fn initdb(&self, user: Option<&User>) -> anyhow::Result<()> {
+        let initdb = self.bindir.join("initdb");
+        let mut cmd = Command::new(&initdb);
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
+        let out = self
+            .prepare(&mut cmd, user)
+            .output()
+            .with_context(|| format!("cannot run {}", initdb.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{} failed ({}):\n{}{}",
+                initdb.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self, user: Option<&User>, settings: &[(String, String)]) -> anyhow::Result<()> {
+        let postgres = self.bindir.join("postgres");
+        let log = fs::File::create(self.log_path())?;
+        let mut cmd = Command::new(&postgres);
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .arg("-k")
+            .arg(self.socket_dir())
+            .arg("-p")
+            .arg(self.port.to_string());
+        let extra = settings.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        for (name, value) in SETTINGS.iter().copied().chain(extra) {
+            cmd.arg("-c").arg(format!("{name}={value}"));
+        }
+        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).process_group(0);
+        let child = self
+            .prepare(&mut cmd, user)
+            .spawn()
+            .with_context(|| format!("cannot run {}", postgres.display()))?;
+        self.postmaster = Some(child);
+        Ok(())
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let pidfile = self.data_dir().join("postmaster.pid");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let child = self.postmaster.as_mut().expect("launched");
+            if let Some(status) = child.try_wait()? {
+                self.postmaster = None;
+                bail!("the private PostgreSQL exited during start-up ({status}); its log ends:\n{}", self.log_tail());
+            }
+            // Line 8 of postmaster.pid is the server's status once it accepts connections.
+            let ready = fs::read_to_string(&pidfile)
+                .map(|s| s.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
+                .unwrap_or(false);
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("the private PostgreSQL was not ready within {READY_TIMEOUT:?}; its log ends:\n{}", self.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Runs as the postgres user when the lab is root, in the cluster's directory, without
+    /// libpq variables that could point the tools elsewhere.
+    fn prepare<'c>(&self, cmd: &'c mut Command, user: Option<&User>) -> &'c mut Command {
+        cmd.current_dir(&self.top)
+            .env_remove("PGDATA")
+            .env_remove("PGHOST")
+            .env_remove("PGPORT")
+            .env("LC_ALL", "C");
+        if let Some(u) = user {
+            cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw()).env("HOME", &self.top).env("USER", &u.name);
+        }
+        cmd
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.top.join("postgres.log")
+    }
+
+    fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Ephemeral {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where the PostgreSQL server binaries are: `CONTENTION_PG_BINDIR`, then `PATH`, then
+/// `pg_config --bindir`, then the newest `/usr/lib/postgresql/*/bin` (Debian, Ubuntu).
+pub fn find_bindir() -> anyhow::Result<PathBuf> {
+    let has_server = |d: &Path| d.join("initdb").is_file() && d.join("postgres").is_file();
+    let mut tried = Vec::new();
+    if let Some(dir) = std::env::var_os("CONTENTION_PG_BINDIR").map(PathBuf::from) {
+        if has_server(&dir) {
+            return Ok(dir);
+        }
+        bail!("CONTENTION_PG_BINDIR={} holds no initdb and postgres", dir.display());
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_server(&dir) {
+                return Ok(dir);
+            }
+        }
+    }
+    tried.push("initdb and postgres on PATH".to_string());
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_server(&dir) {
+            return Ok(dir);
+        }
+        tried.push(format!("pg_config --bindir ({})", dir.display()));
+    } else {
+        tried.push("pg_config --bindir".to_string());
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .filter(|(_, d)| has_server(d))
+        .collect();
+    versions.sort();
+    if let Some((_, dir)) = versions.pop() {
+        return Ok(dir);
+    }
+    tried.push("/usr/lib/postgresql/*/bin".to_string());
+    Err(anyhow!(
+        "no PostgreSQL server binaries found (tried {}).\n\
+         Install them (Debian/Ubuntu: apt-get install postgresql), set CONTENTION_PG_BINDIR, \
+         or give an existing server with --db URL",
+        tried.join(", ")
+    ))
+}
+
+fn major_version(bindir: &Path) -> anyhow::Result<u32> {
+    let postgres = bindir.join("postgres");
+    let out = Command::new(&postgres)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run {} --version", postgres.display()))?;
+    // "postgres (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)"
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| anyhow!("cannot read the version from `{} --version`: {text}", postgres.display()))
+}
+
+/// The user to run PostgreSQL as: `None` (the current user) unless the lab runs as root.
+fn run_as() -> anyhow::Result<Option<User>> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    match User::from_name("postgres")? {
+        Some(u) => Ok(Some(u)),
+        None => bail!(
+            "PostgreSQL will not run as root and there is no `postgres` system user to run it as: \
+             create one (useradd --system postgres), run the lab as another user, or give --db URL"
+        ),
+    }
+}
+
+/// A port number nobody listens on. The server listens only on its private socket, whose name
+/// carries the port, so this is hygiene rather than a necessity.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(5432)
+}
+
+/// Removes clusters whose owning lab process no longer exists (it was killed with SIGKILL, or
+/// the machine lost power): stops their postmaster, if it is still running, and the directory.
+fn sweep_orphans() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let top = entry.path();
+        let is_ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(DIR_PREFIX));
+        let Some(owner) = is_ours.then(|| read_pid(&top.join(OWNER_FILE))).flatten() else { continue };
+        if alive(owner) {
+            continue;
+        }
+        if let Some(pm) = read_pid(&top.join("data").join("postmaster.pid"))
+            && alive(pm)
+            && cmdline(pm).contains(&*top.to_string_lossy())
+        {
+            let _ = killpg(Pid::from_raw(pm), Signal::SIGKILL);
+        }
+        let _ = fs::remove_dir_all(&top);
+    }
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path).ok()?.lines().next()?.trim().parse().ok()
+}
+
+fn alive(pid: i32) -> bool {
+    pid > 0 && kill(Pid::from_raw(pid), None).is_ok()
+}
+
+fn cmdline(pid: i32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
 }

@@ -19,6 +19,20 @@ impl Expr {
     pub fn parse(source: &str) -> Result<Expr, String> {
         let node = evalexpr::build_operator_tree(source)
             .map_err(|e| format!("cannot parse expression `{source}`: {e}"))?;
+        // The parser accepts a dangling operator (`a >`); a trial evaluation with every
+        // variable set to 0 finds it, while leaving type questions to the real values.
+        let mut trial = evalexpr::HashMapContext::<evalexpr::DefaultNumericTypes>::new();
+        for name in node.iter_read_variable_identifiers() {
+            let _ = evalexpr::ContextWithMutableVariables::set_value(&mut trial, name.into(), Value::Int(0));
+        }
+        if let Err(
+            e @ (EvalexprError::WrongOperatorArgumentAmount { .. }
+            | EvalexprError::WrongFunctionArgumentAmount { .. }
+            | EvalexprError::FunctionIdentifierNotFound(_)),
+        ) = node.eval_with_context(&trial)
+        {
+            return Err(format!("cannot parse expression `{source}`: {e}"));
+        }
         Ok(Expr {
             source: source.to_string(),
             node,
