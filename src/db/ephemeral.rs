@@ -351,8 +351,13 @@ fn read_pid(path: &Path) -> Option<i32> {
     fs::read_to_string(path).ok()?.lines().next()?.trim().parse().ok()
 }
 
+/// Whether a process exists and is not a zombie (a killed lab not yet reaped counts as gone).
 fn alive(pid: i32) -> bool {
-    pid > 0 && kill(Pid::from_raw(pid), None).is_ok()
+    let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false);
+    pid > 0 && !zombie && kill(Pid::from_raw(pid), None).is_ok()
 }
 
 fn cmdline(pid: i32) -> String {

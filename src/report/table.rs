@@ -4,7 +4,8 @@
 use std::io::{self, Write};
 
 use tabled::builder::Builder;
-use tabled::settings::Style;
+use tabled::settings::object::{Columns, Rows};
+use tabled::settings::{Alignment, Style};
 
 use super::RunReport;
 use crate::outcome::Abort;
@@ -84,6 +85,9 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     } else {
         table.with(Style::rounded());
     }
+    // Counts and figures right-aligned, names and headers left.
+    table.modify(Columns::new(2..), Alignment::right());
+    table.modify(Rows::first(), Alignment::left());
     writeln!(out, "{table}")?;
     writeln!(
         out,
