@@ -21,14 +21,23 @@ pub struct Measured {
     pub value: i64,
 }
 
-pub async fn measure(db: &RunDatabase, scenario: &Scenario, outcome: &Outcome) -> anyhow::Result<Vec<Measured>> {
+pub async fn measure(
+    db: &RunDatabase,
+    scenario: &Scenario,
+    outcome: &Outcome,
+) -> anyhow::Result<Vec<Measured>> {
     let client = db.connect(&[]).await?;
     let mut out = Vec::new();
     for inv in &scenario.invariants {
         let value = match &inv.source {
             InvariantSource::Sql(sql) => {
                 let row = client.query_opt(sql.as_str(), &[]).await.map_err(|e| {
-                    anyhow!("{}: invariant `{}`: {}", scenario.file.display(), inv.name, pg_message(&e))
+                    anyhow!(
+                        "{}: invariant `{}`: {}",
+                        scenario.file.display(),
+                        inv.name,
+                        pg_message(&e)
+                    )
                 })?;
                 let v = match row {
                     Some(r) if !r.is_empty() => column(&r, 0)?,

@@ -97,10 +97,9 @@ impl Expectation {
             Expectation::Aborts(c) if cell.aborts(*c) == 0 => {
                 Some(format!("expected {c} aborts, saw none"))
             }
-            Expectation::NoAborts(c) if cell.aborts(*c) > 0 => Some(format!(
-                "expected no {c} aborts, saw {}",
-                cell.aborts(*c)
-            )),
+            Expectation::NoAborts(c) if cell.aborts(*c) > 0 => {
+                Some(format!("expected no {c} aborts, saw {}", cell.aborts(*c)))
+            }
             _ => None,
         }
     }
@@ -149,11 +148,18 @@ mod tests {
     #[test]
     fn checks_by_side() {
         let cell = Cell(
-            vec![("oversold", Side::Writer, 0), ("skew_seen", Side::Reader, 3)],
+            vec![
+                ("oversold", Side::Writer, 0),
+                ("skew_seen", Side::Reader, 3),
+            ],
             2,
         );
         assert_eq!(Expectation::NoAnomalies.check(&cell, Side::Writer), None);
-        assert!(Expectation::NoAnomalies.check(&cell, Side::Reader).is_some());
+        assert!(
+            Expectation::NoAnomalies
+                .check(&cell, Side::Reader)
+                .is_some()
+        );
         assert!(Expectation::Anomalies.check(&cell, Side::Writer).is_some());
         assert_eq!(
             Expectation::Aborts(Abort::Serialization).check(&cell, Side::Writer),

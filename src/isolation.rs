@@ -99,10 +99,7 @@ mod tests {
     #[test]
     fn parses_short_and_long_names() {
         assert_eq!("RC".parse::<Isolation>(), Ok(Isolation::Rc));
-        assert_eq!(
-            "repeatable read".parse::<Isolation>(),
-            Ok(Isolation::Rr)
-        );
+        assert_eq!("repeatable read".parse::<Isolation>(), Ok(Isolation::Rr));
         assert_eq!(
             Isolation::parse_list("all").unwrap(),
             Isolation::ALL.to_vec()

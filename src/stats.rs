@@ -118,7 +118,10 @@ impl AddAssign<&Stats> for Stats {
 }
 
 fn ser_aborts<S: serde::Serializer>(a: &[u64; Abort::ALL.len()], s: S) -> Result<S::Ok, S::Error> {
-    let map: BTreeMap<&str, u64> = Abort::ALL.iter().map(|c| (c.name(), a[c.index()])).collect();
+    let map: BTreeMap<&str, u64> = Abort::ALL
+        .iter()
+        .map(|c| (c.name(), a[c.index()]))
+        .collect();
     map.serialize(s)
 }
 

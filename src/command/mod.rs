@@ -35,8 +35,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
     match result {
         Ok(exit) => exit,
         Err(e)
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
             Exit::Ok
@@ -62,7 +61,10 @@ fn list(out: &mut dyn Write) -> anyhow::Result<Exit> {
     let mut t = b.build();
     t.with(tabled::settings::Style::blank());
     writeln!(out, "{t}")?;
-    writeln!(out, "\nRun one: contention run NAME   Read one: contention show NAME")?;
+    writeln!(
+        out,
+        "\nRun one: contention run NAME   Read one: contention show NAME"
+    )?;
     Ok(Exit::Ok)
 }
 

@@ -46,7 +46,9 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         .collect::<anyhow::Result<Vec<_>>>()?;
     let settings = settings(&args, &scenario)?;
     if args.db.keep && args.db.db.is_none() && !args.db.db_from_env {
-        bail!("--keep needs --db URL or --db-from-env: a private ephemeral server is always removed");
+        bail!(
+            "--keep needs --db URL or --db-from-env: a private ephemeral server is always removed"
+        );
     }
 
     let abort = CancellationToken::new();
@@ -75,7 +77,16 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         let info = server.info().await?;
         let db = server.create_database(&scenario.name).await?;
         say(format!("run database {}", db.name));
-        let cells = run_cells(&db, &scenario, &strategies, &levels, &settings, &abort, &mut say).await;
+        let cells = run_cells(
+            &db,
+            &scenario,
+            &strategies,
+            &levels,
+            &settings,
+            &abort,
+            &mut say,
+        )
+        .await;
         let dropped = if args.db.keep {
             say(format!("kept database {} (--keep)", db.name));
             Ok(())
@@ -96,7 +107,9 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     }
     let mut notes = Vec::new();
     if levels.contains(&Isolation::Ru) {
-        notes.push("READ UNCOMMITTED is accepted and runs as READ COMMITTED in PostgreSQL.".to_string());
+        notes.push(
+            "READ UNCOMMITTED is accepted and runs as READ COMMITTED in PostgreSQL.".to_string(),
+        );
     }
     let interrupted = abort.is_cancelled();
     let report = RunReport {
@@ -131,7 +144,12 @@ fn pick_strategies<'a>(scenario: &'a Scenario, arg: &str) -> anyhow::Result<Vec<
                 anyhow!(
                     "--strategy {name}: {} has no such strategy; it has: {}",
                     scenario.name,
-                    scenario.strategies.keys().cloned().collect::<Vec<_>>().join(", ")
+                    scenario
+                        .strategies
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })
         })
@@ -157,9 +175,11 @@ fn settings(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Settings> {
         clients,
         duration: args.duration.unwrap_or(d.duration),
         // An explicit --duration wins over the scenario's default operation count.
-        operations: args
-            .operations
-            .or(if args.duration.is_some() { None } else { d.operations }),
+        operations: args.operations.or(if args.duration.is_some() {
+            None
+        } else {
+            d.operations
+        }),
         think: args.think.unwrap_or(d.think),
         max_tries: args.max_tries.unwrap_or(d.max_tries),
         seed: args.seed,
@@ -236,7 +256,8 @@ fn apply_checks(cell: &mut Cell, scenario: &Scenario, checks: &[Check]) {
 /// Cancels `abort` on Ctrl-C or SIGTERM.
 fn spawn_signal_handler(abort: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let term = async {
             match term.as_mut() {
                 Some(t) => {

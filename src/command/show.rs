@@ -21,7 +21,15 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
     writeln!(out, "Parameters (override with --param NAME=VALUE):")?;
     for (name, p) in &s.params {
         let v = to_text(&p.value).unwrap_or_default();
-        writeln!(out, "  {name} = {v}{}", if p.help.is_empty() { String::new() } else { format!("    {}", p.help) })?;
+        writeln!(
+            out,
+            "  {name} = {v}{}",
+            if p.help.is_empty() {
+                String::new()
+            } else {
+                format!("    {}", p.help)
+            }
+        )?;
     }
     if !s.draws.is_empty() {
         writeln!(out, "\nRandom draws per operation (seeded by --seed):")?;
@@ -31,7 +39,11 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
                 DrawKind::Zipf { n, s } => format!("zipf over 1..={n}, s = {s}"),
                 DrawKind::Chance { p } => format!("true with probability {p}"),
             };
-            let distinct = d.distinct_from.as_ref().map(|o| format!(", distinct from {o}")).unwrap_or_default();
+            let distinct = d
+                .distinct_from
+                .as_ref()
+                .map(|o| format!(", distinct from {o}"))
+                .unwrap_or_default();
             writeln!(out, "  {} : {kind}{distinct}", d.name)?;
         }
     }
@@ -46,10 +58,17 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         out,
         "\nDefaults: {} clients, {}, think {}, max {} tries, isolation {}",
         r.clients,
-        r.operations.map_or_else(|| humantime::format_duration(r.duration).to_string(), |n| format!("{n} operations")),
+        r.operations.map_or_else(
+            || humantime::format_duration(r.duration).to_string(),
+            |n| format!("{n} operations")
+        ),
         humantime::format_duration(r.think),
         r.max_tries,
-        r.isolation.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+        r.isolation
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     )?;
 
     writeln!(out, "\nStrategies:")?;
@@ -58,7 +77,15 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         if let Some(level) = st.isolation {
             writeln!(out, "    isolation pinned to {level}")?;
         }
-        writeln!(out, "    retries on: {}", st.retry.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "))?;
+        writeln!(
+            out,
+            "    retries on: {}",
+            st.retry
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
         steps(out, &st.steps)?;
         for (level, exps) in &st.expect {
             let list: Vec<String> = exps.iter().map(|e| e.to_string()).collect();
@@ -66,20 +93,34 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         }
     }
     for a in &s.auditors {
-        writeln!(out, "\n  auditor {} ({} client{}) — {}", a.name, a.clients, if a.clients == 1 { "" } else { "s" }, a.summary)?;
+        writeln!(
+            out,
+            "\n  auditor {} ({} client{}) — {}",
+            a.name,
+            a.clients,
+            if a.clients == 1 { "" } else { "s" },
+            a.summary
+        )?;
         steps(out, &a.steps)?;
         for (level, exps) in &a.expect {
             let list: Vec<String> = exps.iter().map(|e| e.to_string()).collect();
             writeln!(out, "    expect at {level}: {}", list.join(", "))?;
         }
     }
-    writeln!(out, "\nInvariants (0 = holds; otherwise the size of the damage):")?;
+    writeln!(
+        out,
+        "\nInvariants (0 = holds; otherwise the size of the damage):"
+    )?;
     for inv in &s.invariants {
         let how = match &inv.source {
             InvariantSource::Sql(sql) => format!("SQL: {}", one_line(sql)),
             InvariantSource::Observed { auditor } => format!("flags raised by auditor {auditor}"),
         };
-        writeln!(out, "  {} — {} ({:?} side)\n    {}\n    {how}", inv.name, inv.anomaly, inv.side, inv.explain)?;
+        writeln!(
+            out,
+            "  {} — {} ({:?} side)\n    {}\n    {how}",
+            inv.name, inv.anomaly, inv.side, inv.explain
+        )?;
     }
     if let Some(notes) = &s.notes {
         writeln!(out, "\nWhat PostgreSQL does:\n{notes}")?;

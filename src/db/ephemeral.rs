@@ -65,14 +65,23 @@ impl Ephemeral {
             .context("cannot create a directory for the private PostgreSQL")?
             .keep();
         let (data, sock) = (top.join("data"), top.join("sock"));
-        let mut eph = Ephemeral { top, data, sock, bindir, major, port: free_port(), postmaster: None };
+        let mut eph = Ephemeral {
+            top,
+            data,
+            sock,
+            bindir,
+            major,
+            port: free_port(),
+            postmaster: None,
+        };
         fs::write(eph.top.join(OWNER_FILE), std::process::id().to_string())?;
         fs::create_dir(&eph.data)?;
         fs::create_dir(&eph.sock)?;
         if let Some(u) = &user {
             for path in [&eph.top, &eph.data, &eph.sock] {
-                chown(path, Some(u.uid), Some(u.gid))
-                    .with_context(|| format!("cannot hand {} to the postgres user", path.display()))?;
+                chown(path, Some(u.uid), Some(u.gid)).with_context(|| {
+                    format!("cannot hand {} to the postgres user", path.display())
+                })?;
             }
         }
         eph.initdb(user.as_ref())?;
@@ -139,9 +148,15 @@ impl Ephemeral {
     fn initdb(&self, user: Option<&User>) -> anyhow::Result<()> {
         let initdb = self.bindir.join("initdb");
         let mut cmd = Command::new(&initdb);
-        cmd.arg("-D")
-            .arg(self.data_dir())
-            .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
+        cmd.arg("-D").arg(self.data_dir()).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]);
         let out = self
             .prepare(&mut cmd, user)
             .output()
@@ -172,7 +187,10 @@ impl Ephemeral {
         for (name, value) in SETTINGS.iter().copied().chain(extra) {
             cmd.arg("-c").arg(format!("{name}={value}"));
         }
-        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
         let child = self
             .prepare(&mut cmd, user)
             .spawn()
@@ -188,7 +206,10 @@ impl Ephemeral {
             let child = self.postmaster.as_mut().expect("launched");
             if let Some(status) = child.try_wait()? {
                 self.postmaster = None;
-                bail!("the private PostgreSQL exited during start-up ({status}); its log ends:\n{}", self.log_tail());
+                bail!(
+                    "the private PostgreSQL exited during start-up ({status}); its log ends:\n{}",
+                    self.log_tail()
+                );
             }
             // Line 8 of postmaster.pid is the server's status once it accepts connections.
             let ready = fs::read_to_string(&pidfile)
@@ -198,7 +219,10 @@ impl Ephemeral {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!("the private PostgreSQL was not ready within {READY_TIMEOUT:?}; its log ends:\n{}", self.log_tail());
+                bail!(
+                    "the private PostgreSQL was not ready within {READY_TIMEOUT:?}; its log ends:\n{}",
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -213,7 +237,10 @@ impl Ephemeral {
             .env_remove("PGPORT")
             .env("LC_ALL", "C");
         if let Some(u) = user {
-            cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw()).env("HOME", &self.top).env("USER", &u.name);
+            cmd.uid(u.uid.as_raw())
+                .gid(u.gid.as_raw())
+                .env("HOME", &self.top)
+                .env("USER", &u.name);
         }
         cmd
     }
@@ -244,7 +271,10 @@ pub fn find_bindir() -> anyhow::Result<PathBuf> {
         if has_server(&dir) {
             return Ok(dir);
         }
-        bail!("CONTENTION_PG_BINDIR={} holds no initdb and postgres", dir.display());
+        bail!(
+            "CONTENTION_PG_BINDIR={} holds no initdb and postgres",
+            dir.display()
+        );
     }
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
@@ -300,7 +330,12 @@ fn major_version(bindir: &Path) -> anyhow::Result<u32> {
         .nth(2)
         .and_then(|v| v.split('.').next())
         .and_then(|m| m.parse().ok())
-        .ok_or_else(|| anyhow!("cannot read the version from `{} --version`: {text}", postgres.display()))
+        .ok_or_else(|| {
+            anyhow!(
+                "cannot read the version from `{} --version`: {text}",
+                postgres.display()
+            )
+        })
 }
 
 /// The user to run PostgreSQL as: `None` (the current user) unless the lab runs as root.
@@ -329,11 +364,18 @@ fn free_port() -> u16 {
 /// Removes clusters whose owning lab process no longer exists (it was killed with SIGKILL, or
 /// the machine lost power): stops their postmaster, if it is still running, and the directory.
 fn sweep_orphans() {
-    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let top = entry.path();
-        let is_ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(DIR_PREFIX));
-        let Some(owner) = is_ours.then(|| read_pid(&top.join(OWNER_FILE))).flatten() else { continue };
+        let is_ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(DIR_PREFIX));
+        let Some(owner) = is_ours.then(|| read_pid(&top.join(OWNER_FILE))).flatten() else {
+            continue;
+        };
         if alive(owner) {
             continue;
         }
@@ -348,18 +390,29 @@ fn sweep_orphans() {
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
-    fs::read_to_string(path).ok()?.lines().next()?.trim().parse().ok()
+    fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Whether a process exists and is not a zombie (a killed lab not yet reaped counts as gone).
 fn alive(pid: i32) -> bool {
     let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false);
     pid > 0 && !zombie && kill(Pid::from_raw(pid), None).is_ok()
 }
 
 fn cmdline(pid: i32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }

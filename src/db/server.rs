@@ -52,18 +52,25 @@ pub struct RunDatabase {
 impl Server {
     pub async fn provision(opts: &ServerOptions) -> anyhow::Result<Server> {
         if let Some(url) = &opts.url {
-            let admin = Config::from_str(url).map_err(|e| {
-                anyhow::anyhow!("--db: cannot parse the connection string: {e}")
-            })?;
+            let admin = Config::from_str(url)
+                .map_err(|e| anyhow::anyhow!("--db: cannot parse the connection string: {e}"))?;
             let description = describe(&admin);
             check_reachable(&admin, &description).await?;
-            return Ok(Server { admin, description, ephemeral: None });
+            return Ok(Server {
+                admin,
+                description,
+                ephemeral: None,
+            });
         }
         if opts.from_env {
             let admin = from_libpq_env();
             let description = describe(&admin);
             check_reachable(&admin, &description).await?;
-            return Ok(Server { admin, description, ephemeral: None });
+            return Ok(Server {
+                admin,
+                description,
+                ephemeral: None,
+            });
         }
         let settings = opts.ephemeral_settings.clone();
         let eph = tokio::task::spawn_blocking(move || Ephemeral::start(&settings))
@@ -75,7 +82,11 @@ impl Server {
             eph.major_version(),
             eph.data_dir().display()
         );
-        Ok(Server { admin, description, ephemeral: Some(eph) })
+        Ok(Server {
+            admin,
+            description,
+            ephemeral: Some(eph),
+        })
     }
 
     pub fn is_ephemeral(&self) -> bool {
@@ -103,7 +114,10 @@ impl Server {
             "shared_buffers",
         ];
         let rows = c
-            .query("SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY($1)", &[&&names[..]])
+            .query(
+                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY($1)",
+                &[&&names[..]],
+            )
             .await?;
         Ok(ServerInfo {
             version,
@@ -117,7 +131,13 @@ impl Server {
     pub async fn create_database(&self, scenario: &str) -> anyhow::Result<RunDatabase> {
         let slug: String = scenario
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(24)
             .collect();
         let name = format!(
@@ -128,7 +148,13 @@ impl Server {
         let c = self.admin().await?;
         c.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
             .await
-            .map_err(|e| anyhow::anyhow!("cannot create the run database `{name}` on {}: {}", self.description, pg_message(&e)))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create the run database `{name}` on {}: {}",
+                    self.description,
+                    pg_message(&e)
+                )
+            })?;
         let mut config = self.admin.clone();
         config.dbname(&name);
         Ok(RunDatabase { name, config })
@@ -137,9 +163,18 @@ impl Server {
     /// Drops a database this run created (and only such a database), ending its sessions.
     pub async fn drop_database(&self, db: &RunDatabase) -> anyhow::Result<()> {
         let c = self.admin().await?;
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&db.name)))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot drop the run database `{}`: {}", db.name, pg_message(&e)))
+        c.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&db.name)
+        ))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot drop the run database `{}`: {}",
+                db.name,
+                pg_message(&e)
+            )
+        })
     }
 
     /// Stops the ephemeral cluster, if this server is one. Idempotent.
@@ -205,7 +240,9 @@ fn from_libpq_env() -> Config {
         None => c.host("localhost"),
     };
     c.port(var("PGPORT").and_then(|p| p.parse().ok()).unwrap_or(5432));
-    let user = var("PGUSER").or_else(|| var("USER")).unwrap_or_else(|| "postgres".into());
+    let user = var("PGUSER")
+        .or_else(|| var("USER"))
+        .unwrap_or_else(|| "postgres".into());
     c.user(&user);
     c.dbname(&var("PGDATABASE").unwrap_or(user));
     if let Some(p) = var("PGPASSWORD") {

@@ -20,7 +20,11 @@ use crate::scenario::expr::to_text;
 pub struct TextParam<'a>(pub Option<&'a Value>);
 
 impl ToSql for TextParam<'_> {
-    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
         match self.0.and_then(to_text) {
             None => Ok(IsNull::Yes),
             Some(text) => {

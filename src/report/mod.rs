@@ -64,7 +64,11 @@ impl Cell {
             isolation,
             pinned,
             elapsed_s: secs,
-            ops_per_s: if secs > 0.0 { stats.committed as f64 / secs } else { 0.0 },
+            ops_per_s: if secs > 0.0 {
+                stats.committed as f64 / secs
+            } else {
+                0.0
+            },
             stats,
             auditors: outcome
                 .auditors
@@ -148,10 +152,21 @@ fn csv(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         .map(|i| i.name.as_str())
         .collect();
     header.extend(invariants.iter().map(|s| s.to_string()));
-    header.extend(Abort::ALL.iter().map(|a| format!("aborts_{}", a.name().replace('-', "_"))));
+    header.extend(
+        Abort::ALL
+            .iter()
+            .map(|a| format!("aborts_{}", a.name().replace('-', "_"))),
+    );
     header.extend(
         [
-            "retries", "failed", "seconds", "ops_per_s", "p50_ms", "p95_ms", "p99_ms", "expectations",
+            "retries",
+            "failed",
+            "seconds",
+            "ops_per_s",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "expectations",
         ]
         .map(String::from),
     );
@@ -166,7 +181,11 @@ fn csv(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             c.stats.total_rejected().to_string(),
         ];
         for name in &invariants {
-            let v = c.invariants.iter().find(|m| m.name == *name).map_or(0, |m| m.value);
+            let v = c
+                .invariants
+                .iter()
+                .find(|m| m.name == *name)
+                .map_or(0, |m| m.value);
             row.push(v.to_string());
         }
         row.extend(Abort::ALL.iter().map(|a| c.stats.abort(*a).to_string()));
@@ -178,7 +197,11 @@ fn csv(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             format!("{:.3}", c.stats.latency_ms(0.5)),
             format!("{:.3}", c.stats.latency_ms(0.95)),
             format!("{:.3}", c.stats.latency_ms(0.99)),
-            if c.failures.is_empty() { "ok".into() } else { c.failures.join("; ") },
+            if c.failures.is_empty() {
+                "ok".into()
+            } else {
+                c.failures.join("; ")
+            },
         ]);
         w.write_record(&row)?;
     }

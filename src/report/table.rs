@@ -37,7 +37,12 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     }
 
     let mut b = Builder::default();
-    let mut header: Vec<String> = vec!["strategy".into(), "isolation".into(), "committed".into(), "rejected".into()];
+    let mut header: Vec<String> = vec![
+        "strategy".into(),
+        "isolation".into(),
+        "committed".into(),
+        "rejected".into(),
+    ];
     for inv in &sc.invariants {
         header.push(match inv.side {
             Side::Writer => inv.name.clone(),
@@ -45,8 +50,11 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
         });
     }
     header.extend(
-        ["40001", "40P01", "55P03", "conflict", "other", "retries", "failed", "ops/s", "p50 ms", "p99 ms"]
-            .map(String::from),
+        [
+            "40001", "40P01", "55P03", "conflict", "other", "retries", "failed", "ops/s", "p50 ms",
+            "p99 ms",
+        ]
+        .map(String::from),
     );
     let any_expect = report.cells.iter().any(|c| !c.failures.is_empty());
     if any_expect {
@@ -56,12 +64,20 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     for c in &report.cells {
         let mut row = vec![
             c.strategy.clone(),
-            if c.pinned { format!("{} (pinned)", c.isolation) } else { c.isolation.to_string() },
+            if c.pinned {
+                format!("{} (pinned)", c.isolation)
+            } else {
+                c.isolation.to_string()
+            },
             c.stats.committed.to_string(),
             c.stats.total_rejected().to_string(),
         ];
         for inv in &sc.invariants {
-            let v = c.invariants.iter().find(|m| m.name == inv.name).map_or(0, |m| m.value);
+            let v = c
+                .invariants
+                .iter()
+                .find(|m| m.name == inv.name)
+                .map_or(0, |m| m.value);
             row.push(if v == 0 { "ok".into() } else { v.to_string() });
         }
         for a in Abort::ALL {
@@ -75,7 +91,11 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
             format!("{:.1}", c.stats.latency_ms(0.99)),
         ]);
         if any_expect {
-            row.push(if c.failures.is_empty() { "ok".into() } else { "FAILED".into() });
+            row.push(if c.failures.is_empty() {
+                "ok".into()
+            } else {
+                "FAILED".into()
+            });
         }
         b.push_record(row);
     }
@@ -126,7 +146,11 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
             inv.explain
         )?;
     }
-    let total_ops: u64 = report.cells.iter().map(|c| c.stats.committed + c.stats.total_rejected()).sum();
+    let total_ops: u64 = report
+        .cells
+        .iter()
+        .map(|c| c.stats.committed + c.stats.total_rejected())
+        .sum();
     writeln!(
         out,
         "\n\"ok\" means not observed in this run ({total_ops} operations in all): evidence, not proof."

@@ -59,7 +59,13 @@ pub struct Shared {
     pub abort: CancellationToken,
 }
 
-pub async fn run(conn: Conn, role: Arc<Role>, shared: Arc<Shared>, index: u32, seed_stream: u64) -> anyhow::Result<Stats> {
+pub async fn run(
+    conn: Conn,
+    role: Arc<Role>,
+    shared: Arc<Shared>,
+    index: u32,
+    seed_stream: u64,
+) -> anyhow::Result<Stats> {
     let mut stats = Stats::default();
     let mut vars = Vars::new(shared.slots.clone());
     for (slot, v) in &shared.params {
@@ -69,12 +75,15 @@ pub async fn run(conn: Conn, role: Arc<Role>, shared: Arc<Shared>, index: u32, s
     let (client_slot, op_slot, try_slot) = (slot("client"), slot("op"), slot("try"));
     vars.set(client_slot, Value::Int(index.into()));
     let mut rng = StdRng::seed_from_u64(
-        shared.seed ^ seed_stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        shared.seed
+            ^ seed_stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03),
     );
     shared.barrier.wait().await;
 
     let mut op: i64 = 0;
-    while !role.stop.is_cancelled() && !shared.abort.is_cancelled() && claim(role.budget.as_deref()) {
+    while !role.stop.is_cancelled() && !shared.abort.is_cancelled() && claim(role.budget.as_deref())
+    {
         op += 1;
         vars.set(op_slot, Value::Int(op));
         shared.draws.draw(&mut rng, &mut vars)?;
@@ -124,7 +133,12 @@ fn claim(budget: Option<&AtomicU64>) -> bool {
     })
 }
 
-async fn attempt(conn: &Conn, role: &Role, vars: &mut Vars, stats: &mut Stats) -> anyhow::Result<End> {
+async fn attempt(
+    conn: &Conn,
+    role: &Role,
+    vars: &mut Vars,
+    stats: &mut Stats,
+) -> anyhow::Result<End> {
     match conn {
         Conn::Own { client, stmts } => {
             role.program

@@ -38,8 +38,7 @@ impl Draws {
             let sampler = match d.kind {
                 DrawKind::Uniform { low, high } => Sampler::Uniform(low, high),
                 DrawKind::Zipf { n, s } => Sampler::Zipf(
-                    Zipf::new(n as f64, s)
-                        .map_err(|e| anyhow::anyhow!("draw.{}: {e}", d.name))?,
+                    Zipf::new(n as f64, s).map_err(|e| anyhow::anyhow!("draw.{}: {e}", d.name))?,
                 ),
                 DrawKind::Chance { p } => Sampler::Chance(p),
             };

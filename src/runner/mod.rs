@@ -60,7 +60,11 @@ pub async fn reset(db: &RunDatabase, scenario: &Scenario) -> anyhow::Result<()> 
         .map_err(|e| anyhow!("resetting the run database: {}", pg_message(&e)))?;
     for (label, sql) in &scenario.setup {
         admin.batch_execute(sql).await.map_err(|e| {
-            anyhow!("{}: setup `{label}`: {}", scenario.file.display(), pg_message(&e))
+            anyhow!(
+                "{}: setup `{label}`: {}",
+                scenario.file.display(),
+                pg_message(&e)
+            )
         })?;
     }
     Ok(())
@@ -131,14 +135,22 @@ pub async fn run_cell(
         }
     };
     let writer_conns: Vec<Conn> = match &pool {
-        Some(p) => (0..settings.clients).map(|_| Conn::Pool(p.clone())).collect(),
+        Some(p) => (0..settings.clients)
+            .map(|_| Conn::Pool(p.clone()))
+            .collect(),
         None => try_join_all((0..settings.clients).map(|_| own(writer_program.clone()))).await?,
     };
     drop(first);
 
     let mut writers = JoinSet::new();
     for (i, conn) in writer_conns.into_iter().enumerate() {
-        writers.spawn(client::run(conn, writer.clone(), shared.clone(), i as u32, 1));
+        writers.spawn(client::run(
+            conn,
+            writer.clone(),
+            shared.clone(),
+            i as u32,
+            1,
+        ));
     }
     let mut auditors = JoinSet::new();
     for (a_index, (auditor, program)) in scenario.auditors.iter().zip(programs).enumerate() {

@@ -45,6 +45,15 @@ impl Slots {
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
+
+    /// Names by slot number.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = vec![String::new(); self.index.len()];
+        for (name, &i) in &self.index {
+            names[i] = name.clone();
+        }
+        names
+    }
 }
 
 /// A client's variables: one optional value per slot (`None` = never set).
@@ -74,7 +83,9 @@ impl Context for Vars {
     }
 
     fn call_function(&self, identifier: &str, _argument: &Value) -> EvalexprResultValue {
-        Err(EvalexprError::FunctionIdentifierNotFound(identifier.to_string()))
+        Err(EvalexprError::FunctionIdentifierNotFound(
+            identifier.to_string(),
+        ))
     }
 
     fn are_builtin_functions_disabled(&self) -> bool {
@@ -99,6 +110,8 @@ struct Compiled {
 pub struct Program {
     steps: Vec<Compiled>,
     rows_slot: usize,
+    /// Slot number -> variable name, for timelines.
+    slot_names: Vec<String>,
 }
 
 /// How an attempt ended.
@@ -167,11 +180,16 @@ impl Program {
             programs.push(compiled);
         }
         let rows_slot = slots.slot("rows");
+        let slot_names = slots.names();
         let slots = Arc::new(slots);
         Ok((
             programs
                 .into_iter()
-                .map(|steps| Program { steps, rows_slot })
+                .map(|steps| Program {
+                    steps,
+                    rows_slot,
+                    slot_names: slot_names.clone(),
+                })
                 .collect(),
             slots,
         ))
@@ -209,96 +227,237 @@ impl Program {
         think: Duration,
         stats: &mut Stats,
     ) -> anyhow::Result<End> {
-        let mut in_tx = false;
-        for (c, stmt) in self.steps.iter().zip(stmts) {
-            let step = &c.step;
-            let at = || format!("{} (line {})", step.key, step.line);
-            if let Some(when) = &step.when {
-                if !when.eval_bool(vars).map_err(|m| anyhow!("{}: when {m}", at()))? {
-                    continue;
-                }
-            }
-            if let Some(stmt) = stmt {
-                if !in_tx {
-                    if let Err(e) = client.batch_execute(begin).await {
-                        return fail(client, false, e, &at()).await;
-                    }
-                    in_tx = true;
-                }
-                let result = {
-                    let params: Vec<TextParam> = c
-                        .params
-                        .iter()
-                        .map(|&s| TextParam(vars.values[s].as_ref()))
-                        .collect();
-                    let refs: Vec<&(dyn ToSql + Sync)> =
-                        params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                    if c.captures.is_empty() {
-                        client.execute(stmt, &refs).await.map(|n| (n as i64, None))
-                    } else {
-                        client
-                            .query(stmt, &refs)
-                            .await
-                            .map(|rows| (rows.len() as i64, Some(rows)))
-                    }
-                };
-                let (n, rows) = match result {
-                    Ok(r) => r,
-                    Err(e) => return fail(client, in_tx, e, &at()).await,
-                };
-                if let Some(rows) = rows {
-                    match rows.first() {
-                        Some(row) => {
-                            for (i, &slot) in c.captures.iter().enumerate() {
-                                vars.values[slot] = Some(column(row, i).with_context(at)?);
-                            }
-                        }
-                        None => {
-                            for &slot in &c.captures {
-                                vars.values[slot] = None;
-                            }
-                        }
-                    }
-                }
-                vars.values[self.rows_slot] = Some(Value::Int(n));
-            }
-            if let Some(cond) = &step.reject_if {
-                if cond.eval_bool(vars).map_err(|m| anyhow!("{}: reject_if {m}", at()))? {
-                    rollback(client, in_tx).await?;
-                    return Ok(End::Rejected(step.outcome.clone()));
-                }
-            }
-            if let Some(cond) = &step.retry_if {
-                if cond.eval_bool(vars).map_err(|m| anyhow!("{}: retry_if {m}", at()))? {
-                    rollback(client, in_tx).await?;
-                    return Ok(End::Aborted(Abort::Conflict));
-                }
-            }
-            if let (Some(cond), Some(flag)) = (&step.flag_if, &step.flag) {
-                if cond.eval_bool(vars).map_err(|m| anyhow!("{}: flag_if {m}", at()))? {
-                    stats.record_flag(flag);
-                }
-            }
-            match step.think {
-                Think::None => {}
-                Think::Run if think.is_zero() => {}
-                Think::Run => tokio::time::sleep(think).await,
-                Think::Fixed(d) => tokio::time::sleep(d).await,
-            }
-            if step.commit && in_tx {
-                in_tx = false;
-                if let Err(e) = client.batch_execute("COMMIT").await {
-                    return fail(client, false, e, &at()).await;
-                }
+        let mut cursor = Cursor::default();
+        loop {
+            if let Some(end) = self
+                .step(client, stmts, vars, begin, think, stats, &mut cursor, None)
+                .await?
+            {
+                return Ok(end);
             }
         }
-        if in_tx {
-            if let Err(e) = client.batch_execute("COMMIT").await {
-                return fail(client, false, e, "COMMIT").await;
-            }
-        }
-        Ok(End::Committed)
     }
+
+    /// How many actions an attempt has: one per step, then the final commit.
+    pub fn actions(&self) -> usize {
+        self.steps.len() + 1
+    }
+
+    /// Runs the cursor's next action: one step (its `when`, SQL, conditions, think and commit),
+    /// or, after the last step, the final COMMIT. Returns how the attempt ended, if it did.
+    /// With `trace`, records what was sent and what came back, for timelines.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn step(
+        &self,
+        client: &Client,
+        stmts: &[Option<Statement>],
+        vars: &mut Vars,
+        begin: &str,
+        think: Duration,
+        stats: &mut Stats,
+        cursor: &mut Cursor,
+        mut trace: Option<&mut Trace>,
+    ) -> anyhow::Result<Option<End>> {
+        let index = cursor.next;
+        cursor.next += 1;
+        let Some((c, stmt)) = self.steps.get(index).zip(stmts.get(index)) else {
+            if !cursor.in_tx {
+                return Ok(Some(End::Committed));
+            }
+            cursor.in_tx = false;
+            if let Some(t) = trace.as_deref_mut() {
+                t.sql = Some("COMMIT".into());
+            }
+            return match client.batch_execute("COMMIT").await {
+                Ok(()) => Ok(Some(End::Committed)),
+                Err(e) => fail(client, false, e, "COMMIT", trace).await.map(Some),
+            };
+        };
+        let step = &c.step;
+        let at = || format!("{} (line {})", step.key, step.line);
+        if let Some(when) = &step.when {
+            if !when
+                .eval_bool(vars)
+                .map_err(|m| anyhow!("{}: when {m}", at()))?
+            {
+                if let Some(t) = trace.as_deref_mut() {
+                    t.skipped = true;
+                }
+                return Ok(None);
+            }
+        }
+        if let Some(stmt) = stmt {
+            if !cursor.in_tx {
+                if let Err(e) = client.batch_execute(begin).await {
+                    return fail(client, false, e, &at(), trace).await.map(Some);
+                }
+                cursor.in_tx = true;
+            }
+            let params: Vec<TextParam> = c
+                .params
+                .iter()
+                .map(|&s| TextParam(vars.values[s].as_ref()))
+                .collect();
+            if let Some(t) = trace.as_deref_mut() {
+                t.sql = Some(shown(step, &params));
+            }
+            let result = {
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                if c.captures.is_empty() {
+                    client.execute(stmt, &refs).await.map(|n| (n as i64, None))
+                } else {
+                    client
+                        .query(stmt, &refs)
+                        .await
+                        .map(|rows| (rows.len() as i64, Some(rows)))
+                }
+            };
+            let (n, rows) = match result {
+                Ok(r) => r,
+                Err(e) => return fail(client, cursor.in_tx, e, &at(), trace).await.map(Some),
+            };
+            match rows.as_ref().map(|r| r.first()) {
+                Some(Some(row)) => {
+                    for (i, &slot) in c.captures.iter().enumerate() {
+                        vars.values[slot] = Some(column(row, i).with_context(at)?);
+                    }
+                }
+                Some(None) => {
+                    for &slot in &c.captures {
+                        vars.values[slot] = None;
+                    }
+                }
+                None => {}
+            }
+            vars.values[self.rows_slot] = Some(Value::Int(n));
+            if let Some(t) = trace.as_deref_mut() {
+                t.result = Some(self.result_text(c, vars, n, rows.is_some()));
+            }
+        }
+        if let Some(cond) = &step.reject_if {
+            if cond
+                .eval_bool(vars)
+                .map_err(|m| anyhow!("{}: reject_if {m}", at()))?
+            {
+                rollback(client, cursor.in_tx).await?;
+                cursor.in_tx = false;
+                return Ok(Some(End::Rejected(step.outcome.clone())));
+            }
+        }
+        if let Some(cond) = &step.retry_if {
+            if cond
+                .eval_bool(vars)
+                .map_err(|m| anyhow!("{}: retry_if {m}", at()))?
+            {
+                rollback(client, cursor.in_tx).await?;
+                cursor.in_tx = false;
+                return Ok(Some(End::Aborted(Abort::Conflict)));
+            }
+        }
+        if let (Some(cond), Some(flag)) = (&step.flag_if, &step.flag) {
+            if cond
+                .eval_bool(vars)
+                .map_err(|m| anyhow!("{}: flag_if {m}", at()))?
+            {
+                stats.record_flag(flag);
+                if let Some(t) = trace.as_deref_mut() {
+                    t.flag = Some(flag.clone());
+                }
+            }
+        }
+        match step.think {
+            Think::None => {}
+            Think::Run if think.is_zero() => {}
+            Think::Run => tokio::time::sleep(think).await,
+            Think::Fixed(d) => tokio::time::sleep(d).await,
+        }
+        if step.commit && cursor.in_tx {
+            cursor.in_tx = false;
+            if let Some(t) = trace.as_deref_mut() {
+                t.committed = true;
+            }
+            if let Err(e) = client.batch_execute("COMMIT").await {
+                return fail(client, false, e, &at(), trace).await.map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// "1 row: available=1, version=3", "0 rows", "2 rows affected".
+    fn result_text(&self, c: &Compiled, vars: &Vars, n: i64, returns_rows: bool) -> String {
+        if !returns_rows {
+            return format!("{n} row{} affected", if n == 1 { "" } else { "s" });
+        }
+        let names: Vec<&str> = c
+            .captures
+            .iter()
+            .filter_map(|&s| self.slot_names.get(s).map(String::as_str))
+            .collect();
+        let values: Vec<String> = c
+            .captures
+            .iter()
+            .zip(&names)
+            .map(|(&s, name)| {
+                let v = vars.values[s]
+                    .as_ref()
+                    .and_then(crate::scenario::expr::to_text);
+                format!("{name}={}", v.unwrap_or_else(|| "NULL".into()))
+            })
+            .collect();
+        match n {
+            0 => "0 rows".into(),
+            1 => format!("1 row: {}", values.join(", ")),
+            n => format!("{n} rows, first: {}", values.join(", ")),
+        }
+    }
+}
+
+/// Where an attempt is: the next action, and whether a transaction is open.
+#[derive(Debug, Default, Clone)]
+pub struct Cursor {
+    pub next: usize,
+    in_tx: bool,
+}
+
+impl Cursor {
+    pub fn in_transaction(&self) -> bool {
+        self.in_tx
+    }
+}
+
+/// What one action did, for timelines (filled only when asked for).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Trace {
+    /// The statement with its bind values shown inline.
+    pub sql: Option<String>,
+    pub result: Option<String>,
+    /// `when` was false: the step did nothing.
+    pub skipped: bool,
+    pub flag: Option<String>,
+    /// The step's `commit = true` committed.
+    pub committed: bool,
+    /// SQLSTATE and message of the error that ended the attempt.
+    pub error: Option<(String, String)>,
+}
+
+/// The step's SQL as written, with each `:name` replaced by the value bound to it.
+fn shown(step: &Step, params: &[TextParam]) -> String {
+    let Some(sql) = &step.sql else {
+        return String::new();
+    };
+    crate::scenario::sql::substitute(&sql.source, |name| {
+        let i = sql.names.iter().position(|n| n == name);
+        Ok::<_, ()>(match i.and_then(|i| params[i].0) {
+            Some(Value::String(s)) => crate::scenario::sql::quote_literal(s),
+            Some(v) => crate::scenario::expr::to_text(v).unwrap_or_else(|| "NULL".into()),
+            None => "NULL".into(),
+        })
+    })
+    .unwrap_or_else(|()| sql.source.clone())
+    .split_whitespace()
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 async fn rollback(client: &Client, in_tx: bool) -> anyhow::Result<()> {
@@ -317,7 +476,12 @@ async fn fail(
     in_tx: bool,
     e: tokio_postgres::Error,
     at: &str,
+    trace: Option<&mut Trace>,
 ) -> anyhow::Result<End> {
+    if let Some(t) = trace {
+        let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+        t.error = Some((code, pg_message(&e)));
+    }
     match classify(&e) {
         ErrorKind::Abort(class) => {
             rollback(client, in_tx).await?;

@@ -34,7 +34,8 @@ impl Source {
                 .map(str::to_string)
                 .ok_or_else(|| format!("no built-in file `{}`", full.display()))
         } else {
-            std::fs::read_to_string(&full).map_err(|e| format!("cannot read `{}`: {e}", full.display()))
+            std::fs::read_to_string(&full)
+                .map_err(|e| format!("cannot read `{}`: {e}", full.display()))
         }
     }
 }
@@ -48,8 +49,19 @@ pub fn builtin_names() -> Vec<String> {
             (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(str::to_string))?
         })
         .collect();
-    let order = ["ticketmaster", "bank-transfer", "write-skew", "aba", "deadlock"];
-    names.sort_by_key(|n| (order.iter().position(|o| o == n).unwrap_or(order.len()), n.clone()));
+    let order = [
+        "ticketmaster",
+        "bank-transfer",
+        "write-skew",
+        "aba",
+        "deadlock",
+    ];
+    names.sort_by_key(|n| {
+        (
+            order.iter().position(|o| o == n).unwrap_or(order.len()),
+            n.clone(),
+        )
+    });
     names
 }
 

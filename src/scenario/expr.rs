@@ -23,7 +23,11 @@ impl Expr {
         // variable set to 0 finds it, while leaving type questions to the real values.
         let mut trial = evalexpr::HashMapContext::<evalexpr::DefaultNumericTypes>::new();
         for name in node.iter_read_variable_identifiers() {
-            let _ = evalexpr::ContextWithMutableVariables::set_value(&mut trial, name.into(), Value::Int(0));
+            let _ = evalexpr::ContextWithMutableVariables::set_value(
+                &mut trial,
+                name.into(),
+                Value::Int(0),
+            );
         }
         if let Err(
             e @ (EvalexprError::WrongOperatorArgumentAmount { .. }
@@ -48,9 +52,7 @@ impl Expr {
         &self,
         ctx: &C,
     ) -> Result<Value, String> {
-        self.node
-            .eval_with_context(ctx)
-            .map_err(|e| self.error(e))
+        self.node.eval_with_context(ctx).map_err(|e| self.error(e))
     }
 
     pub fn eval_bool<C: Context<NumericTypes = evalexpr::DefaultNumericTypes>>(

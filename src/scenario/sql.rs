@@ -160,7 +160,8 @@ mod tests {
 
     #[test]
     fn casts_strings_comments_and_dollar_quotes_are_left_alone() {
-        let sql = "SELECT :x::int, ':no', \"a:b\", E'\\':no' -- :no\n/* :no */ $$ :no $$, $t$:no$t$, $1";
+        let sql =
+            "SELECT :x::int, ':no', \"a:b\", E'\\':no' -- :no\n/* :no */ $$ :no $$, $t$:no$t$, $1";
         let s = parse_named(sql);
         assert_eq!(s.names, vec!["x"]);
         assert!(s.text.starts_with("SELECT $1::int, ':no'"));

@@ -38,8 +38,8 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
             .and_then(|s| src.text.get(s))
             .map(|k| k.trim_matches(['[', ']', '"', ' ']).to_string())
             .filter(|k| !k.is_empty() && k.len() < 60 && !k.contains('\n'));
-        let mut err = ScenarioError::new(&src.path, e.message().trim().to_string())
-            .at(&src.text, e.span());
+        let mut err =
+            ScenarioError::new(&src.path, e.message().trim().to_string()).at(&src.text, e.span());
         if let Some(k) = key {
             err = err.key(k);
         }
@@ -67,18 +67,25 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
         setup.push((file.get_ref().clone(), rendered));
     }
     if let Some(sql) = &raw.setup.sql {
-        let rendered =
-            render_setup(sql.get_ref(), &params).map_err(|m| cx.err(Some(sql.span()), "setup.sql", m))?;
+        let rendered = render_setup(sql.get_ref(), &params)
+            .map_err(|m| cx.err(Some(sql.span()), "setup.sql", m))?;
         setup.push(("setup.sql".to_string(), rendered));
     }
     if setup.is_empty() {
-        return Err(cx.err(None, "setup", "a scenario needs setup SQL (`files` or `sql`) to create its tables"));
+        return Err(cx.err(
+            None,
+            "setup",
+            "a scenario needs setup SQL (`files` or `sql`) to create its tables",
+        ));
     }
 
     let mut settings = Vec::new();
     for (name, value) in &raw.settings {
         let key = format!("settings.{name}");
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
             return Err(cx.err(Some(value.span()), &key, "not a PostgreSQL setting name"));
         }
         let v = match value.get_ref().strip_prefix(':') {
@@ -102,7 +109,11 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
     let invariant_names: Vec<&str> = invariants.iter().map(|i| i.name.as_str()).collect();
 
     if raw.strategy.get_ref().is_empty() {
-        return Err(cx.err(Some(raw.strategy.span()), "strategy", "at least one strategy is needed"));
+        return Err(cx.err(
+            Some(raw.strategy.span()),
+            "strategy",
+            "at least one strategy is needed",
+        ));
     }
     let mut strategies = IndexMap::new();
     for (name, s) in raw.strategy.get_ref() {
@@ -149,7 +160,9 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
         let raw_a = a.get_ref();
         let flags: Vec<&str> = invariants
             .iter()
-            .filter(|i| matches!(&i.source, InvariantSource::Observed { auditor } if auditor == name))
+            .filter(
+                |i| matches!(&i.source, InvariantSource::Observed { auditor } if auditor == name),
+            )
             .map(|i| i.name.as_str())
             .collect();
         auditors.push(Auditor {
@@ -191,7 +204,11 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
 }
 
 fn check_name(cx: &Ctx, name: &str, key: &str, span: Range<usize>) -> Result<(), ScenarioError> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(cx.err(Some(span), key, "names use letters, digits, `-` and `_`"));
     }
     Ok(())
@@ -219,16 +236,18 @@ fn params(
             return Err(cx.err(
                 Some(p.span()),
                 &key,
-                format!("`{name}` cannot be a parameter name (use letters, digits and `_`; not {})", BUILTINS.join(", ")),
+                format!(
+                    "`{name}` cannot be a parameter name (use letters, digits and `_`; not {})",
+                    BUILTINS.join(", ")
+                ),
             ));
         }
         let (value, help) = match p.get_ref() {
             RawParam::Described { value, help } => (value, help.clone()),
             RawParam::Plain(v) => (v, String::new()),
         };
-        let value = toml_to_value(value).ok_or_else(|| {
-            cx.err(Some(p.span()), &key, "expected a number, boolean or string")
-        })?;
+        let value = toml_to_value(value)
+            .ok_or_else(|| cx.err(Some(p.span()), &key, "expected a number, boolean or string"))?;
         out.insert(
             name.clone(),
             Param {
@@ -242,10 +261,16 @@ fn params(
         let name = k.replace('-', "_");
         let known = out.keys().cloned().collect::<Vec<_>>().join(", ");
         let p = out.get_mut(&name).ok_or_else(|| {
-            ScenarioError::new(&cx.src.path, format!("--param {k}: this scenario has no such parameter; it has: {known}"))
+            ScenarioError::new(
+                &cx.src.path,
+                format!("--param {k}: this scenario has no such parameter; it has: {known}"),
+            )
         })?;
         p.value = parse_override(&p.default, v).map_err(|expected| {
-            ScenarioError::new(&cx.src.path, format!("--param {k}={v}: expected {expected}"))
+            ScenarioError::new(
+                &cx.src.path,
+                format!("--param {k}={v}: expected {expected}"),
+            )
         })?;
     }
     Ok(out)
@@ -255,13 +280,19 @@ fn parse_override(default: &Value, v: &str) -> Result<Value, &'static str> {
     match default {
         Value::Int(_) => v.trim().parse().map(Value::Int).map_err(|_| "an integer"),
         Value::Float(_) => v.trim().parse().map(Value::Float).map_err(|_| "a number"),
-        Value::Boolean(_) => v.trim().parse().map(Value::Boolean).map_err(|_| "true or false"),
+        Value::Boolean(_) => v
+            .trim()
+            .parse()
+            .map(Value::Boolean)
+            .map_err(|_| "true or false"),
         _ => Ok(Value::String(v.to_string())),
     }
 }
 
 fn is_identifier(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -289,11 +320,21 @@ fn number(
         toml::Value::String(s) => Expr::parse(s)
             .and_then(|e| e.eval(param_ctx))
             .map_err(|m| cx.err(Some(v.span()), key, m))?,
-        _ => return Err(cx.err(Some(v.span()), key, "expected a number or an expression over params")),
+        _ => {
+            return Err(cx.err(
+                Some(v.span()),
+                key,
+                "expected a number or an expression over params",
+            ));
+        }
     };
-    value
-        .as_number()
-        .map_err(|_| cx.err(Some(v.span()), key, format!("expected a number, got {value:?}")))
+    value.as_number().map_err(|_| {
+        cx.err(
+            Some(v.span()),
+            key,
+            format!("expected a number, got {value:?}"),
+        )
+    })
 }
 
 fn draws(
@@ -315,27 +356,46 @@ fn draws(
         let r = d.get_ref();
         let kinds = [r.uniform.is_some(), r.zipf.is_some(), r.chance.is_some()];
         if kinds.iter().filter(|k| **k).count() != 1 {
-            return Err(cx.err(Some(d.span()), &key, "expected exactly one of uniform = [low, high], zipf = [n, s], chance = p"));
+            return Err(cx.err(
+                Some(d.span()),
+                &key,
+                "expected exactly one of uniform = [low, high], zipf = [n, s], chance = p",
+            ));
         }
         let kind = if let Some([lo, hi]) = &r.uniform {
             let low = number(cx, lo, &format!("{key}.uniform"), param_ctx)? as i64;
             let high = number(cx, hi, &format!("{key}.uniform"), param_ctx)? as i64;
             if low > high {
-                return Err(cx.err(Some(d.span()), &format!("{key}.uniform"), format!("empty range [{low}, {high}]")));
+                return Err(cx.err(
+                    Some(d.span()),
+                    &format!("{key}.uniform"),
+                    format!("empty range [{low}, {high}]"),
+                ));
             }
             DrawKind::Uniform { low, high }
         } else if let Some([n, s]) = &r.zipf {
             let n_v = number(cx, n, &format!("{key}.zipf"), param_ctx)?;
             let s_v = number(cx, s, &format!("{key}.zipf"), param_ctx)?;
             if n_v < 1.0 || s_v < 0.0 {
-                return Err(cx.err(Some(d.span()), &format!("{key}.zipf"), "expected n >= 1 and s >= 0"));
+                return Err(cx.err(
+                    Some(d.span()),
+                    &format!("{key}.zipf"),
+                    "expected n >= 1 and s >= 0",
+                ));
             }
-            DrawKind::Zipf { n: n_v as u64, s: s_v }
+            DrawKind::Zipf {
+                n: n_v as u64,
+                s: s_v,
+            }
         } else {
             let c = r.chance.as_ref().expect("checked above");
             let p = number(cx, c, &format!("{key}.chance"), param_ctx)?;
             if !(0.0..=1.0).contains(&p) {
-                return Err(cx.err(Some(c.span()), &format!("{key}.chance"), "expected a probability between 0 and 1"));
+                return Err(cx.err(
+                    Some(c.span()),
+                    &format!("{key}.chance"),
+                    "expected a probability between 0 and 1",
+                ));
             }
             DrawKind::Chance { p }
         };
@@ -344,12 +404,19 @@ fn draws(
                 return Err(cx.err(
                     Some(other.span()),
                     &format!("{key}.distinct_from"),
-                    format!("`{}` is not a draw declared before `{name}`", other.get_ref()),
+                    format!(
+                        "`{}` is not a draw declared before `{name}`",
+                        other.get_ref()
+                    ),
                 ));
             }
             Some(other) => {
                 if matches!(kind, DrawKind::Uniform { low, high } if low == high) {
-                    return Err(cx.err(Some(other.span()), &format!("{key}.distinct_from"), "the range has one value: a distinct draw is impossible"));
+                    return Err(cx.err(
+                        Some(other.span()),
+                        &format!("{key}.distinct_from"),
+                        "the range has one value: a distinct draw is impossible",
+                    ));
                 }
                 Some(other.get_ref().clone())
             }
@@ -365,24 +432,42 @@ fn draws(
 }
 
 fn duration(cx: &Ctx, s: &Spanned<String>, key: &str) -> Result<Duration, ScenarioError> {
-    humantime::parse_duration(s.get_ref())
-        .map_err(|e| cx.err(Some(s.span()), key, format!("expected a duration like 500ms or 2s: {e}")))
+    humantime::parse_duration(s.get_ref()).map_err(|e| {
+        cx.err(
+            Some(s.span()),
+            key,
+            format!("expected a duration like 500ms or 2s: {e}"),
+        )
+    })
 }
 
 fn run_defaults(cx: &Ctx, r: &RawRun) -> Result<RunDefaults, ScenarioError> {
     let clients = r.clients.as_ref().map_or(8, |c| *c.get_ref());
     if clients == 0 {
-        return Err(cx.err(r.clients.as_ref().map(|c| c.span()), "run.clients", "expected at least 1 client"));
+        return Err(cx.err(
+            r.clients.as_ref().map(|c| c.span()),
+            "run.clients",
+            "expected at least 1 client",
+        ));
     }
     let isolation = match &r.isolation {
         None => vec![Isolation::Rc],
-        Some(s) => Isolation::parse_list(s.get_ref()).map_err(|m| cx.err(Some(s.span()), "run.isolation", m))?,
+        Some(s) => Isolation::parse_list(s.get_ref())
+            .map_err(|m| cx.err(Some(s.span()), "run.isolation", m))?,
     };
     Ok(RunDefaults {
         clients,
-        duration: r.duration.as_ref().map_or(Ok(Duration::from_secs(1)), |d| duration(cx, d, "run.duration"))?,
+        duration: r
+            .duration
+            .as_ref()
+            .map_or(Ok(Duration::from_secs(1)), |d| {
+                duration(cx, d, "run.duration")
+            })?,
         operations: r.operations.as_ref().map(|o| *o.get_ref()),
-        think: r.think.as_ref().map_or(Ok(Duration::ZERO), |d| duration(cx, d, "run.think"))?,
+        think: r
+            .think
+            .as_ref()
+            .map_or(Ok(Duration::ZERO), |d| duration(cx, d, "run.think"))?,
         max_tries: r.max_tries.as_ref().map_or(10, |m| *m.get_ref()).max(1),
         isolation,
     })
@@ -397,13 +482,19 @@ fn expectations(
     let mut out = Vec::new();
     for (level, list) in raw {
         let k = format!("{key}.expect.{level}");
-        let level: Isolation = level.parse().map_err(|m| cx.err(Some(list.span()), &k, m))?;
+        let level: Isolation = level
+            .parse()
+            .map_err(|m| cx.err(Some(list.span()), &k, m))?;
         let mut exps = Vec::new();
         for e in list.get_ref() {
             let e: Expectation = e.parse().map_err(|m| cx.err(Some(list.span()), &k, m))?;
             if let Expectation::Anomaly(name) = &e {
                 if !invariants.contains(&name.as_str()) {
-                    return Err(cx.err(Some(list.span()), &k, format!("no invariant named `{name}`")));
+                    return Err(cx.err(
+                        Some(list.span()),
+                        &k,
+                        format!("no invariant named `{name}`"),
+                    ));
                 }
             }
             exps.push(e);
@@ -427,12 +518,13 @@ fn steps(
     for (i, s) in raw.iter().enumerate() {
         let key = format!("{key}.step[{}]", i + 1);
         let r = s.get_ref();
-        let compile = |field: &Option<Spanned<String>>, name: &str| -> Result<Option<Expr>, ScenarioError> {
-            let Some(src) = field else { return Ok(None) };
-            let k = format!("{key}.{name}");
-            let e = Expr::parse(src.get_ref()).map_err(|m| cx.err(Some(src.span()), &k, m))?;
-            Ok(Some(e))
-        };
+        let compile =
+            |field: &Option<Spanned<String>>, name: &str| -> Result<Option<Expr>, ScenarioError> {
+                let Some(src) = field else { return Ok(None) };
+                let k = format!("{key}.{name}");
+                let e = Expr::parse(src.get_ref()).map_err(|m| cx.err(Some(src.span()), &k, m))?;
+                Ok(Some(e))
+            };
         let when = compile(&r.when, "when")?;
         let reject_if = compile(&r.reject_if, "reject_if")?;
         let retry_if = compile(&r.retry_if, "retry_if")?;
@@ -440,10 +532,17 @@ fn steps(
         let sql = r.sql.as_ref().map(|s| parse_named(s.get_ref()));
         if let Some(sql) = &sql {
             if sql.text.trim().is_empty() {
-                return Err(cx.err(r.sql.as_ref().map(|s| s.span()), &format!("{key}.sql"), "empty SQL"));
+                return Err(cx.err(
+                    r.sql.as_ref().map(|s| s.span()),
+                    &format!("{key}.sql"),
+                    "empty SQL",
+                ));
             }
             let upper = sql.text.trim_start().to_ascii_uppercase();
-            if ["BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "END"].iter().any(|w| upper.starts_with(w)) {
+            if ["BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "END"]
+                .iter()
+                .any(|w| upper.starts_with(w))
+            {
                 return Err(cx.err(
                     r.sql.as_ref().map(|s| s.span()),
                     &format!("{key}.sql"),
@@ -452,7 +551,11 @@ fn steps(
             }
         }
         if r.outcome.is_some() && reject_if.is_none() {
-            return Err(cx.err(r.outcome.as_ref().map(|o| o.span()), &format!("{key}.outcome"), "`outcome` names what `reject_if` rejects: add `reject_if`"));
+            return Err(cx.err(
+                r.outcome.as_ref().map(|o| o.span()),
+                &format!("{key}.outcome"),
+                "`outcome` names what `reject_if` rejects: add `reject_if`",
+            ));
         }
         let flag = match (&flag_if, &r.flag) {
             (Some(_), Some(f)) => {
@@ -466,8 +569,20 @@ fn steps(
                 Some(f.get_ref().clone())
             }
             (None, None) => None,
-            (Some(_), None) => return Err(cx.err(Some(s.span()), &key, "`flag_if` needs `flag = \"invariant name\"`")),
-            (None, Some(f)) => return Err(cx.err(Some(f.span()), &format!("{key}.flag"), "`flag` needs `flag_if`")),
+            (Some(_), None) => {
+                return Err(cx.err(
+                    Some(s.span()),
+                    &key,
+                    "`flag_if` needs `flag = \"invariant name\"`",
+                ));
+            }
+            (None, Some(f)) => {
+                return Err(cx.err(
+                    Some(f.span()),
+                    &format!("{key}.flag"),
+                    "`flag` needs `flag_if`",
+                ));
+            }
         };
         let think = match r.think.as_ref() {
             None => Think::None,
@@ -484,14 +599,31 @@ fn steps(
             },
         };
         let commit = r.commit.unwrap_or(false);
-        if sql.is_none() && reject_if.is_none() && retry_if.is_none() && flag_if.is_none() && think == Think::None && !commit {
-            return Err(cx.err(Some(s.span()), &key, "an empty step: give it sql, reject_if, retry_if, flag_if, think or commit"));
+        if sql.is_none()
+            && reject_if.is_none()
+            && retry_if.is_none()
+            && flag_if.is_none()
+            && think == Think::None
+            && !commit
+        {
+            return Err(cx.err(
+                Some(s.span()),
+                &key,
+                "an empty step: give it sql, reject_if, retry_if, flag_if, think or commit",
+            ));
         }
         // Names that cannot be captured columns must be known now.
-        for e in [&when, &reject_if, &retry_if, &flag_if].into_iter().flatten() {
+        for e in [&when, &reject_if, &retry_if, &flag_if]
+            .into_iter()
+            .flatten()
+        {
             for v in e.variables() {
                 if !known.contains(v) && !is_identifier(v) {
-                    return Err(cx.err(Some(s.span()), &key, format!("`{v}` is not a variable name")));
+                    return Err(cx.err(
+                        Some(s.span()),
+                        &key,
+                        format!("`{v}` is not a variable name"),
+                    ));
                 }
             }
         }
@@ -501,7 +633,10 @@ fn steps(
             when,
             sql,
             reject_if,
-            outcome: r.outcome.as_ref().map_or_else(|| "rejected".to_string(), |o| o.get_ref().clone()),
+            outcome: r
+                .outcome
+                .as_ref()
+                .map_or_else(|| "rejected".to_string(), |o| o.get_ref().clone()),
             retry_if,
             flag_if,
             flag,
@@ -520,7 +655,11 @@ fn invariants(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Invariant>, ScenarioErr
         let key = format!("invariant[{}]", i + 1);
         check_name(cx, &name, &format!("{key}.name"), r.name.span())?;
         if out.iter().any(|o| o.name == name) {
-            return Err(cx.err(Some(r.name.span()), &format!("{key}.name"), format!("a second invariant named `{name}`")));
+            return Err(cx.err(
+                Some(r.name.span()),
+                &format!("{key}.name"),
+                format!("a second invariant named `{name}`"),
+            ));
         }
         let source = match (&r.sql, &r.observed_by) {
             (Some(sql), None) => InvariantSource::Sql(sql.get_ref().clone()),
@@ -532,7 +671,11 @@ fn invariants(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Invariant>, ScenarioErr
             None | Some("writer") => Side::Writer,
             Some("reader") => Side::Reader,
             Some(other) => {
-                return Err(cx.err(r.side.as_ref().map(|s| s.span()), &format!("{key}.side"), format!("`{other}`: expected writer or reader")));
+                return Err(cx.err(
+                    r.side.as_ref().map(|s| s.span()),
+                    &format!("{key}.side"),
+                    format!("`{other}`: expected writer or reader"),
+                ));
             }
         };
         out.push(Invariant {
@@ -544,7 +687,11 @@ fn invariants(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Invariant>, ScenarioErr
         });
     }
     if out.is_empty() {
-        return Err(cx.err(None, "invariant", "a scenario needs at least one [[invariant]] to count damage"));
+        return Err(cx.err(
+            None,
+            "invariant",
+            "a scenario needs at least one [[invariant]] to count damage",
+        ));
     }
     Ok(out)
 }

@@ -10,7 +10,15 @@ use crate::support::{aborts, cell, committed, invariant, run_json, writer_damage
 const LEVELS: [&str; 3] = ["rc", "rr", "serializable"];
 
 fn matrix(scenario: &str, seed: &str) -> Value {
-    let (code, report) = run_json(&[scenario, "--isolation", "all", "--expect", "declared", "--seed", seed]);
+    let (code, report) = run_json(&[
+        scenario,
+        "--isolation",
+        "all",
+        "--expect",
+        "declared",
+        "--seed",
+        seed,
+    ]);
     let failures: Vec<String> = report["cells"]
         .as_array()
         .unwrap()
@@ -23,7 +31,10 @@ fn matrix(scenario: &str, seed: &str) -> Value {
                 .map(move |f| format!("{}@{}: {f}", c["strategy"], c["isolation"]))
         })
         .collect();
-    assert_eq!(code, 0, "{scenario} seed {seed}: declared expectations failed: {failures:#?}");
+    assert_eq!(
+        code, 0,
+        "{scenario} seed {seed}: declared expectations failed: {failures:#?}"
+    );
     report
 }
 
@@ -35,9 +46,20 @@ fn safe_everywhere(report: &Value, strategy: &str) {
     };
     for level in levels {
         let c = cell(report, strategy, level);
-        assert_eq!(writer_damage(c), 0, "{strategy}@{level} must show no anomaly: {c}");
+        assert_eq!(
+            writer_damage(c),
+            0,
+            "{strategy}@{level} must show no anomaly: {c}"
+        );
         assert!(
-            committed(c) + c["stats"]["rejected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>() > 0,
+            committed(c)
+                + c["stats"]["rejected"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .map(|v| v.as_u64().unwrap())
+                    .sum::<u64>()
+                > 0,
             "{strategy}@{level} did nothing"
         );
     }
@@ -48,14 +70,26 @@ fn ticketmaster_oversells_only_where_postgresql_allows_it() {
     for seed in ["1", "2"] {
         let r = matrix("ticketmaster", seed);
         for strategy in ["naive", "unchecked-conditional"] {
-            assert!(invariant(cell(&r, strategy, "rc"), "oversold") > 0, "{strategy}@rc must oversell");
+            assert!(
+                invariant(cell(&r, strategy, "rc"), "oversold") > 0,
+                "{strategy}@rc must oversell"
+            );
             for level in ["rr", "serializable"] {
                 let c = cell(&r, strategy, level);
                 assert_eq!(invariant(c, "oversold"), 0, "{strategy}@{level}");
-                assert!(aborts(c, "serialization") > 0, "{strategy}@{level}: the loser gets 40001");
+                assert!(
+                    aborts(c, "serialization") > 0,
+                    "{strategy}@{level}: the loser gets 40001"
+                );
             }
         }
-        for strategy in ["conditional", "for-update", "version", "serializable", "table-lock"] {
+        for strategy in [
+            "conditional",
+            "for-update",
+            "version",
+            "serializable",
+            "table-lock",
+        ] {
             safe_everywhere(&r, strategy);
         }
     }
@@ -66,19 +100,38 @@ fn bank_transfer_conserves_money_except_naive_at_read_committed() {
     for seed in ["1", "2"] {
         let r = matrix("bank-transfer", seed);
         let naive = cell(&r, "naive", "rc");
-        assert!(invariant(naive, "money_drift") + invariant(naive, "ledger_mismatch") > 0, "naive@rc must lose updates");
+        assert!(
+            invariant(naive, "money_drift") + invariant(naive, "ledger_mismatch") > 0,
+            "naive@rc must lose updates"
+        );
         for level in ["rr", "serializable"] {
             let c = cell(&r, "naive", level);
             assert_eq!(writer_damage(c), 0, "naive@{level}");
-            assert!(aborts(c, "serialization") > 0, "naive@{level}: the second writer gets 40001");
+            assert!(
+                aborts(c, "serialization") > 0,
+                "naive@{level}: the second writer gets 40001"
+            );
         }
-        for strategy in ["atomic", "for-update", "for-update-ordered", "version", "serializable"] {
+        for strategy in [
+            "atomic",
+            "for-update",
+            "for-update-ordered",
+            "version",
+            "serializable",
+        ] {
             safe_everywhere(&r, strategy);
         }
         // The auditor's read skew belongs to the reading side, reported apart from the writers.
-        assert!(invariant(cell(&r, "atomic", "rc"), "inconsistent_totals_seen") > 0, "the rc auditor sees skew");
+        assert!(
+            invariant(cell(&r, "atomic", "rc"), "inconsistent_totals_seen") > 0,
+            "the rc auditor sees skew"
+        );
         for level in ["rr", "serializable"] {
-            assert_eq!(invariant(cell(&r, "atomic", level), "inconsistent_totals_seen"), 0, "auditor@{level}");
+            assert_eq!(
+                invariant(cell(&r, "atomic", level), "inconsistent_totals_seen"),
+                0,
+                "auditor@{level}"
+            );
         }
     }
 }
@@ -88,11 +141,17 @@ fn write_skew_leaves_a_shift_uncovered_below_serializable() {
     for seed in ["1", "2"] {
         let r = matrix("write-skew", seed);
         for level in ["rc", "rr"] {
-            assert!(invariant(cell(&r, "naive", level), "uncovered_shifts") > 0, "naive@{level} must skew");
+            assert!(
+                invariant(cell(&r, "naive", level), "uncovered_shifts") > 0,
+                "naive@{level} must skew"
+            );
         }
         let s = cell(&r, "naive", "serializable");
         assert_eq!(invariant(s, "uncovered_shifts"), 0);
-        assert!(aborts(s, "serialization") > 0, "SSI aborts one of the two doctors");
+        assert!(
+            aborts(s, "serialization") > 0,
+            "SSI aborts one of the two doctors"
+        );
         for strategy in ["for-update", "materialize-conflict", "serializable"] {
             safe_everywhere(&r, strategy);
         }
@@ -104,7 +163,10 @@ fn aba_value_as_version_loses_reviews_at_every_level() {
     for seed in ["1", "2"] {
         let r = matrix("aba", seed);
         for level in LEVELS {
-            assert!(invariant(cell(&r, "value-as-version", level), "lost_reviews") > 0, "value-as-version@{level}");
+            assert!(
+                invariant(cell(&r, "value-as-version", level), "lost_reviews") > 0,
+                "value-as-version@{level}"
+            );
         }
         for strategy in ["version", "for-update"] {
             safe_everywhere(&r, strategy);
@@ -117,9 +179,19 @@ fn deadlock_unordered_reports_40p01_and_ordered_never_does() {
     for seed in ["1", "2"] {
         let r = matrix("deadlock", seed);
         for level in LEVELS {
-            assert!(aborts(cell(&r, "unordered", level), "deadlock") > 0, "unordered@{level} must deadlock");
-            assert_eq!(aborts(cell(&r, "ordered", level), "deadlock"), 0, "ordered@{level}");
-            assert!(aborts(cell(&r, "nowait", level), "lock-unavailable") > 0, "nowait@{level} fails fast");
+            assert!(
+                aborts(cell(&r, "unordered", level), "deadlock") > 0,
+                "unordered@{level} must deadlock"
+            );
+            assert_eq!(
+                aborts(cell(&r, "ordered", level), "deadlock"),
+                0,
+                "ordered@{level}"
+            );
+            assert!(
+                aborts(cell(&r, "nowait", level), "lock-unavailable") > 0,
+                "nowait@{level} fails fast"
+            );
         }
         for strategy in ["unordered", "ordered", "nowait", "lock-timeout"] {
             safe_everywhere(&r, strategy);

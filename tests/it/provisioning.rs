@@ -49,7 +49,12 @@ impl Foreign {
         self.rt.block_on(async {
             let (c, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
-            c.query(sql, &[]).await.unwrap().iter().map(|r| r.get::<_, String>(0)).collect()
+            c.query(sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect()
         })
     }
 
@@ -66,10 +71,25 @@ impl Foreign {
 fn a_run_against_db_leaves_no_database_and_touches_nothing_else() {
     let f = Foreign::start();
     let url = f.url();
-    let (code, report) = run_json(&["ticketmaster", "--db", &url, "--strategy", "conditional,naive"]);
+    let (code, report) = run_json(&[
+        "ticketmaster",
+        "--db",
+        &url,
+        "--strategy",
+        "conditional,naive",
+    ]);
     assert_eq!(code, 0);
-    assert!(report["database"].as_str().unwrap().starts_with("contention_ticketmaster_"));
-    assert!(f.lab_databases().is_empty(), "left behind: {:?}", f.lab_databases());
+    assert!(
+        report["database"]
+            .as_str()
+            .unwrap()
+            .starts_with("contention_ticketmaster_")
+    );
+    assert!(
+        f.lab_databases().is_empty(),
+        "left behind: {:?}",
+        f.lab_databases()
+    );
     assert_eq!(f.precious(), vec!["1:keep me", "2:me too"]);
 
     // DATABASE_URL works the same way; --keep keeps the database (and says so).
@@ -79,7 +99,11 @@ fn a_run_against_db_leaves_no_database_and_touches_nothing_else() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("kept database contention_ticketmaster_"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("kept database contention_ticketmaster_"),
+        "{}",
+        stderr(&out)
+    );
     let kept = f.lab_databases();
     assert_eq!(kept.len(), 1, "{kept:?}");
     f.exec(&format!("DROP DATABASE \"{}\"", kept[0]));
@@ -88,19 +112,38 @@ fn a_run_against_db_leaves_no_database_and_touches_nothing_else() {
 
 #[test]
 fn an_unreachable_server_is_a_clear_error_with_exit_2() {
-    let out = run(&["run", "ticketmaster", "--db", "postgresql://nobody@127.0.0.1:1/none"]);
+    let out = run(&[
+        "run",
+        "ticketmaster",
+        "--db",
+        "postgresql://nobody@127.0.0.1:1/none",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("cannot connect to postgresql://nobody@127.0.0.1:1/none"), "{err}");
+    assert!(
+        err.contains("cannot connect to postgresql://nobody@127.0.0.1:1/none"),
+        "{err}"
+    );
     let out = run(&["run", "ticketmaster", "--keep"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--keep needs --db"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--keep needs --db"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Starts a long run, waits until its clients are running, sends SIGINT, and returns
 /// (exit code, stderr, private data directory if any).
 fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
-    let mut args = vec!["run", "bank-transfer", "--duration", "60s", "--strategy", "for-update"];
+    let mut args = vec![
+        "run",
+        "bank-transfer",
+        "--duration",
+        "60s",
+        "--strategy",
+        "for-update",
+    ];
     args.extend_from_slice(extra);
     let mut child = contention()
         .args(&args)
@@ -131,7 +174,10 @@ fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "the run did not stop within 30 s of SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "the run did not stop within 30 s of SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut rest = String::new();
@@ -156,7 +202,11 @@ fn interrupting_a_run_removes_its_private_server() {
     let data_dir = data_dir.expect("the private server's data directory is announced");
     let top = data_dir.parent().unwrap();
     assert!(!top.exists(), "{} is left behind", top.display());
-    assert_eq!(postgres_processes_using(top), 0, "a server process is left behind");
+    assert_eq!(
+        postgres_processes_using(top),
+        0,
+        "a server process is left behind"
+    );
 }
 
 #[test]
@@ -164,6 +214,10 @@ fn interrupting_a_run_against_db_drops_its_database() {
     let f = Foreign::start();
     let (code, err, _) = interrupt(&["--db", &f.url()]);
     assert_eq!(code, Some(130), "{err}");
-    assert!(f.lab_databases().is_empty(), "left behind: {:?}", f.lab_databases());
+    assert!(
+        f.lab_databases().is_empty(),
+        "left behind: {:?}",
+        f.lab_databases()
+    );
     assert_eq!(f.precious(), vec!["1:keep me", "2:me too"]);
 }

@@ -33,7 +33,13 @@ fn every_builtin_scenario_validates() {
     let list = run(&["list"]);
     assert!(list.status.success(), "{}", stderr(&list));
     let text = stdout(&list);
-    for name in ["ticketmaster", "bank-transfer", "write-skew", "aba", "deadlock"] {
+    for name in [
+        "ticketmaster",
+        "bank-transfer",
+        "write-skew",
+        "aba",
+        "deadlock",
+    ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
@@ -46,17 +52,62 @@ fn every_builtin_scenario_validates() {
 #[test]
 fn the_builtin_strategies_are_those_of_the_catalogue() {
     let expected: &[(&str, &[&str])] = &[
-        ("ticketmaster", &["naive", "unchecked-conditional", "conditional", "for-update", "version", "serializable", "table-lock"]),
-        ("bank-transfer", &["naive", "atomic", "for-update", "for-update-ordered", "version", "serializable"]),
-        ("write-skew", &["naive", "for-update", "materialize-conflict", "serializable"]),
-        ("aba", &["value-as-version", "count-as-version", "version", "for-update"]),
-        ("deadlock", &["unordered", "ordered", "nowait", "lock-timeout"]),
+        (
+            "ticketmaster",
+            &[
+                "naive",
+                "unchecked-conditional",
+                "conditional",
+                "for-update",
+                "version",
+                "serializable",
+                "table-lock",
+            ],
+        ),
+        (
+            "bank-transfer",
+            &[
+                "naive",
+                "atomic",
+                "for-update",
+                "for-update-ordered",
+                "version",
+                "serializable",
+            ],
+        ),
+        (
+            "write-skew",
+            &[
+                "naive",
+                "for-update",
+                "materialize-conflict",
+                "serializable",
+            ],
+        ),
+        (
+            "aba",
+            &[
+                "value-as-version",
+                "count-as-version",
+                "version",
+                "for-update",
+            ],
+        ),
+        (
+            "deadlock",
+            &["unordered", "ordered", "nowait", "lock-timeout"],
+        ),
     ];
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let got: Vec<&str> = v["strategies"].as_object().unwrap().keys().map(|s| s.as_str()).collect();
+        let got: Vec<&str> = v["strategies"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|s| s.as_str())
+            .collect();
         assert_eq!(&got, strategies, "{name}");
     }
 }
@@ -79,11 +130,22 @@ fn refused(from: &str, to: &str, line_of: Option<&str>, needles: &[&str]) {
     let p = write(&dir, "tiny.toml", &text);
     let out = run(&["validate", p.to_str().unwrap()]);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "expected exit 2 for {to:?}: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2 for {to:?}: {err}"
+    );
     assert!(err.contains("tiny.toml"), "no file name in: {err}");
     if let Some(marker) = line_of {
-        let line = text.lines().position(|l| l.contains(marker)).expect("marker") + 1;
-        assert!(err.contains(&format!("tiny.toml:{line}:")), "expected line {line} in: {err}");
+        let line = text
+            .lines()
+            .position(|l| l.contains(marker))
+            .expect("marker")
+            + 1;
+        assert!(
+            err.contains(&format!("tiny.toml:{line}:")),
+            "expected line {line} in: {err}"
+        );
     }
     for n in needles {
         assert!(err.contains(n), "expected `{n}` in: {err}");
@@ -163,14 +225,30 @@ fn bad_param_overrides_name_the_flag() {
     let path = p.to_str().unwrap();
     let out = run(&["run", path, "--param", "nope=1"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--param nope: this scenario has no such parameter; it has: n"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--param nope: this scenario has no such parameter; it has: n"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["run", path, "--param", "n=three"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--param n=three: expected an integer"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--param n=three: expected an integer"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["run", "ticketmaster", "--strategy", "optimism"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--strategy optimism"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--strategy optimism"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["run", "no-such-scenario"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("built-in: ticketmaster"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("built-in: ticketmaster"),
+        "{}",
+        stderr(&out)
+    );
 }

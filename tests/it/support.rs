@@ -8,7 +8,14 @@ use serde_json::Value;
 /// The binary, with no ambient database configuration.
 pub fn contention() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_contention"));
-    for var in ["DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD"] {
+    for var in [
+        "DATABASE_URL",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGPASSWORD",
+    ] {
         c.env_remove(var);
     }
     c.stdin(Stdio::null());
@@ -78,7 +85,9 @@ pub fn writer_damage(cell: &Value) -> i64 {
 }
 
 pub fn aborts(cell: &Value, class: &str) -> u64 {
-    cell["stats"]["aborts"][class].as_u64().expect("abort count")
+    cell["stats"]["aborts"][class]
+        .as_u64()
+        .expect("abort count")
 }
 
 pub fn committed(cell: &Value) -> u64 {
