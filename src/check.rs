@@ -1,6 +1,7 @@
 //! Invariants: after the clients stop, each `sql` invariant is run on the run database and
 //! yields a number (0 = holds, otherwise the size of the damage); each `observed_by` invariant is
-//! the count of an auditor's flags. This module measures; it must not decide pass or fail
+//! the count of an auditor's flags; in replays, each `expr` invariant is evaluated over what the
+//! sessions observed (true = 1). This module measures; it must not decide pass or fail
 //! (that is `expect`) nor print.
 
 use anyhow::anyhow;
@@ -9,8 +10,17 @@ use serde::Serialize;
 use crate::db::RunDatabase;
 use crate::db::server::pg_message;
 use crate::db::value::column;
-use crate::runner::Outcome;
 use crate::scenario::{InvariantSource, Scenario, Side, Value};
+use crate::stats::Stats;
+
+/// What invariants are measured against, besides the run database.
+#[derive(Default)]
+pub struct Sources<'a> {
+    /// Auditors' stats, with their flags (load runs).
+    pub auditors: &'a [(String, Stats)],
+    /// The sessions' observations as `session.variable` (replays).
+    pub sessions: Option<&'a evalexpr::HashMapContext>,
+}
 
 /// One invariant's measured damage.
 #[derive(Debug, Clone, Serialize)]
@@ -24,7 +34,7 @@ pub struct Measured {
 pub async fn measure(
     db: &RunDatabase,
     scenario: &Scenario,
-    outcome: &Outcome,
+    sources: Sources<'_>,
 ) -> anyhow::Result<Vec<Measured>> {
     let client = db.connect(&[]).await?;
     let mut out = Vec::new();
@@ -57,7 +67,18 @@ pub async fn measure(
                     }
                 }
             }
-            InvariantSource::Observed { auditor } => outcome
+            InvariantSource::Expr(e) => {
+                let ctx = sources.sessions.ok_or_else(|| {
+                    anyhow!("invariant `{}` reads replay sessions: it can only be measured by a replay", inv.name)
+                })?;
+                match e.eval(ctx).map_err(|m| anyhow!("invariant `{}`: {m}", inv.name))? {
+                    Value::Boolean(b) => i64::from(b),
+                    Value::Int(i) => i,
+                    Value::Float(f) => f.round() as i64,
+                    other => return Err(anyhow!("invariant `{}` gave {other:?}: expected true/false or a number", inv.name)),
+                }
+            }
+            InvariantSource::Observed { auditor } => sources
                 .auditors
                 .iter()
                 .filter(|(a, _)| a == auditor)

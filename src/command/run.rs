@@ -27,6 +27,13 @@ enum Check {
 
 pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
     let scenario = scenario::load(&args.scenario, &args.params)?;
+    if scenario.is_replay_only() {
+        bail!(
+            "{}: its sessions have their own steps and no strategies run under load: use `contention replay {}`",
+            scenario.name,
+            args.scenario
+        );
+    }
     let strategies = pick_strategies(&scenario, &args.strategy)?;
     let levels = args
         .isolation
@@ -212,7 +219,7 @@ async fn run_cells(
                 .with_context(|| format!("{} @ {}", strategy.name, level))?;
             let measured = tokio::time::timeout(
                 std::time::Duration::from_secs(10),
-                check::measure(db, scenario, &outcome),
+                check::measure(db, scenario, check::Sources { auditors: &outcome.auditors, sessions: None }),
             )
             .await
             .map_err(|_| anyhow!("measuring invariants took longer than 10 s"))??;

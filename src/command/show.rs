@@ -115,6 +115,7 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         let how = match &inv.source {
             InvariantSource::Sql(sql) => format!("SQL: {}", one_line(sql)),
             InvariantSource::Observed { auditor } => format!("flags raised by auditor {auditor}"),
+            InvariantSource::Expr(e) => format!("observed in replays: {}", e.source),
         };
         writeln!(
             out,

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod error;
 pub mod expr;
 mod raw;
+mod schedule;
 pub mod sql;
 mod validate;
 
@@ -48,6 +49,74 @@ pub struct Scenario {
     pub strategies: IndexMap<String, Strategy>,
     pub auditors: Vec<Auditor>,
     pub invariants: Vec<Invariant>,
+    /// Named sessions for replays (declared, or implied by the schedules).
+    pub sessions: Vec<Session>,
+    /// Named step orders for replays, in file order (the first is the default).
+    pub schedules: IndexMap<String, Schedule>,
+    /// Set for the classic anomaly catalogue's scenarios.
+    pub anomaly: Option<ClassicAnomaly>,
+}
+
+impl Scenario {
+    /// A scenario whose sessions bring their own steps: it can be replayed, not run under load.
+    pub fn is_replay_only(&self) -> bool {
+        self.strategies.is_empty()
+    }
+}
+
+/// One participant of a replay: runs its own steps, or one operation of the strategy replayed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub name: String,
+    pub summary: String,
+    /// Fixed values for draws (and extra variables), instead of seeded random ones.
+    #[serde(serialize_with = "ser_bind")]
+    pub bind: Vec<(String, Value)>,
+    pub steps: Option<Vec<Step>>,
+}
+
+fn ser_bind<S: serde::Serializer>(b: &[(String, Value)], s: S) -> Result<S::Ok, S::Error> {
+    let m: serde_json::Map<String, serde_json::Value> =
+        b.iter().map(|(k, v)| (k.clone(), expr::to_json(v))).collect();
+    m.serialize(s)
+}
+
+/// An explicit order of the sessions' steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    pub name: String,
+    pub summary: String,
+    pub tokens: Vec<Token>,
+    /// The strategy replayed by default.
+    pub strategy: Option<String>,
+}
+
+/// "Run session `a` up to and including its step `target`" (earlier steps first, if needed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Token {
+    pub session: String,
+    pub target: Target,
+    /// As written (`a2`, `b.write`).
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The n-th step, from 1; one past the last step is the final commit.
+    Step(usize),
+    /// The step with this `name`.
+    Named(String),
+    /// The final commit.
+    Commit,
+}
+
+/// Which classic anomaly a catalogue scenario exhibits.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassicAnomaly {
+    pub id: String,
+    pub reference: String,
+    pub definition: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +213,8 @@ fn expectations_at(list: &[(Isolation, Vec<Expectation>)], level: Isolation) -> 
 /// then the client thinks, then `commit` ends the transaction.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// For schedules (`a.read`).
+    pub name: Option<String>,
     /// Where the step is written, for error messages: `strategy.naive.step[2]` (line 31).
     pub key: String,
     pub line: usize,
@@ -183,6 +254,8 @@ pub struct Invariant {
     pub explain: String,
     pub side: Side,
     pub source: InvariantSource,
+    /// What prevents it, for timelines.
+    pub prevented_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +265,8 @@ pub enum InvariantSource {
     Sql(String),
     /// Count of an auditor's flags of this name.
     Observed { auditor: String },
+    /// In replays: an expression over the sessions' observations (`b.v1 == 101`).
+    Expr(Expr),
 }
 
 /// Loads a scenario by built-in name or path, applying `--param name=value` overrides.

@@ -24,7 +24,9 @@ pub struct RawScenario {
     pub draw: IndexMap<String, Spanned<RawDraw>>,
     #[serde(default)]
     pub run: RawRun,
-    pub strategy: Spanned<IndexMap<String, Spanned<RawStrategy>>>,
+    /// Absent only in replay-only scenarios (sessions with their own steps).
+    #[serde(default)]
+    pub strategy: Option<Spanned<IndexMap<String, Spanned<RawStrategy>>>>,
     #[serde(default)]
     pub auditor: IndexMap<String, Spanned<RawAuditor>>,
     #[serde(default)]
@@ -32,6 +34,57 @@ pub struct RawScenario {
     /// Notes on the expected outcomes, shown by `contention show`.
     #[serde(default)]
     pub notes: Option<String>,
+    /// Named sessions for deterministic replays.
+    #[serde(default)]
+    pub session: IndexMap<String, Spanned<RawSession>>,
+    /// Named step orders for deterministic replays.
+    #[serde(default)]
+    pub schedule: IndexMap<String, Spanned<RawSchedule>>,
+    /// For the classic anomaly catalogue: which anomaly this scenario exhibits.
+    #[serde(default)]
+    pub anomaly: Option<Spanned<RawAnomaly>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    #[serde(default)]
+    pub summary: String,
+    /// Fixed values for the session's draws (and extra variables).
+    #[serde(default)]
+    pub bind: IndexMap<String, Spanned<toml::Value>>,
+    /// Own steps; without them the session runs the strategy under test.
+    #[serde(default)]
+    pub step: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub summary: String,
+    /// `"a1 b1 a2"` or `["a.read", "b.read", "a.commit"]`.
+    pub steps: Spanned<RawTokens>,
+    /// The strategy replayed when `--strategy` is not given.
+    #[serde(default)]
+    pub strategy: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTokens {
+    Compact(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnomaly {
+    /// Adya's or Berenson et al.'s short name: G0, G1a, P4, G2-item ...
+    pub id: String,
+    /// Where the definition comes from.
+    pub reference: String,
+    /// The definition, in a sentence or two.
+    pub definition: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +167,9 @@ pub struct RawAuditor {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
+    /// A name for schedules (`a.read`); steps are also numbered from 1.
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
     #[serde(default)]
     pub when: Option<Spanned<String>>,
     #[serde(default)]
@@ -153,7 +209,14 @@ pub struct RawInvariant {
     /// Counted from the `flag` of an auditor's steps instead of SQL.
     #[serde(default)]
     pub observed_by: Option<Spanned<String>>,
+    /// In replays: an expression over what the sessions observed (`b.v1 == 101`), true or a
+    /// positive number = the anomaly happened.
+    #[serde(default)]
+    pub expr: Option<Spanned<String>>,
     /// `writer` (the default) or `reader`.
     #[serde(default)]
     pub side: Option<Spanned<String>>,
+    /// What prevents it (a strategy, an isolation level), shown under timelines.
+    #[serde(default)]
+    pub prevented_by: Option<String>,
 }

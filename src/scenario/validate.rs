@@ -15,18 +15,18 @@ use super::raw::*;
 use super::sql::{parse_named, quote_literal, substitute};
 use super::*;
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     src: &'a Source,
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Option<Range<usize>>, key: &str, msg: impl Into<String>) -> ScenarioError {
+    pub(super) fn err(&self, span: Option<Range<usize>>, key: &str, msg: impl Into<String>) -> ScenarioError {
         ScenarioError::new(&self.src.path, msg)
             .at(&self.src.text, span)
             .key(key)
     }
 
-    fn line(&self, span: Range<usize>) -> usize {
+    pub(super) fn line(&self, span: Range<usize>) -> usize {
         error::line_col(&self.src.text, span.start).0
     }
 }
@@ -108,15 +108,17 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
     let invariants = invariants(&cx, &raw)?;
     let invariant_names: Vec<&str> = invariants.iter().map(|i| i.name.as_str()).collect();
 
-    if raw.strategy.get_ref().is_empty() {
+    let own_steps = !raw.session.is_empty() && raw.session.values().all(|s| !s.get_ref().step.is_empty());
+    let no_strategies = raw.strategy.as_ref().is_none_or(|s| s.get_ref().is_empty());
+    if no_strategies && !own_steps {
         return Err(cx.err(
-            Some(raw.strategy.span()),
+            raw.strategy.as_ref().map(|s| s.span()),
             "strategy",
-            "at least one strategy is needed",
+            "at least one strategy is needed (or sessions that all have their own steps, for a replay-only scenario)",
         ));
     }
     let mut strategies = IndexMap::new();
-    for (name, s) in raw.strategy.get_ref() {
+    for (name, s) in raw.strategy.iter().flat_map(|s| s.get_ref()) {
         let key = format!("strategy.{name}");
         check_name(&cx, name, &key, s.span())?;
         let raw_s = s.get_ref();
@@ -186,7 +188,16 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
         }
     }
 
+    let (sessions, schedules) = schedule::sessions_and_schedules(&cx, &raw, &known, &strategies, &invariants)?;
+    let anomaly = raw.anomaly.as_ref().map(|a| {
+        let a = a.get_ref();
+        ClassicAnomaly { id: a.id.clone(), reference: a.reference.trim().to_string(), definition: a.definition.trim().to_string() }
+    });
+
     Ok(Scenario {
+        sessions,
+        schedules,
+        anomaly,
         name: raw.name.get_ref().clone(),
         summary: raw.summary.trim().to_string(),
         story: raw.story.trim().to_string(),
@@ -203,7 +214,7 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
     })
 }
 
-fn check_name(cx: &Ctx, name: &str, key: &str, span: Range<usize>) -> Result<(), ScenarioError> {
+pub(super) fn check_name(cx: &Ctx, name: &str, key: &str, span: Range<usize>) -> Result<(), ScenarioError> {
     if name.is_empty()
         || !name
             .chars()
@@ -214,7 +225,7 @@ fn check_name(cx: &Ctx, name: &str, key: &str, span: Range<usize>) -> Result<(),
     Ok(())
 }
 
-fn toml_to_value(v: &toml::Value) -> Option<Value> {
+pub(super) fn toml_to_value(v: &toml::Value) -> Option<Value> {
     Some(match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::Int(*i),
@@ -504,7 +515,7 @@ fn expectations(
     Ok(out)
 }
 
-fn steps(
+pub(super) fn steps(
     cx: &Ctx,
     raw: &[Spanned<RawStep>],
     key: &str,
@@ -514,10 +525,24 @@ fn steps(
     if raw.is_empty() {
         return Err(cx.err(None, &format!("{key}.step"), "at least one step is needed"));
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Step> = Vec::new();
     for (i, s) in raw.iter().enumerate() {
         let key = format!("{key}.step[{}]", i + 1);
         let r = s.get_ref();
+        let name = match &r.name {
+            None => None,
+            Some(n) => {
+                let k = format!("{key}.name");
+                check_name(cx, n.get_ref(), &k, n.span())?;
+                if n.get_ref() == "commit" {
+                    return Err(cx.err(Some(n.span()), &k, "`commit` names the final commit in schedules: choose another name"));
+                }
+                if out.iter().any(|o| o.name.as_ref() == Some(n.get_ref())) {
+                    return Err(cx.err(Some(n.span()), &k, format!("a second step named `{}`", n.get_ref())));
+                }
+                Some(n.get_ref().clone())
+            }
+        };
         let compile =
             |field: &Option<Spanned<String>>, name: &str| -> Result<Option<Expr>, ScenarioError> {
                 let Some(src) = field else { return Ok(None) };
@@ -628,6 +653,7 @@ fn steps(
             }
         }
         out.push(Step {
+            name,
             key: key.clone(),
             line: cx.line(s.span()),
             when,
@@ -661,10 +687,13 @@ fn invariants(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Invariant>, ScenarioErr
                 format!("a second invariant named `{name}`"),
             ));
         }
-        let source = match (&r.sql, &r.observed_by) {
-            (Some(sql), None) => InvariantSource::Sql(sql.get_ref().clone()),
-            (None, Some(a)) => InvariantSource::Observed { auditor: a.get_ref().clone() },
-            _ => return Err(cx.err(Some(inv.span()), &key, "expected exactly one of `sql` (checked after the run) or `observed_by` (an auditor's flags)")),
+        let source = match (&r.sql, &r.observed_by, &r.expr) {
+            (Some(sql), None, None) => InvariantSource::Sql(sql.get_ref().clone()),
+            (None, Some(a), None) => InvariantSource::Observed { auditor: a.get_ref().clone() },
+            (None, None, Some(e)) => InvariantSource::Expr(
+                Expr::parse(e.get_ref()).map_err(|m| cx.err(Some(e.span()), &format!("{key}.expr"), m))?,
+            ),
+            _ => return Err(cx.err(Some(inv.span()), &key, "expected exactly one of `sql` (checked after the run), `observed_by` (an auditor's flags) or `expr` (what replay sessions observed)")),
         };
         let side = match r.side.as_ref().map(|s| s.get_ref().as_str()) {
             None if matches!(source, InvariantSource::Observed { .. }) => Side::Reader,
@@ -684,6 +713,7 @@ fn invariants(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Invariant>, ScenarioErr
             explain: r.explain.trim().to_string(),
             side,
             source,
+            prevented_by: r.prevented_by.as_ref().map(|p| p.trim().to_string()),
         });
     }
     if out.is_empty() {
