@@ -69,13 +69,24 @@ pub async fn measure(
             }
             InvariantSource::Expr(e) => {
                 let ctx = sources.sessions.ok_or_else(|| {
-                    anyhow!("invariant `{}` reads replay sessions: it can only be measured by a replay", inv.name)
+                    anyhow!(
+                        "invariant `{}` reads replay sessions: it can only be measured by a replay",
+                        inv.name
+                    )
                 })?;
-                match e.eval(ctx).map_err(|m| anyhow!("invariant `{}`: {m}", inv.name))? {
+                match e
+                    .eval(ctx)
+                    .map_err(|m| anyhow!("invariant `{}`: {m}", inv.name))?
+                {
                     Value::Boolean(b) => i64::from(b),
                     Value::Int(i) => i,
                     Value::Float(f) => f.round() as i64,
-                    other => return Err(anyhow!("invariant `{}` gave {other:?}: expected true/false or a number", inv.name)),
+                    other => {
+                        return Err(anyhow!(
+                            "invariant `{}` gave {other:?}: expected true/false or a number",
+                            inv.name
+                        ));
+                    }
                 }
             }
             InvariantSource::Observed { auditor } => sources

@@ -15,6 +15,10 @@ Examples:
   contention run bank-transfer --clients 32 --duration 5s --seed 7 --format json
   contention run ./my-scenario.toml --param seats=1
   contention run write-skew --isolation all --expect declared
+  contention replay ticketmaster --isolation rc          the oversell, step by step
+  contention replay write-skew --isolation serializable --schedule \"a1 b1 a2 b2 a3 b3\"
+  contention anomalies                                   the classic anomaly table
+  contention anomalies --isolation rr --only lost-update --explain
   contention list
   contention show write-skew
   contention validate ./my-scenario.toml
@@ -43,6 +47,14 @@ pub enum Command {
     /// Run a scenario: every chosen strategy at every chosen isolation level.
     #[command(after_help = EXAMPLES)]
     Run(RunArgs),
+    /// Replay a schedule: sessions run their steps in an exact order, step by step, with waits,
+    /// resumptions and aborts shown on a timeline.
+    #[command(after_help = REPLAY_EXAMPLES)]
+    Replay(ReplayArgs),
+    /// Run the classic anomaly catalogue (G0 ... G2) at each isolation level against the server
+    /// and print which anomalies it prevents.
+    #[command(after_help = ANOMALIES_EXAMPLES)]
+    Anomalies(AnomaliesArgs),
     /// List the built-in scenarios.
     List,
     /// Show a scenario: its story, parameters, strategies with their SQL, invariants, expectations.
@@ -114,6 +126,138 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  contention replay ticketmaster --isolation rc            two buyers, one seat, the oversell
+  contention replay ticketmaster --isolation all --strategy naive,for-update
+  contention replay write-skew --isolation serializable --schedule \"a1 b1 a2 b2 a3 b3\"
+  contention replay deadlock --format markdown
+
+A schedule is a scenario's named schedule or tokens: a2 or a.2 = session a's step 2 (one past
+the last step is the commit), a.read = the step named read, a.commit = the commit. A token runs
+the session up to that step; a step that waits for a lock is shown waiting and the schedule
+moves on. What is left after the schedule runs session by session; retryable aborts are then
+retried. Exit codes: 0 replayed, 2 could not run, 130 interrupted.";
+
+const ANOMALIES_EXAMPLES: &str = "\
+Examples:
+  contention anomalies                                     every anomaly at rc, rr, serializable
+  contention anomalies --isolation rr --only lost-update --explain
+  contention anomalies --isolation rr --only P4 --expect prevented     exit 1 if the server allows it
+
+Exit codes: 0 ran (and --expect held), 1 an --expect failed, 2 could not run, 130 interrupted.";
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A built-in scenario name or a path to a .toml file.
+    pub scenario: String,
+
+    /// Isolation levels, comma-separated, or all: one replay per level.
+    #[arg(short, long, value_parser = parse_levels, default_value = "rc")]
+    pub isolation: Levels,
+
+    /// Strategies, comma-separated, or all [default: the schedule's, else the first].
+    #[arg(short, long)]
+    pub strategy: Option<String>,
+
+    /// A schedule name of the scenario, or tokens like "a1 b1 a2 b2" [default: its first].
+    #[arg(long)]
+    pub schedule: Option<String>,
+
+    /// Seed for draws the sessions do not bind.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// A step that neither finishes nor waits for a lock within this is an error.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub step_timeout: Duration,
+
+    /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
+    #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub params: Vec<(String, String)>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub format: TimelineFormat,
+
+    /// Colour: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+
+    /// No progress messages on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnomaliesArgs {
+    /// Isolation levels, comma-separated, or all.
+    #[arg(short, long, value_parser = parse_levels, default_value = "all")]
+    pub isolation: Levels,
+
+    /// Only these anomalies, by id or name (G1a, lost-update, ...), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Also print each replay's timeline and the anomaly's definition.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Exit 1 unless every selected anomaly has this outcome at every selected level.
+    #[arg(short, long, value_parser = ["prevented", "possible"])]
+    pub expect: Option<String>,
+
+    /// A step that neither finishes nor waits for a lock within this is an error.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub step_timeout: Duration,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub format: TimelineFormat,
+
+    /// Colour: auto, always, never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+
+    /// No progress messages on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimelineFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour stdout.
+    pub fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args)]

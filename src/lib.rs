@@ -28,6 +28,7 @@ pub mod db;
 pub mod expect;
 pub mod isolation;
 pub mod outcome;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod scenario;

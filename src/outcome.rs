@@ -38,6 +38,17 @@ impl Abort {
         self as usize
     }
 
+    /// The SQLSTATE behind the class (the strategy's own conflicts have none).
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            Abort::Serialization => "40001",
+            Abort::Deadlock => "40P01",
+            Abort::LockUnavailable => "55P03",
+            Abort::Conflict => "conflict",
+            Abort::Other => "other",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Abort::Serialization => "serialization",

@@ -2,8 +2,11 @@
 //! [`Exit`]. Results go to `out` (stdout); progress and errors to `err` (stderr). This is the
 //! only layer that sees every stage; it must not parse arguments or format tables itself.
 
+mod anomalies;
+mod replay;
 mod run;
 mod show;
+mod workspace;
 
 use std::io::Write;
 
@@ -28,6 +31,8 @@ pub enum Exit {
 pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let result = match cli.command {
         Command::Run(args) => run(args, out, err).await,
+        Command::Replay(args) => replay::replay(args, out, err).await,
+        Command::Anomalies(args) => anomalies::anomalies(args, out, err).await,
         Command::List => list(out),
         Command::Show(args) => show::show(&args, out),
         Command::Validate(args) => validate(&args.scenarios, out, err),

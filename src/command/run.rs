@@ -8,9 +8,10 @@ use anyhow::{Context as _, anyhow, bail};
 use tokio_util::sync::CancellationToken;
 
 use super::Exit;
+use super::workspace::Workspace;
 use crate::check;
 use crate::cli::RunArgs;
-use crate::db::{RunDatabase, Server, ServerOptions};
+use crate::db::RunDatabase;
 use crate::expect::Expectation;
 use crate::isolation::Isolation;
 use crate::report::{self, Cell, RunReport};
@@ -52,62 +53,33 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let settings = settings(&args, &scenario)?;
-    if args.db.keep && args.db.db.is_none() && !args.db.db_from_env {
-        bail!(
-            "--keep needs --db URL or --db-from-env: a private ephemeral server is always removed"
-        );
-    }
-
-    let abort = CancellationToken::new();
-    let signals = spawn_signal_handler(abort.clone());
     let quiet = args.quiet;
     let mut say = |msg: String| {
         if !quiet {
             let _ = writeln!(err, "contention: {msg}");
         }
     };
-
     let auditor_clients: u32 = scenario.auditors.iter().map(|a| a.clients).sum();
-    let needed = settings.clients + auditor_clients + 20;
-    let opts = ServerOptions {
-        url: args.db.db.clone(),
-        from_env: args.db.db_from_env,
-        ephemeral_settings: vec![("max_connections".into(), needed.max(300).to_string())],
-    };
-    if opts.url.is_none() && !opts.from_env {
-        say("starting a private PostgreSQL (no --db given)".into());
-    }
-    let mut server = Server::provision(&opts).await?;
-    say(format!("using {}", server.description));
-
-    let outcome = async {
-        let info = server.info().await?;
-        let db = server.create_database(&scenario.name).await?;
-        say(format!("run database {}", db.name));
-        let cells = run_cells(
-            &db,
-            &scenario,
-            &strategies,
-            &levels,
-            &settings,
-            &abort,
-            &mut say,
-        )
-        .await;
-        let dropped = if args.db.keep {
-            say(format!("kept database {} (--keep)", db.name));
-            Ok(())
-        } else {
-            server.drop_database(&db).await
-        };
-        let cells = cells?;
-        dropped?;
-        anyhow::Ok((info, db, cells))
-    }
+    let ws = Workspace::open(
+        &args.db,
+        &scenario.name,
+        settings.clients + auditor_clients,
+        &mut say,
+    )
+    .await?;
+    let cells = run_cells(
+        &ws.db,
+        &scenario,
+        &strategies,
+        &levels,
+        &settings,
+        &ws.abort,
+        &mut say,
+    )
     .await;
-    server.shutdown();
-    signals.abort();
-    let (info, db, mut cells) = outcome?;
+    let (info, db, abort) = (ws.info.clone(), ws.db.clone(), ws.abort.clone());
+    ws.close(&mut say).await?;
+    let mut cells = cells?;
 
     for cell in &mut cells {
         apply_checks(cell, &scenario, &checks);
@@ -219,7 +191,14 @@ async fn run_cells(
                 .with_context(|| format!("{} @ {}", strategy.name, level))?;
             let measured = tokio::time::timeout(
                 std::time::Duration::from_secs(10),
-                check::measure(db, scenario, check::Sources { auditors: &outcome.auditors, sessions: None }),
+                check::measure(
+                    db,
+                    scenario,
+                    check::Sources {
+                        auditors: &outcome.auditors,
+                        sessions: None,
+                    },
+                ),
             )
             .await
             .map_err(|_| anyhow!("measuring invariants took longer than 10 s"))??;
@@ -258,25 +237,4 @@ fn apply_checks(cell: &mut Cell, scenario: &Scenario, checks: &[Check]) {
         }
     }
     cell.failures = failures;
-}
-
-/// Cancels `abort` on Ctrl-C or SIGTERM.
-fn spawn_signal_handler(abort: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let term = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-        abort.cancel();
-    })
 }

@@ -86,7 +86,7 @@ pub async fn run_cell(
     let first = db.connect(session).await?;
     let mut roles: Vec<&[crate::scenario::Step]> = vec![&strategy.steps];
     roles.extend(scenario.auditors.iter().map(|a| a.steps.as_slice()));
-    let (programs, slots) = Program::compile(&first, scenario, &roles).await?;
+    let (programs, slots) = Program::compile(&first, scenario, &roles, &[]).await?;
     let mut programs = programs.into_iter().map(Arc::new);
     let writer_program = programs.next().expect("the strategy's program");
     let draws = Arc::new(Draws::new(scenario, &slots)?);

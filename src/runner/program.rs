@@ -131,8 +131,12 @@ impl Program {
         client: &Client,
         scenario: &Scenario,
         roles: &[&[Step]],
+        extra_names: &[&str],
     ) -> anyhow::Result<(Vec<Program>, Arc<Slots>)> {
         let mut slots = Slots::default();
+        for n in extra_names {
+            slots.slot(n);
+        }
         for p in scenario.params.keys() {
             slots.slot(p);
         }
@@ -241,6 +245,26 @@ impl Program {
     /// How many actions an attempt has: one per step, then the final commit.
     pub fn actions(&self) -> usize {
         self.steps.len() + 1
+    }
+
+    /// The SQL the action at `index` would send with the current variables (for timelines, to
+    /// show a statement that is waiting for a lock).
+    pub fn preview(&self, index: usize, vars: &Vars) -> Option<String> {
+        let c = self.steps.get(index)?;
+        c.step.sql.as_ref()?;
+        let params: Vec<TextParam> = c
+            .params
+            .iter()
+            .map(|&s| TextParam(vars.values[s].as_ref()))
+            .collect();
+        Some(shown(&c.step, &params))
+    }
+
+    /// The index of the step with this name.
+    pub fn named(&self, name: &str) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|c| c.step.name.as_deref() == Some(name))
     }
 
     /// Runs the cursor's next action: one step (its `when`, SQL, conditions, think and commit),
@@ -480,7 +504,10 @@ async fn fail(
 ) -> anyhow::Result<End> {
     if let Some(t) = trace {
         let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
-        t.error = Some((code, pg_message(&e)));
+        let msg = e
+            .as_db_error()
+            .map_or_else(|| pg_message(&e), |d| d.message().to_string());
+        t.error = Some((code, msg));
     }
     match classify(&e) {
         ErrorKind::Abort(class) => {

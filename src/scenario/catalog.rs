@@ -65,11 +65,43 @@ pub fn builtin_names() -> Vec<String> {
     names
 }
 
+/// Names of the classic anomaly catalogue (`scenarios/anomalies/`), in the order of the table:
+/// by their Adya id, as the files are named `NN-name.toml`.
+pub fn anomaly_names() -> Vec<String> {
+    let mut files: Vec<String> = SCENARIOS
+        .get_dir("anomalies")
+        .into_iter()
+        .flat_map(|d| d.files())
+        .filter_map(|f| {
+            let p = f.path();
+            (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| f.split_once('-').map_or(f.clone(), |(_, n)| n.to_string()))
+        .collect()
+}
+
+fn anomaly_file(name: &str) -> Option<&'static include_dir::File<'static>> {
+    SCENARIOS.get_dir("anomalies")?.files().find(|f| {
+        f.path()
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.split_once('-'))
+            .is_some_and(|(_, n)| n == name)
+    })
+}
+
 /// Opens a built-in scenario by name, or a file by path.
 pub fn open(name_or_path: &str) -> Result<Source, ScenarioError> {
     let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
     if !looks_like_path {
-        if let Some(f) = SCENARIOS.get_file(format!("{name_or_path}.toml")) {
+        if let Some(f) = SCENARIOS
+            .get_file(format!("{name_or_path}.toml"))
+            .or_else(|| anomaly_file(name_or_path))
+        {
             return Ok(Source {
                 path: PathBuf::from("scenarios").join(f.path()),
                 text: f.contents_utf8().unwrap_or_default().to_string(),

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 pub use error::ScenarioError;
 pub use expr::{Expr, Value};
+pub use schedule::adhoc_schedule;
 pub use sql::NamedSql;
 
 use crate::expect::Expectation;
@@ -76,8 +77,10 @@ pub struct Session {
 }
 
 fn ser_bind<S: serde::Serializer>(b: &[(String, Value)], s: S) -> Result<S::Ok, S::Error> {
-    let m: serde_json::Map<String, serde_json::Value> =
-        b.iter().map(|(k, v)| (k.clone(), expr::to_json(v))).collect();
+    let m: serde_json::Map<String, serde_json::Value> = b
+        .iter()
+        .map(|(k, v)| (k.clone(), expr::to_json(v)))
+        .collect();
     m.serialize(s)
 }
 

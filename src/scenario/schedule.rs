@@ -26,27 +26,41 @@ pub(super) fn sessions_and_schedules(
         let key = format!("session.{name}");
         check_name(cx, name, &key, s.span())?;
         if name.contains('.') || name.ends_with(|c: char| c.is_ascii_digit()) {
-            return Err(cx.err(Some(s.span()), &key, "session names must not end in a digit (`a2` means session a, step 2)"));
+            return Err(cx.err(
+                Some(s.span()),
+                &key,
+                "session names must not end in a digit (`a2` means session a, step 2)",
+            ));
         }
         let r = s.get_ref();
         let mut known = known.clone();
         let mut bind = Vec::new();
         for (var, v) in &r.bind {
             let k = format!("{key}.bind.{var}");
-            let value = toml_to_value(v.get_ref())
-                .ok_or_else(|| cx.err(Some(v.span()), &k, "expected a string, number or boolean"))?;
+            let value = toml_to_value(v.get_ref()).ok_or_else(|| {
+                cx.err(Some(v.span()), &k, "expected a string, number or boolean")
+            })?;
             known.insert(var.clone());
             bind.push((var.clone(), value));
         }
         let own = if r.step.is_empty() {
             if strategies.is_empty() {
-                return Err(cx.err(Some(s.span()), &key, "this scenario has no strategies: give the session its own steps"));
+                return Err(cx.err(
+                    Some(s.span()),
+                    &key,
+                    "this scenario has no strategies: give the session its own steps",
+                ));
             }
             None
         } else {
             Some(steps(cx, &r.step, &key, &known, &[])?)
         };
-        sessions.push(Session { name: name.clone(), summary: r.summary.trim().to_string(), bind, steps: own });
+        sessions.push(Session {
+            name: name.clone(),
+            summary: r.summary.trim().to_string(),
+            bind,
+            steps: own,
+        });
     }
 
     let mut schedules = IndexMap::new();
@@ -66,24 +80,51 @@ pub(super) fn sessions_and_schedules(
         for t in &tokens {
             if !sessions.iter().any(|s: &Session| s.name == t.session) {
                 if strategies.is_empty() {
-                    return Err(err(format!("`{}`: no session `{}` (declare [session.{}])", t.text, t.session, t.session)));
+                    return Err(err(format!(
+                        "`{}`: no session `{}` (declare [session.{}])",
+                        t.text, t.session, t.session
+                    )));
                 }
-                sessions.push(Session { name: t.session.clone(), summary: String::new(), bind: Vec::new(), steps: None });
+                sessions.push(Session {
+                    name: t.session.clone(),
+                    summary: String::new(),
+                    bind: Vec::new(),
+                    steps: None,
+                });
             }
-            let session = sessions.iter().find(|s| s.name == t.session).expect("just added");
+            let session = sessions
+                .iter()
+                .find(|s| s.name == t.session)
+                .expect("just added");
             check_target(t, session, strategies).map_err(err)?;
         }
         let strategy = match &r.strategy {
             None => None,
             Some(st) if strategies.contains_key(st.get_ref()) => Some(st.get_ref().clone()),
             Some(st) => {
-                return Err(cx.err(Some(st.span()), &format!("{key}.strategy"), format!("no strategy named `{}`", st.get_ref())));
+                return Err(cx.err(
+                    Some(st.span()),
+                    &format!("{key}.strategy"),
+                    format!("no strategy named `{}`", st.get_ref()),
+                ));
             }
         };
-        schedules.insert(name.clone(), Schedule { name: name.clone(), summary: r.summary.trim().to_string(), tokens, strategy });
+        schedules.insert(
+            name.clone(),
+            Schedule {
+                name: name.clone(),
+                summary: r.summary.trim().to_string(),
+                tokens,
+                strategy,
+            },
+        );
     }
     if !sessions.is_empty() && schedules.is_empty() {
-        return Err(cx.err(None, "schedule", "sessions are declared but no [schedule.NAME] orders their steps"));
+        return Err(cx.err(
+            None,
+            "schedule",
+            "sessions are declared but no [schedule.NAME] orders their steps",
+        ));
     }
     for (i, (inv, raw_inv)) in invariants.iter().zip(&raw.invariant).enumerate() {
         if let InvariantSource::Expr(e) = &inv.source {
@@ -92,7 +133,13 @@ pub(super) fn sessions_and_schedules(
             for v in e.variables() {
                 let session = v.split_once('.').map(|(s, _)| s);
                 if !session.is_some_and(|s| sessions.iter().any(|x| x.name == s)) {
-                    return Err(cx.err(span, &key, format!("`{v}`: expected session.variable, with a session of this scenario")));
+                    return Err(cx.err(
+                        span,
+                        &key,
+                        format!(
+                            "`{v}`: expected session.variable, with a session of this scenario"
+                        ),
+                    ));
                 }
             }
         }
@@ -100,9 +147,52 @@ pub(super) fn sessions_and_schedules(
     Ok((sessions, schedules))
 }
 
+/// A schedule given on the command line (`--schedule "a1 b1 a2"`), checked like the file's;
+/// sessions it names that the scenario lacks are added (when strategies can run them).
+pub fn adhoc_schedule(scenario: &mut Scenario, text: &str) -> Result<Schedule, String> {
+    let tokens = parse_tokens(text).map_err(|m| format!("--schedule {m}"))?;
+    if tokens.is_empty() {
+        return Err("--schedule: no steps given".into());
+    }
+    for t in &tokens {
+        if !scenario.sessions.iter().any(|s| s.name == t.session) {
+            if scenario.strategies.is_empty() {
+                let names: Vec<&str> = scenario.sessions.iter().map(|s| s.name.as_str()).collect();
+                return Err(format!(
+                    "--schedule `{}`: no session `{}`; this scenario has {}",
+                    t.text,
+                    t.session,
+                    names.join(", ")
+                ));
+            }
+            scenario.sessions.push(Session {
+                name: t.session.clone(),
+                summary: String::new(),
+                bind: Vec::new(),
+                steps: None,
+            });
+        }
+        let session = scenario
+            .sessions
+            .iter()
+            .find(|s| s.name == t.session)
+            .expect("present");
+        check_target(t, session, &scenario.strategies).map_err(|m| format!("--schedule {m}"))?;
+    }
+    Ok(Schedule {
+        name: "given".into(),
+        summary: String::new(),
+        tokens,
+        strategy: None,
+    })
+}
+
 /// `"a1 b1 a2, b2"`: tokens separated by spaces or commas.
 pub fn parse_tokens(text: &str) -> Result<Vec<Token>, String> {
-    text.split(|c: char| c.is_whitespace() || c == ',').filter(|t| !t.is_empty()).map(parse_token).collect()
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .map(parse_token)
+        .collect()
 }
 
 pub fn parse_token(text: &str) -> Result<Token, String> {
@@ -120,17 +210,29 @@ pub fn parse_token(text: &str) -> Result<Token, String> {
             (s, Target::Step(digits.parse().map_err(|_| bad())?))
         }
     };
-    if session.is_empty() || !session.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if session.is_empty()
+        || !session
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(bad());
     }
     if matches!(target, Target::Step(0)) {
         return Err(format!("`{t}`: steps are numbered from 1"));
     }
-    Ok(Token { session: session.to_string(), target, text: t.to_string() })
+    Ok(Token {
+        session: session.to_string(),
+        target,
+        text: t.to_string(),
+    })
 }
 
 /// The step exists in what the session can run: its own steps, or at least one strategy.
-fn check_target(t: &Token, session: &Session, strategies: &IndexMap<String, Strategy>) -> Result<(), String> {
+fn check_target(
+    t: &Token,
+    session: &Session,
+    strategies: &IndexMap<String, Strategy>,
+) -> Result<(), String> {
     let programs: Vec<&[Step]> = match &session.steps {
         Some(own) => vec![own],
         None => strategies.values().map(|s| s.steps.as_slice()).collect(),
@@ -140,15 +242,27 @@ fn check_target(t: &Token, session: &Session, strategies: &IndexMap<String, Stra
         Target::Step(n) => {
             let most = programs.iter().map(|p| p.len() + 1).max().unwrap_or(1);
             if *n > most {
-                return Err(format!("`{}`: session {} has at most {} steps and then the commit ({})", t.text, t.session, most - 1, most));
+                return Err(format!(
+                    "`{}`: session {} has at most {} steps and then the commit ({})",
+                    t.text,
+                    t.session,
+                    most - 1,
+                    most
+                ));
             }
             Ok(())
         }
         Target::Named(name) => {
-            if programs.iter().any(|p| p.iter().any(|s| s.name.as_deref() == Some(name))) {
+            if programs
+                .iter()
+                .any(|p| p.iter().any(|s| s.name.as_deref() == Some(name)))
+            {
                 Ok(())
             } else {
-                Err(format!("`{}`: no step named `{name}` in what session {} runs", t.text, t.session))
+                Err(format!(
+                    "`{}`: no step named `{name}` in what session {} runs",
+                    t.text, t.session
+                ))
             }
         }
     }
@@ -161,7 +275,10 @@ mod tests {
     #[test]
     fn compact_and_dotted_tokens() {
         let t = parse_tokens("a1 b12, a.read b.commit c.3").unwrap();
-        let got: Vec<(&str, Target)> = t.iter().map(|t| (t.session.as_str(), t.target.clone())).collect();
+        let got: Vec<(&str, Target)> = t
+            .iter()
+            .map(|t| (t.session.as_str(), t.target.clone()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -176,7 +293,11 @@ mod tests {
 
     #[test]
     fn bad_tokens_say_what_is_expected() {
-        assert!(parse_token("a").unwrap_err().contains("expected a session and a step"));
+        assert!(
+            parse_token("a")
+                .unwrap_err()
+                .contains("expected a session and a step")
+        );
         assert!(parse_token("a0").unwrap_err().contains("numbered from 1"));
         assert!(parse_token(".read").is_err());
     }

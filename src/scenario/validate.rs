@@ -20,7 +20,12 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub(super) fn err(&self, span: Option<Range<usize>>, key: &str, msg: impl Into<String>) -> ScenarioError {
+    pub(super) fn err(
+        &self,
+        span: Option<Range<usize>>,
+        key: &str,
+        msg: impl Into<String>,
+    ) -> ScenarioError {
         ScenarioError::new(&self.src.path, msg)
             .at(&self.src.text, span)
             .key(key)
@@ -108,7 +113,8 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
     let invariants = invariants(&cx, &raw)?;
     let invariant_names: Vec<&str> = invariants.iter().map(|i| i.name.as_str()).collect();
 
-    let own_steps = !raw.session.is_empty() && raw.session.values().all(|s| !s.get_ref().step.is_empty());
+    let own_steps =
+        !raw.session.is_empty() && raw.session.values().all(|s| !s.get_ref().step.is_empty());
     let no_strategies = raw.strategy.as_ref().is_none_or(|s| s.get_ref().is_empty());
     if no_strategies && !own_steps {
         return Err(cx.err(
@@ -188,10 +194,15 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
         }
     }
 
-    let (sessions, schedules) = schedule::sessions_and_schedules(&cx, &raw, &known, &strategies, &invariants)?;
+    let (sessions, schedules) =
+        schedule::sessions_and_schedules(&cx, &raw, &known, &strategies, &invariants)?;
     let anomaly = raw.anomaly.as_ref().map(|a| {
         let a = a.get_ref();
-        ClassicAnomaly { id: a.id.clone(), reference: a.reference.trim().to_string(), definition: a.definition.trim().to_string() }
+        ClassicAnomaly {
+            id: a.id.clone(),
+            reference: a.reference.trim().to_string(),
+            definition: a.definition.trim().to_string(),
+        }
     });
 
     Ok(Scenario {
@@ -214,7 +225,12 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
     })
 }
 
-pub(super) fn check_name(cx: &Ctx, name: &str, key: &str, span: Range<usize>) -> Result<(), ScenarioError> {
+pub(super) fn check_name(
+    cx: &Ctx,
+    name: &str,
+    key: &str,
+    span: Range<usize>,
+) -> Result<(), ScenarioError> {
     if name.is_empty()
         || !name
             .chars()
@@ -535,10 +551,18 @@ pub(super) fn steps(
                 let k = format!("{key}.name");
                 check_name(cx, n.get_ref(), &k, n.span())?;
                 if n.get_ref() == "commit" {
-                    return Err(cx.err(Some(n.span()), &k, "`commit` names the final commit in schedules: choose another name"));
+                    return Err(cx.err(
+                        Some(n.span()),
+                        &k,
+                        "`commit` names the final commit in schedules: choose another name",
+                    ));
                 }
                 if out.iter().any(|o| o.name.as_ref() == Some(n.get_ref())) {
-                    return Err(cx.err(Some(n.span()), &k, format!("a second step named `{}`", n.get_ref())));
+                    return Err(cx.err(
+                        Some(n.span()),
+                        &k,
+                        format!("a second step named `{}`", n.get_ref()),
+                    ));
                 }
                 Some(n.get_ref().clone())
             }

@@ -1,0 +1,186 @@
+//! `contention replay`: resolve the scenario, schedule, strategies and levels, replay each
+//! (strategy, level) on the run database, and print the timelines. The scheduling itself is in
+//! `crate::replay`; the drawing in `crate::replay::timeline`.
+
+use std::io::Write;
+
+use anyhow::{anyhow, bail};
+
+use super::Exit;
+use super::workspace::Workspace;
+use crate::cli::{ReplayArgs, TimelineFormat};
+use crate::isolation::Isolation;
+use crate::replay::{self, Options, Replay, timeline};
+use crate::scenario::{self, Scenario, Schedule, Strategy};
+
+pub async fn replay(
+    args: ReplayArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let mut scenario = scenario::load(&args.scenario, &args.params)?;
+    let schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
+    let strategies = pick_strategies(&scenario, &schedule, args.strategy.as_deref())?;
+    let mut cells: Vec<(Option<&Strategy>, Isolation)> = Vec::new();
+    for st in &strategies {
+        match st.and_then(|s| s.isolation) {
+            Some(pinned) => cells.push((*st, pinned)),
+            None => cells.extend(args.isolation.0.iter().map(|l| (*st, *l))),
+        }
+    }
+    let opts = Options {
+        seed: args.seed,
+        step_timeout: args.step_timeout,
+        max_tries: scenario.run.max_tries,
+    };
+    let quiet = args.quiet;
+    let mut say = |msg: String| {
+        if !quiet {
+            let _ = writeln!(err, "contention: {msg}");
+        }
+    };
+    let ws = Workspace::open(
+        &args.db,
+        &scenario.name,
+        scenario.sessions.len() as u32 + 2,
+        &mut say,
+    )
+    .await?;
+    let mut replays = Vec::new();
+    let mut interrupted = false;
+    let mut failure = None;
+    for (st, level) in cells {
+        let label = st.map_or_else(|| format!("@ {level}"), |s| format!("{} @ {level}", s.name));
+        say(format!("replaying {label}"));
+        tokio::select! {
+            r = replay::replay(&ws.db, &scenario, st, level, &schedule, &opts) => match r {
+                Ok(r) => replays.push(r),
+                Err(e) => { failure = Some(e.context(label)); break; }
+            },
+            _ = ws.abort.cancelled() => { interrupted = true; break; }
+        }
+    }
+    let info = ws.info.clone();
+    ws.close(&mut say).await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    print(
+        &replays,
+        &scenario,
+        &info,
+        args.format,
+        args.color.enabled(),
+        out,
+    )?;
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Prints replays as timelines (text, Markdown) or one JSON document.
+pub fn print(
+    replays: &[Replay],
+    scenario: &Scenario,
+    info: &crate::db::ServerInfo,
+    format: TimelineFormat,
+    color: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match format {
+        TimelineFormat::Json => {
+            let doc = serde_json::json!({
+                "tool": format!("contention {}", env!("CARGO_PKG_VERSION")),
+                "server": info,
+                "scenario": scenario,
+                "replays": replays,
+            });
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        TimelineFormat::Text | TimelineFormat::Markdown => {
+            let look = timeline::Look {
+                markdown: format == TimelineFormat::Markdown,
+                color,
+                width: width(),
+            };
+            for (i, r) in replays.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                timeline::render(r, scenario, look, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The terminal's width, or 120 when not a terminal.
+fn width() -> usize {
+    terminal_size::terminal_size()
+        .map_or(120, |(w, _)| w.0 as usize)
+        .max(60)
+}
+
+fn pick_schedule(scenario: &mut Scenario, arg: Option<&str>) -> anyhow::Result<Schedule> {
+    if scenario.schedules.is_empty() && arg.is_none() {
+        bail!(
+            "{} has no [schedule.NAME]: give one with --schedule \"a1 b1 a2 ...\"",
+            scenario.name
+        );
+    }
+    match arg {
+        None => Ok(scenario.schedules[0].clone()),
+        Some(name) if scenario.schedules.contains_key(name) => Ok(scenario.schedules[name].clone()),
+        Some(text) if !text.contains(|c: char| c.is_ascii_digit() || c == '.') => {
+            let names: Vec<&str> = scenario.schedules.keys().map(String::as_str).collect();
+            bail!(
+                "--schedule {text}: no such schedule; {} has {}",
+                scenario.name,
+                names.join(", ")
+            )
+        }
+        Some(text) => scenario::adhoc_schedule(scenario, text).map_err(|m| anyhow!(m)),
+    }
+}
+
+fn pick_strategies<'a>(
+    scenario: &'a Scenario,
+    schedule: &Schedule,
+    arg: Option<&str>,
+) -> anyhow::Result<Vec<Option<&'a Strategy>>> {
+    if scenario.is_replay_only() {
+        if arg.is_some() {
+            bail!(
+                "--strategy: {} has no strategies; its sessions bring their own steps",
+                scenario.name
+            );
+        }
+        return Ok(vec![None]);
+    }
+    let names: Vec<String> = match arg {
+        Some("all") => scenario.strategies.keys().cloned().collect(),
+        Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
+        None => vec![
+            schedule
+                .strategy
+                .clone()
+                .unwrap_or_else(|| scenario.strategies[0].name.clone()),
+        ],
+    };
+    names
+        .iter()
+        .map(|n| {
+            scenario.strategies.get(n).map(Some).ok_or_else(|| {
+                let all: Vec<&str> = scenario.strategies.keys().map(String::as_str).collect();
+                anyhow!(
+                    "--strategy {n}: no such strategy; {} has {}",
+                    scenario.name,
+                    all.join(", ")
+                )
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,115 @@
+//! What every command that talks to PostgreSQL needs around its work: the server (given, or a
+//! private ephemeral one), the run's own database, and Ctrl-C/SIGTERM turned into a
+//! cancellation. `close` undoes all of it (drops the database unless `--keep`, stops a private
+//! server) and must be called on every path; this module does no scenario work itself.
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::DbArgs;
+use crate::db::{RunDatabase, Server, ServerInfo, ServerOptions};
+
+pub struct Workspace {
+    pub server: Server,
+    pub db: RunDatabase,
+    pub info: ServerInfo,
+    /// Cancelled by Ctrl-C or SIGTERM.
+    pub abort: CancellationToken,
+    signals: tokio::task::JoinHandle<()>,
+    keep: bool,
+}
+
+impl Workspace {
+    /// Provisions the server and creates the run database `contention_<label>_...`.
+    /// `connections` is how many sessions the work opens at most (sizes a private server).
+    pub async fn open(
+        args: &DbArgs,
+        label: &str,
+        connections: u32,
+        say: &mut dyn FnMut(String),
+    ) -> anyhow::Result<Workspace> {
+        if args.keep && args.db.is_none() && !args.db_from_env {
+            anyhow::bail!(
+                "--keep needs --db URL or --db-from-env: a private ephemeral server is always removed"
+            );
+        }
+        let abort = CancellationToken::new();
+        let signals = spawn_signal_handler(abort.clone());
+        let opts = ServerOptions {
+            url: args.db.clone(),
+            from_env: args.db_from_env,
+            ephemeral_settings: vec![(
+                "max_connections".into(),
+                (connections + 20).max(300).to_string(),
+            )],
+        };
+        if opts.url.is_none() && !opts.from_env {
+            say("starting a private PostgreSQL (no --db given)".into());
+        }
+        let mut server = match Server::provision(&opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                signals.abort();
+                return Err(e);
+            }
+        };
+        say(format!("using {}", server.description));
+        let made = async {
+            let info = server.info().await?;
+            let db = server.create_database(label).await?;
+            anyhow::Ok((info, db))
+        }
+        .await;
+        match made {
+            Ok((info, db)) => {
+                say(format!("run database {}", db.name));
+                Ok(Workspace {
+                    server,
+                    db,
+                    info,
+                    abort,
+                    signals,
+                    keep: args.keep,
+                })
+            }
+            Err(e) => {
+                server.shutdown();
+                signals.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the run database (unless `--keep`) and stops a private server.
+    pub async fn close(mut self, say: &mut dyn FnMut(String)) -> anyhow::Result<()> {
+        let dropped = if self.keep {
+            say(format!("kept database {} (--keep)", self.db.name));
+            Ok(())
+        } else {
+            self.server.drop_database(&self.db).await
+        };
+        self.server.shutdown();
+        self.signals.abort();
+        dropped
+    }
+}
+
+/// Cancels `abort` on Ctrl-C or SIGTERM.
+fn spawn_signal_handler(abort: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        abort.cancel();
+    })
+}

@@ -1,0 +1,517 @@
+//! Deterministic replays: named sessions run their steps in the order a schedule gives, like
+//! PostgreSQL's own isolation tester. A step that waits for a lock is seen from outside
+//! (`pg_blocking_pids` on the session's backend) and shown as waiting; the schedule moves on,
+//! and the waiting step's result is recorded where it finished. After the schedule, whatever is
+//! left runs session by session, then retryable aborts are retried one at a time; finally the
+//! invariants are measured and the outcome is judged.
+//!
+//! Deadlocks: every session runs with `deadlock_timeout` = [`DEADLOCK_TIMEOUT`], and after a
+//! session starts waiting the scheduler pauses longer than that, so the waiter's one deadlock
+//! check has run before the next step: the session that closes a cycle is always the victim.
+//!
+//! This module runs and records; it must not print (see `timeline`) or decide exit codes.
+
+pub mod session;
+pub mod timeline;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail};
+use evalexpr::{ContextWithMutableVariables, HashMapContext};
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use crate::check::{self, Measured, Sources};
+use crate::db::RunDatabase;
+use crate::isolation::Isolation;
+use crate::outcome::Abort;
+use crate::runner::program::{End, Program, Trace};
+use crate::scenario::{Scenario, Schedule, Side, Step, Strategy, Target, Token, Value};
+use session::{Done, Handle, Setup};
+
+/// The server's wait before it looks for a deadlock, in replay sessions.
+pub const DEADLOCK_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long the scheduler lets a newly waiting session sit before the next step.
+const BLOCK_GRACE: Duration = Duration::from_millis(350);
+/// Quiet time after the last completion before waiting sessions count as still waiting.
+const SETTLE_GRACE: Duration = Duration::from_millis(40);
+const POLL: Duration = Duration::from_millis(5);
+
+/// Knobs of a replay.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub seed: u64,
+    /// A step that neither finishes nor waits for a lock within this is an error.
+    pub step_timeout: Duration,
+    pub max_tries: u32,
+}
+
+/// One row of a timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub session: String,
+    /// The schedule token that ran it (none after the schedule).
+    pub token: Option<String>,
+    /// The action, from 1 (one past the last step = the final commit).
+    pub step: usize,
+    pub kind: Kind,
+    /// The attempt (1, then 2... for retries).
+    #[serde(rename = "try")]
+    pub attempt: u32,
+    #[serde(flatten)]
+    pub trace: Trace,
+    /// How the session's attempt ended, when this action ended it.
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Ran,
+    /// Sent, and waiting for a lock held by these sessions.
+    Waits {
+        blockers: Vec<String>,
+    },
+    /// A waiting statement finished here.
+    Resumes,
+    /// A token that had nothing to do (session finished, or past that step, or no such step in
+    /// this strategy).
+    Nothing,
+}
+
+/// How the anomaly fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The invariants show the anomaly.
+    Possible,
+    /// No anomaly, and no session was aborted by the server.
+    Prevented,
+    /// No anomaly because the server aborted a session (SQLSTATE).
+    PreventedByAbort(String),
+}
+
+impl Verdict {
+    pub fn is_prevented(&self) -> bool {
+        !matches!(self, Verdict::Possible)
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Verdict::Possible => "possible".into(),
+            Verdict::Prevented => "prevented".into(),
+            Verdict::PreventedByAbort(code) => format!("prevented by abort ({code})"),
+        }
+    }
+}
+
+/// How each session's operation ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionEnd {
+    pub session: String,
+    pub end: String,
+    pub tries: u32,
+}
+
+/// A finished replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replay {
+    pub scenario: String,
+    pub strategy: Option<String>,
+    pub isolation: Isolation,
+    pub schedule: String,
+    pub tokens: Vec<String>,
+    pub sessions: Vec<String>,
+    pub events: Vec<Event>,
+    /// Index into `events` where the part after the schedule starts.
+    pub schedule_ends_at: usize,
+    pub ends: Vec<SessionEnd>,
+    pub invariants: Vec<Measured>,
+    pub verdict: Verdict,
+}
+
+/// Runs one schedule on a freshly reset run database.
+pub async fn replay(
+    db: &RunDatabase,
+    scenario: &Scenario,
+    strategy: Option<&Strategy>,
+    isolation: Isolation,
+    schedule: &Schedule,
+    opts: &Options,
+) -> anyhow::Result<Replay> {
+    crate::runner::reset(db, scenario).await?;
+    let mut settings = scenario.settings.clone();
+    settings.push((
+        "deadlock_timeout".into(),
+        format!("{}ms", DEADLOCK_TIMEOUT.as_millis()),
+    ));
+
+    let mut roles: Vec<&[Step]> = Vec::new();
+    for s in &scenario.sessions {
+        match (&s.steps, strategy) {
+            (Some(own), _) => roles.push(own),
+            (None, Some(st)) => roles.push(&st.steps),
+            (None, None) => bail!(
+                "session {} runs the strategy under test: name one with --strategy",
+                s.name
+            ),
+        }
+    }
+    let extra: Vec<&str> = scenario
+        .sessions
+        .iter()
+        .flat_map(|s| s.bind.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    let first = db.connect(&settings).await?;
+    let (programs, slots) = Program::compile(&first, scenario, &roles, &extra).await?;
+    drop(first);
+    let level = strategy.and_then(|s| s.isolation).unwrap_or(isolation);
+    let mut handles = Vec::new();
+    for (index, (session, program)) in scenario.sessions.iter().zip(programs).enumerate() {
+        let client = db.connect(&settings).await?;
+        let setup = Setup {
+            scenario,
+            session,
+            index,
+            program: std::sync::Arc::new(program),
+            slots: slots.clone(),
+            seed: opts.seed,
+            begin: level.begin_sql(),
+        };
+        handles.push(Handle::start(client, setup).await?);
+    }
+    let observer = db.connect(&[]).await?;
+    let mut s = Scheduler {
+        handles,
+        observer,
+        events: Vec::new(),
+        opts: opts.clone(),
+    };
+
+    for token in &schedule.tokens {
+        s.token(token).await?;
+    }
+    let schedule_ends_at = s.events.len();
+    s.finish_all().await?;
+    let retry = strategy.map(|st| st.retry.clone()).unwrap_or_default();
+    s.retries(&retry).await?;
+
+    // What the sessions saw, as `session.variable`, for `expr` invariants.
+    let mut seen = HashMapContext::new();
+    let mut ends = Vec::new();
+    // The first abort the server imposed (a retry may have ended the session differently).
+    let aborted_by = s.events.iter().find_map(|e| {
+        let code = &e.trace.error.as_ref()?.0;
+        ["40001", "40P01", "55P03"]
+            .contains(&code.as_str())
+            .then(|| code.clone())
+    });
+    for h in s.handles {
+        let name = h.name.clone();
+        let end = h.end.clone().unwrap_or(End::Committed);
+        ends.push(SessionEnd {
+            session: name.clone(),
+            end: end_text(&end),
+            tries: h.tries,
+        });
+        let observed = h.finish().await?;
+        for (var, v) in observed.vars {
+            seen.set_value(format!("{name}.{var}"), v)
+                .expect("plain variables");
+        }
+        for (flag, on) in [
+            ("committed", end == End::Committed),
+            ("aborted", matches!(end, End::Aborted(_))),
+            ("rejected", matches!(end, End::Rejected(_))),
+        ] {
+            seen.set_value(format!("{name}.{flag}"), Value::Boolean(on))
+                .expect("plain variables");
+        }
+    }
+    let invariants = check::measure(
+        db,
+        scenario,
+        Sources {
+            auditors: &[],
+            sessions: Some(&seen),
+        },
+    )
+    .await?;
+    let anomaly = invariants
+        .iter()
+        .any(|m| m.side == Side::Writer && m.value != 0);
+    let verdict = match (anomaly, aborted_by) {
+        (true, _) => Verdict::Possible,
+        (false, Some(code)) => Verdict::PreventedByAbort(code),
+        (false, None) => Verdict::Prevented,
+    };
+    Ok(Replay {
+        scenario: scenario.name.clone(),
+        strategy: strategy.map(|s| s.name.clone()),
+        isolation: level,
+        schedule: schedule.name.clone(),
+        tokens: schedule.tokens.iter().map(|t| t.text.clone()).collect(),
+        sessions: scenario.sessions.iter().map(|s| s.name.clone()).collect(),
+        events: s.events,
+        schedule_ends_at,
+        ends,
+        invariants,
+        verdict,
+    })
+}
+
+pub fn end_text(end: &End) -> String {
+    match end {
+        End::Committed => "committed".into(),
+        End::Rejected(outcome) => format!("rejected: {outcome}"),
+        End::Aborted(a) => format!("aborted: {}", a.name()),
+    }
+}
+
+struct Scheduler {
+    handles: Vec<Handle>,
+    observer: Client,
+    events: Vec<Event>,
+    opts: Options,
+}
+
+impl Scheduler {
+    async fn token(&mut self, t: &Token) -> anyhow::Result<()> {
+        let i = self.index(&t.session)?;
+        let h = &self.handles[i];
+        let target = match &t.target {
+            Target::Step(n) => Some(n - 1),
+            Target::Commit => Some(h.program.actions() - 1),
+            Target::Named(name) => h.program.named(name),
+        };
+        let waiting = h.in_flight;
+        let nothing = h.is_done()
+            || target.is_none_or(|t| t >= h.program.actions() || (t < h.next && !waiting));
+        if nothing {
+            let step = target.map_or(0, |t| t + 1);
+            self.push(i, Some(t), step, Kind::Nothing, Trace::default(), None);
+            return Ok(());
+        }
+        let target = target.expect("checked");
+        if waiting {
+            self.await_session(i, &t.text).await?;
+        }
+        while !self.handles[i].is_done() && self.handles[i].next <= target {
+            self.run_action(i, Some(t)).await?;
+            if self.handles[i].in_flight {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends session i's next action and waits until it finishes or waits for a lock.
+    async fn run_action(&mut self, i: usize, token: Option<&Token>) -> anyhow::Result<()> {
+        let step = self.handles[i].next + 1;
+        self.handles[i].send_next();
+        let started = Instant::now();
+        loop {
+            if let Some(done) = self.handles[i].report_within(POLL).await {
+                self.record(i, token, Kind::Ran, done)?;
+                break;
+            }
+            let blockers = self.blockers(i).await?;
+            if !blockers.is_empty() {
+                let trace = Trace {
+                    sql: self.handles[i].pending_sql.clone(),
+                    ..Trace::default()
+                };
+                self.push(i, token, step, Kind::Waits { blockers }, trace, None);
+                tokio::time::sleep(BLOCK_GRACE).await;
+                break;
+            }
+            if started.elapsed() > self.opts.step_timeout {
+                bail!(
+                    "session {} step {step} neither finished nor waited for a lock within {:?} (--step-timeout)",
+                    self.handles[i].name,
+                    self.opts.step_timeout
+                );
+            }
+        }
+        self.settle().await
+    }
+
+    /// Waits until session i's waiting action finishes (others may finish meanwhile).
+    async fn await_session(&mut self, i: usize, token: &str) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while self.handles[i].in_flight {
+            self.settle().await?;
+            if !self.handles[i].in_flight {
+                break;
+            }
+            if started.elapsed() > self.opts.step_timeout {
+                let blockers = self.blockers(i).await?.join(", ");
+                bail!(
+                    "the schedule is stuck at `{token}`: session {} still waits for {blockers}, and only a later step could release it (--step-timeout {:?})",
+                    self.handles[i].name,
+                    self.opts.step_timeout
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+
+    /// Records every waiting action that has finished, until the waiting ones are quiet: all
+    /// still blocked, with no completion for a short while. Aborts are recorded before the
+    /// completions they allowed.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut last_change = Instant::now();
+        loop {
+            if !self.handles.iter().any(|h| h.in_flight) {
+                return Ok(());
+            }
+            let mut finished: Vec<(usize, Done)> = Vec::new();
+            for (i, h) in self.handles.iter_mut().enumerate() {
+                if h.in_flight {
+                    if let Some(done) = h.try_report() {
+                        finished.push((i, done));
+                    }
+                }
+            }
+            if !finished.is_empty() {
+                finished.sort_by_key(|(i, d)| (d.trace.error.is_none(), *i));
+                for (i, done) in finished {
+                    self.record(i, None, Kind::Resumes, done)?;
+                }
+                last_change = Instant::now();
+            }
+            let mut running = false;
+            for i in 0..self.handles.len() {
+                if self.handles[i].in_flight && self.blockers(i).await?.is_empty() {
+                    running = true;
+                }
+            }
+            if !running && last_change.elapsed() >= SETTLE_GRACE {
+                return Ok(());
+            }
+            if started.elapsed() > self.opts.step_timeout {
+                return Ok(());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// After the schedule: runs what is left, the first runnable session first.
+    async fn finish_all(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while self.handles.iter().any(|h| !h.is_done()) {
+            match self
+                .handles
+                .iter()
+                .position(|h| !h.is_done() && !h.in_flight)
+            {
+                Some(i) => {
+                    self.run_action(i, None).await?;
+                }
+                None => {
+                    self.settle().await?;
+                    if started.elapsed() > self.opts.step_timeout {
+                        let stuck: Vec<&str> = self
+                            .handles
+                            .iter()
+                            .filter(|h| h.in_flight)
+                            .map(|h| h.name.as_str())
+                            .collect();
+                        bail!(
+                            "sessions {} wait for each other after the schedule ended",
+                            stuck.join(", ")
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Retries, one session at a time, what the strategy retries.
+    async fn retries(&mut self, retry: &[Abort]) -> anyhow::Result<()> {
+        for i in 0..self.handles.len() {
+            while let Some(End::Aborted(class)) = self.handles[i].end {
+                if !retry.contains(&class) || self.handles[i].tries >= self.opts.max_tries {
+                    break;
+                }
+                self.handles[i].restart();
+                while !self.handles[i].is_done() {
+                    self.run_action(i, None).await?;
+                    if self.handles[i].in_flight {
+                        self.await_session(i, "retry").await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn blockers(&self, i: usize) -> anyhow::Result<Vec<String>> {
+        let row = self
+            .observer
+            .query_one("SELECT pg_blocking_pids($1)", &[&self.handles[i].pid])
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "watching session {}: {}",
+                    self.handles[i].name,
+                    crate::db::server::pg_message(&e)
+                )
+            })?;
+        let pids: Vec<i32> = row.get(0);
+        Ok(pids
+            .iter()
+            .map(|p| {
+                self.handles
+                    .iter()
+                    .find(|h| h.pid == *p)
+                    .map_or_else(|| format!("pid {p}"), |h| h.name.clone())
+            })
+            .collect())
+    }
+
+    fn record(
+        &mut self,
+        i: usize,
+        token: Option<&Token>,
+        kind: Kind,
+        done: Done,
+    ) -> anyhow::Result<()> {
+        if let Some(f) = done.failure {
+            bail!("session {}: {f}", self.handles[i].name);
+        }
+        let end = done.end.as_ref().map(end_text);
+        self.push(i, token, done.index + 1, kind, done.trace, end);
+        Ok(())
+    }
+
+    fn push(
+        &mut self,
+        i: usize,
+        token: Option<&Token>,
+        step: usize,
+        kind: Kind,
+        trace: Trace,
+        end: Option<String>,
+    ) {
+        self.events.push(Event {
+            session: self.handles[i].name.clone(),
+            token: token.map(|t| t.text.clone()),
+            step,
+            kind,
+            attempt: self.handles[i].tries,
+            trace,
+            end,
+        });
+    }
+
+    fn index(&self, session: &str) -> anyhow::Result<usize> {
+        self.handles
+            .iter()
+            .position(|h| h.name == session)
+            .ok_or_else(|| anyhow!("no session `{session}` in this scenario"))
+    }
+}

@@ -1,0 +1,235 @@
+//! One replay session: a task that owns a connection and runs its program one action at a time
+//! when the scheduler says so, reporting each action's trace. The task itself never decides
+//! what runs next; the scheduler (`replay`) watches it from outside (blocked or not) through
+//! the backend pid.
+
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use crate::runner::draws::Draws;
+use crate::runner::program::{Cursor, End, Program, Slots, Trace, Vars};
+use crate::scenario::{Scenario, Session, Value};
+use crate::stats::Stats;
+
+/// What the scheduler asks of a session.
+#[derive(Debug)]
+enum Command {
+    /// Run the next action.
+    Next,
+    /// Start the operation over (a retry), keeping the session's draws.
+    Restart,
+}
+
+/// What a session tells the scheduler.
+#[derive(Debug)]
+enum Report {
+    /// About to send this statement (it may block).
+    Starting(String),
+    Done(Done),
+}
+
+/// What a session reports after an action.
+#[derive(Debug)]
+pub struct Done {
+    /// The action's index (0-based; `steps` = the final commit).
+    pub index: usize,
+    pub trace: Trace,
+    /// How the attempt ended, if this action ended it.
+    pub end: Option<End>,
+    /// The scenario or the connection is broken.
+    pub failure: Option<String>,
+}
+
+/// The scheduler's side of a session.
+pub struct Handle {
+    pub name: String,
+    pub pid: i32,
+    pub program: Arc<Program>,
+    commands: mpsc::UnboundedSender<Command>,
+    reports: mpsc::UnboundedReceiver<Report>,
+    /// The statement of the action in flight, once the session has said it.
+    pub pending_sql: Option<String>,
+    /// The next action the session will run (mirrors the task's cursor).
+    pub next: usize,
+    pub end: Option<End>,
+    /// An action was sent and has not reported yet.
+    pub in_flight: bool,
+    pub tries: u32,
+    task: tokio::task::JoinHandle<Observed>,
+}
+
+/// What a session saw, for the invariants: its variables when it finished.
+pub struct Observed {
+    pub vars: Vec<(String, Value)>,
+}
+
+/// Everything a session task needs besides its connection.
+pub struct Setup<'a> {
+    pub scenario: &'a Scenario,
+    pub session: &'a Session,
+    pub index: usize,
+    pub program: Arc<Program>,
+    pub slots: Arc<Slots>,
+    pub seed: u64,
+    pub begin: &'static str,
+}
+
+impl Handle {
+    /// Starts the session's task on its own connection.
+    pub async fn start(client: Client, s: Setup<'_>) -> anyhow::Result<Handle> {
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await?
+            .get(0);
+        let stmts = s.program.prepare(&client).await?;
+        let mut vars = Vars::new(s.slots.clone());
+        for (name, p) in &s.scenario.params {
+            if let Some(slot) = s.slots.get(name) {
+                vars.set(slot, p.value.clone());
+            }
+        }
+        let draws = Draws::new(s.scenario, &s.slots)?;
+        let mut rng = StdRng::seed_from_u64(s.seed.wrapping_add(s.index as u64 * 7919));
+        draws.draw(&mut rng, &mut vars)?;
+        for (name, v) in &s.session.bind {
+            if let Some(slot) = s.slots.get(name) {
+                vars.set(slot, v.clone());
+            }
+        }
+        for (name, v) in [("client", s.index as i64 + 1), ("op", 1), ("try", 1)] {
+            vars.set(s.slots.get(name).expect("built-in slot"), Value::Int(v));
+        }
+        let (commands, mut inbox) = mpsc::unbounded_channel();
+        let (outbox, reports) = mpsc::unbounded_channel();
+        let program = s.program.clone();
+        let begin = s.begin;
+        let names = s.slots.names();
+        let try_slot = s.slots.get("try").expect("built-in slot");
+        let task = tokio::spawn(async move {
+            let mut cursor = Cursor::default();
+            let mut stats = Stats::default();
+            let mut tries = 1;
+            while let Some(cmd) = inbox.recv().await {
+                if let Command::Restart = cmd {
+                    cursor = Cursor::default();
+                    tries += 1;
+                    vars.set(try_slot, Value::Int(tries));
+                    continue;
+                }
+                let index = cursor.next;
+                if let Some(sql) = program.preview(index, &vars) {
+                    let _ = outbox.send(Report::Starting(sql));
+                }
+                let mut trace = Trace::default();
+                let result = program
+                    .step(
+                        &client,
+                        &stmts,
+                        &mut vars,
+                        begin,
+                        std::time::Duration::ZERO,
+                        &mut stats,
+                        &mut cursor,
+                        Some(&mut trace),
+                    )
+                    .await;
+                let (end, failure) = match result {
+                    Ok(end) => (end, None),
+                    Err(e) => (None, Some(format!("{e:#}"))),
+                };
+                if outbox
+                    .send(Report::Done(Done {
+                        index,
+                        trace,
+                        end,
+                        failure,
+                    }))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            let vars = names
+                .iter()
+                .zip(&vars.values)
+                .filter_map(|(n, v)| Some((n.clone(), v.clone()?)))
+                .collect();
+            Observed { vars }
+        });
+        Ok(Handle {
+            name: s.session.name.clone(),
+            pid,
+            program: s.program,
+            commands,
+            reports,
+            pending_sql: None,
+            next: 0,
+            end: None,
+            in_flight: false,
+            tries: 1,
+            task,
+        })
+    }
+
+    /// Sends the next action.
+    pub fn send_next(&mut self) {
+        self.in_flight = true;
+        self.pending_sql = None;
+        let _ = self.commands.send(Command::Next);
+    }
+
+    /// Starts the operation over.
+    pub fn restart(&mut self) {
+        self.next = 0;
+        self.end = None;
+        self.tries += 1;
+        let _ = self.commands.send(Command::Restart);
+    }
+
+    /// The action's report, if it has arrived.
+    pub fn try_report(&mut self) -> Option<Done> {
+        loop {
+            match self.reports.try_recv().ok()? {
+                Report::Starting(sql) => self.pending_sql = Some(sql),
+                Report::Done(done) => return Some(self.accept(done)),
+            }
+        }
+    }
+
+    /// Waits up to `d` for the action's report.
+    pub async fn report_within(&mut self, d: std::time::Duration) -> Option<Done> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.reports.recv())
+                .await
+                .ok()??
+            {
+                Report::Starting(sql) => self.pending_sql = Some(sql),
+                Report::Done(done) => return Some(self.accept(done)),
+            }
+        }
+    }
+
+    fn accept(&mut self, done: Done) -> Done {
+        self.in_flight = false;
+        self.next = done.index + 1;
+        if done.end.is_some() {
+            self.end.clone_from(&done.end);
+        }
+        done
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// Ends the task and returns what the session saw.
+    pub async fn finish(self) -> anyhow::Result<Observed> {
+        drop(self.commands);
+        Ok(self.task.await?)
+    }
+}

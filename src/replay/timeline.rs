@@ -1,0 +1,225 @@
+//! A replay as people read it: one column per session, one row per step, with the SQL, what it
+//! returned, waits and resumptions, commits and aborts with their SQLSTATE; then how each session
+//! ended, the invariants with the anomaly named and explained, and the verdict. Terminal (with
+//! colour when asked), Markdown, or JSON. This module only formats; it must not run anything.
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+use tabled::builder::Builder;
+use tabled::settings::object::Columns;
+use tabled::settings::{Style, Width};
+
+use super::{Event, Kind, Replay, Verdict};
+use crate::scenario::{Scenario, Side};
+
+/// How to draw.
+#[derive(Debug, Clone, Copy)]
+pub struct Look {
+    pub markdown: bool,
+    pub color: bool,
+    /// Total width for the table (terminal width, or a default).
+    pub width: usize,
+}
+
+pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) -> io::Result<()> {
+    let paint = Paint(look.color && !look.markdown);
+    let who = match &r.strategy {
+        Some(s) => format!("{s} @ {}", r.isolation),
+        None => format!("@ {}", r.isolation),
+    };
+    let head = format!(
+        "{} · {who} · schedule {}: {}",
+        r.scenario,
+        r.schedule,
+        r.tokens.join(" ")
+    );
+    if look.markdown {
+        writeln!(out, "**{head}**\n")?;
+    } else {
+        writeln!(out, "{}", paint.bold(&head))?;
+    }
+    if let Some(s) = scenario
+        .schedules
+        .get(&r.schedule)
+        .filter(|s| !s.summary.is_empty())
+    {
+        writeln!(out, "{}\n", s.summary)?;
+    }
+
+    let mut b = Builder::default();
+    let mut header = vec!["#".to_string()];
+    header.extend(r.sessions.iter().cloned());
+    b.push_record(header);
+    for (n, e) in r.events.iter().enumerate() {
+        if n == r.schedule_ends_at && n < r.events.len() {
+            let mut row = vec!["·".to_string()];
+            row.extend(r.sessions.iter().map(|_| paint.dim("(after the schedule)")));
+            b.push_record(row);
+        }
+        let label = match (&e.token, e.attempt) {
+            (Some(t), _) => t.clone(),
+            (None, 1) => format!("{}{}", e.session, e.step),
+            (None, n) => format!("{}{} (try {n})", e.session, e.step),
+        };
+        let mut row = vec![label];
+        for s in &r.sessions {
+            row.push(if *s == e.session {
+                cell(e, paint, look.markdown)
+            } else {
+                String::new()
+            });
+        }
+        b.push_record(row);
+    }
+    let mut table = b.build();
+    if look.markdown {
+        table.with(Style::markdown());
+    } else {
+        let sessions = r.sessions.len().max(1);
+        let per = look.width.saturating_sub(10 + 3 * sessions) / sessions;
+        table.with(Style::rounded());
+        table.modify(Columns::new(1..), Width::wrap(per.max(24)).keep_words(true));
+    }
+    writeln!(out, "{table}")?;
+
+    writeln!(out)?;
+    let ends: Vec<String> = r
+        .ends
+        .iter()
+        .map(|e| {
+            let tries = if e.tries > 1 {
+                format!(" after {} tries", e.tries)
+            } else {
+                String::new()
+            };
+            format!("{} {}{tries}", e.session, e.end)
+        })
+        .collect();
+    writeln!(out, "{}{}", bullet(look), ends.join(" · "))?;
+    for m in &r.invariants {
+        let inv = scenario.invariants.iter().find(|i| i.name == m.name);
+        let reader = if m.side == Side::Reader {
+            " (seen by a reader)"
+        } else {
+            ""
+        };
+        if m.value == 0 {
+            writeln!(out, "{}{} = 0{reader}: holds", bullet(look), m.name)?;
+            continue;
+        }
+        let explain = inv.map(|i| i.explain.as_str()).unwrap_or_default();
+        writeln!(
+            out,
+            "{}{} = {}{reader}: {} — {explain}",
+            bullet(look),
+            paint.red(&m.name),
+            m.value,
+            m.anomaly
+        )?;
+        if let Some(p) = inv.and_then(|i| i.prevented_by.as_deref()) {
+            writeln!(
+                out,
+                "{}  prevented by: {p}",
+                if look.markdown { "  " } else { "" }
+            )?;
+        }
+    }
+    let verdict = match &r.verdict {
+        Verdict::Possible => paint.red(&format!("{}: the anomaly happened", r.verdict.label())),
+        v => paint.green(&format!("{}: no anomaly", v.label())),
+    };
+    writeln!(out, "{}{verdict}", bullet(look))?;
+    Ok(())
+}
+
+fn bullet(look: Look) -> &'static str {
+    if look.markdown { "- " } else { "" }
+}
+
+/// One session's cell for one event.
+fn cell(e: &Event, paint: Paint, markdown: bool) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    match &e.kind {
+        Kind::Nothing => lines.push(paint.dim("(nothing to do)")),
+        Kind::Waits { blockers } => {
+            lines.extend(e.trace.sql.clone());
+            lines.push(paint.yellow(&format!("waits for {}", blockers.join(", "))));
+        }
+        Kind::Ran | Kind::Resumes => {
+            let resumed = e.kind == Kind::Resumes;
+            match (&e.trace.sql, resumed) {
+                (Some(sql), false) => lines.push(sql.clone()),
+                (Some(_), true) => lines.push(paint.yellow("resumes")),
+                (None, _) if e.trace.skipped => lines.push(paint.dim("(skipped: `when` is false)")),
+                (None, _) => lines.push(paint.dim("(no SQL)")),
+            }
+            if let Some(res) = &e.trace.result {
+                lines.push(format!("→ {res}"));
+            }
+            if let Some((code, msg)) = &e.trace.error {
+                lines.push(paint.red(&format!("ERROR {code}: {msg}")));
+            }
+            if let Some(flag) = &e.trace.flag {
+                lines.push(paint.red(&format!("flags {flag}")));
+            }
+            if e.trace.committed {
+                lines.push(paint.green("COMMIT"));
+            }
+            match e.end.as_deref() {
+                None => {}
+                Some("committed") => lines.push(paint.green("⇒ committed")),
+                Some(end) => lines.push(paint.red(&format!("⇒ {end}"))),
+            }
+        }
+    }
+    let sep = if markdown { "<br>" } else { "\n" };
+    let text = lines.join(sep);
+    if markdown {
+        text.replace('|', "\\|")
+    } else {
+        text
+    }
+}
+
+/// Colours, or none.
+#[derive(Debug, Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn red(self, s: &str) -> String {
+        if self.0 {
+            s.red().to_string()
+        } else {
+            s.to_string()
+        }
+    }
+    fn green(self, s: &str) -> String {
+        if self.0 {
+            s.green().to_string()
+        } else {
+            s.to_string()
+        }
+    }
+    fn yellow(self, s: &str) -> String {
+        if self.0 {
+            s.yellow().to_string()
+        } else {
+            s.to_string()
+        }
+    }
+    fn dim(self, s: &str) -> String {
+        if self.0 {
+            s.dimmed().to_string()
+        } else {
+            s.to_string()
+        }
+    }
+    fn bold(self, s: &str) -> String {
+        if self.0 {
+            s.bold().to_string()
+        } else {
+            s.to_string()
+        }
+    }
+}
