@@ -74,14 +74,16 @@ pub enum Kind {
     },
     /// A waiting statement finished here.
     Resumes,
+    /// A token for a session whose earlier step still waits for a lock.
+    StillWaiting,
     /// A token that had nothing to do (session finished, or past that step, or no such step in
     /// this strategy).
     Nothing,
 }
 
-/// How the anomaly fared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// How the anomaly fared. Serialized as its label: "possible", "prevented",
+/// "prevented by abort (40001)".
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// The invariants show the anomaly.
     Possible,
@@ -89,6 +91,12 @@ pub enum Verdict {
     Prevented,
     /// No anomaly because the server aborted a session (SQLSTATE).
     PreventedByAbort(String),
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.label())
+    }
 }
 
 impl Verdict {
@@ -294,7 +302,14 @@ impl Scheduler {
         }
         let target = target.expect("checked");
         if waiting {
-            self.await_session(i, &t.text).await?;
+            // Like PostgreSQL's isolation tester, a step of a session that is still waiting
+            // cannot run: the token is shown as such and the session resumes when released.
+            self.settle().await?;
+            if self.handles[i].in_flight {
+                let step = self.handles[i].next + 1;
+                self.push(i, Some(t), step, Kind::StillWaiting, Trace::default(), None);
+                return Ok(());
+            }
         }
         while !self.handles[i].is_done() && self.handles[i].next <= target {
             self.run_action(i, Some(t)).await?;

@@ -142,6 +142,7 @@ fn cell(e: &Event, paint: Paint, markdown: bool) -> String {
     let mut lines: Vec<String> = Vec::new();
     match &e.kind {
         Kind::Nothing => lines.push(paint.dim("(nothing to do)")),
+        Kind::StillWaiting => lines.push(paint.yellow("(still waiting)")),
         Kind::Waits { blockers } => {
             lines.extend(e.trace.sql.clone());
             lines.push(paint.yellow(&format!("waits for {}", blockers.join(", "))));
