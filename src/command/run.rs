@@ -80,7 +80,8 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     let (mut info, db, abort) = (ws.info.clone(), ws.db.clone(), ws.abort.clone());
     // The scenario's [settings] are what its sessions actually ran with.
     for (name, value) in &scenario.settings {
-        info.settings.insert(name.clone(), format!("{value} (session)"));
+        info.settings
+            .insert(name.clone(), format!("{value} (session)"));
     }
     ws.close(&mut say).await?;
     let mut cells = cells?;

@@ -4,5 +4,6 @@
 mod cli;
 mod matrix;
 mod provisioning;
+mod replay;
 mod scenario_files;
 mod support;
