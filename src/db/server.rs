@@ -244,7 +244,7 @@ fn from_libpq_env() -> Config {
         .or_else(|| var("USER"))
         .unwrap_or_else(|| "postgres".into());
     c.user(&user);
-    c.dbname(&var("PGDATABASE").unwrap_or(user));
+    c.dbname(var("PGDATABASE").unwrap_or(user));
     if let Some(p) = var("PGPASSWORD") {
         c.password(p);
     }

@@ -84,10 +84,10 @@ impl<'a> FromSql<'a> for Decoded {
 
 /// Integral numerics become integers (so `sum(balance) != 1000` compares like with like).
 fn numeric(d: Decimal) -> Value {
-    if d.fract().is_zero() {
-        if let Some(i) = d.to_i64() {
-            return Value::Int(i);
-        }
+    if d.fract().is_zero()
+        && let Some(i) = d.to_i64()
+    {
+        return Value::Int(i);
     }
     Value::Float(d.to_f64().unwrap_or(f64::NAN))
 }

@@ -384,10 +384,10 @@ impl Scheduler {
             }
             let mut finished: Vec<(usize, Done)> = Vec::new();
             for (i, h) in self.handles.iter_mut().enumerate() {
-                if h.in_flight {
-                    if let Some(done) = h.try_report() {
-                        finished.push((i, done));
-                    }
+                if h.in_flight
+                    && let Some(done) = h.try_report()
+                {
+                    finished.push((i, done));
                 }
             }
             if !finished.is_empty() {

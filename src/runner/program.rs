@@ -299,16 +299,15 @@ impl Program {
         };
         let step = &c.step;
         let at = || format!("{} (line {})", step.key, step.line);
-        if let Some(when) = &step.when {
-            if !when
+        if let Some(when) = &step.when
+            && !when
                 .eval_bool(vars)
                 .map_err(|m| anyhow!("{}: when {m}", at()))?
-            {
-                if let Some(t) = trace.as_deref_mut() {
-                    t.skipped = true;
-                }
-                return Ok(None);
+        {
+            if let Some(t) = trace.as_deref_mut() {
+                t.skipped = true;
             }
+            return Ok(None);
         }
         if let Some(stmt) = stmt {
             if !cursor.in_tx {
@@ -359,35 +358,32 @@ impl Program {
                 t.result = Some(self.result_text(c, vars, n, rows.is_some()));
             }
         }
-        if let Some(cond) = &step.reject_if {
-            if cond
+        if let Some(cond) = &step.reject_if
+            && cond
                 .eval_bool(vars)
                 .map_err(|m| anyhow!("{}: reject_if {m}", at()))?
-            {
-                rollback(client, cursor.in_tx).await?;
-                cursor.in_tx = false;
-                return Ok(Some(End::Rejected(step.outcome.clone())));
-            }
+        {
+            rollback(client, cursor.in_tx).await?;
+            cursor.in_tx = false;
+            return Ok(Some(End::Rejected(step.outcome.clone())));
         }
-        if let Some(cond) = &step.retry_if {
-            if cond
+        if let Some(cond) = &step.retry_if
+            && cond
                 .eval_bool(vars)
                 .map_err(|m| anyhow!("{}: retry_if {m}", at()))?
-            {
-                rollback(client, cursor.in_tx).await?;
-                cursor.in_tx = false;
-                return Ok(Some(End::Aborted(Abort::Conflict)));
-            }
+        {
+            rollback(client, cursor.in_tx).await?;
+            cursor.in_tx = false;
+            return Ok(Some(End::Aborted(Abort::Conflict)));
         }
-        if let (Some(cond), Some(flag)) = (&step.flag_if, &step.flag) {
-            if cond
+        if let (Some(cond), Some(flag)) = (&step.flag_if, &step.flag)
+            && cond
                 .eval_bool(vars)
                 .map_err(|m| anyhow!("{}: flag_if {m}", at()))?
-            {
-                stats.record_flag(flag);
-                if let Some(t) = trace.as_deref_mut() {
-                    t.flag = Some(flag.clone());
-                }
+        {
+            stats.record_flag(flag);
+            if let Some(t) = trace.as_deref_mut() {
+                t.flag = Some(flag.clone());
             }
         }
         match step.think {

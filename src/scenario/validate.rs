@@ -182,15 +182,15 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
         });
     }
     for (inv, raw_inv) in invariants.iter().zip(&raw.invariant) {
-        if let InvariantSource::Observed { auditor } = &inv.source {
-            if !auditors.iter().any(|a| &a.name == auditor) {
-                let span = raw_inv.get_ref().observed_by.as_ref().map(|s| s.span());
-                return Err(cx.err(
-                    span,
-                    &format!("invariant.{}.observed_by", inv.name),
-                    format!("no auditor named `{auditor}`"),
-                ));
-            }
+        if let InvariantSource::Observed { auditor } = &inv.source
+            && !auditors.iter().any(|a| &a.name == auditor)
+        {
+            let span = raw_inv.get_ref().observed_by.as_ref().map(|s| s.span());
+            return Err(cx.err(
+                span,
+                &format!("invariant.{}.observed_by", inv.name),
+                format!("no auditor named `{auditor}`"),
+            ));
         }
     }
 
@@ -515,14 +515,14 @@ fn expectations(
         let mut exps = Vec::new();
         for e in list.get_ref() {
             let e: Expectation = e.parse().map_err(|m| cx.err(Some(list.span()), &k, m))?;
-            if let Expectation::Anomaly(name) = &e {
-                if !invariants.contains(&name.as_str()) {
-                    return Err(cx.err(
-                        Some(list.span()),
-                        &k,
-                        format!("no invariant named `{name}`"),
-                    ));
-                }
+            if let Expectation::Anomaly(name) = &e
+                && !invariants.contains(&name.as_str())
+            {
+                return Err(cx.err(
+                    Some(list.span()),
+                    &k,
+                    format!("no invariant named `{name}`"),
+                ));
             }
             exps.push(e);
         }
