@@ -68,8 +68,20 @@ fn list(out: &mut dyn Write) -> anyhow::Result<Exit> {
     writeln!(out, "{t}")?;
     writeln!(
         out,
-        "\nRun one: contention run NAME   Read one: contention show NAME"
+        "\nRun one: contention run NAME   Replay one step by step: contention replay NAME   Read one: contention show NAME"
     )?;
+    let anomalies = catalog::anomaly_names();
+    if !anomalies.is_empty() {
+        let mut b = tabled::builder::Builder::default();
+        b.push_record(["anomaly", "id", "summary"]);
+        for name in anomalies {
+            let s = scenario::load(&name, &[])?;
+            b.push_record([name, s.anomaly.map(|a| a.id).unwrap_or_default(), s.summary]);
+        }
+        let mut t = b.build();
+        t.with(tabled::settings::Style::blank());
+        writeln!(out, "\nThe classic anomaly catalogue (contention anomalies; contention replay NAME --isolation all):\n{t}")?;
+    }
     Ok(Exit::Ok)
 }
 
