@@ -62,7 +62,8 @@ pub struct Handle {
     task: tokio::task::JoinHandle<Observed>,
 }
 
-/// What a session saw, for the invariants: its variables when it finished.
+/// What a session saw, for the invariants: its variables when it finished (never set = Empty,
+/// so an oracle can compare a read that did not happen).
 pub struct Observed {
     pub vars: Vec<(String, Value)>,
 }
@@ -156,7 +157,7 @@ impl Handle {
             let vars = names
                 .iter()
                 .zip(&vars.values)
-                .filter_map(|(n, v)| Some((n.clone(), v.clone()?)))
+                .map(|(n, v)| (n.clone(), v.clone().unwrap_or(Value::Empty)))
                 .collect();
             Observed { vars }
         });
