@@ -80,7 +80,10 @@ fn list(out: &mut dyn Write) -> anyhow::Result<Exit> {
         }
         let mut t = b.build();
         t.with(tabled::settings::Style::blank());
-        writeln!(out, "\nThe classic anomaly catalogue (contention anomalies; contention replay NAME --isolation all):\n{t}")?;
+        writeln!(
+            out,
+            "\nThe classic anomaly catalogue (contention anomalies; contention replay NAME --isolation all):\n{t}"
+        )?;
     }
     Ok(Exit::Ok)
 }

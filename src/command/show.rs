@@ -15,10 +15,15 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     writeln!(out, "{} — {}\n", s.name, s.summary)?;
+    if let Some(a) = &s.anomaly {
+        writeln!(out, "{}: {}\n({})\n", a.id, a.definition, a.reference)?;
+    }
     if !s.story.is_empty() {
         writeln!(out, "{}\n", s.story)?;
     }
-    writeln!(out, "Parameters (override with --param NAME=VALUE):")?;
+    if !s.params.is_empty() {
+        writeln!(out, "Parameters (override with --param NAME=VALUE):")?;
+    }
     for (name, p) in &s.params {
         let v = to_text(&p.value).unwrap_or_default();
         writeln!(
@@ -54,24 +59,25 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         }
     }
     let r = &s.run;
-    writeln!(
-        out,
-        "\nDefaults: {} clients, {}, think {}, max {} tries, isolation {}",
-        r.clients,
-        r.operations.map_or_else(
-            || humantime::format_duration(r.duration).to_string(),
-            |n| format!("{n} operations")
-        ),
-        humantime::format_duration(r.think),
-        r.max_tries,
-        r.isolation
-            .iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    )?;
-
-    writeln!(out, "\nStrategies:")?;
+    if !s.is_replay_only() {
+        writeln!(
+            out,
+            "\nDefaults: {} clients, {}, think {}, max {} tries, isolation {}",
+            r.clients,
+            r.operations.map_or_else(
+                || humantime::format_duration(r.duration).to_string(),
+                |n| format!("{n} operations")
+            ),
+            humantime::format_duration(r.think),
+            r.max_tries,
+            r.isolation
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        )?;
+        writeln!(out, "\nStrategies:")?;
+    }
     for st in s.strategies.values() {
         writeln!(out, "\n  {} — {}", st.name, st.summary)?;
         if let Some(level) = st.isolation {
@@ -105,6 +111,42 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         for (level, exps) in &a.expect {
             let list: Vec<String> = exps.iter().map(|e| e.to_string()).collect();
             writeln!(out, "    expect at {level}: {}", list.join(", "))?;
+        }
+    }
+    if !s.schedules.is_empty() {
+        writeln!(out, "\nReplay sessions (contention replay {}):", s.name)?;
+        for sess in &s.sessions {
+            let bind: Vec<String> = sess
+                .bind
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", to_text(v).unwrap_or_default()))
+                .collect();
+            let bind = if bind.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", bind.join(", "))
+            };
+            writeln!(out, "\n  session {}{bind} — {}", sess.name, sess.summary)?;
+            match &sess.steps {
+                Some(own) => steps(out, own)?,
+                None => writeln!(out, "    runs the strategy replayed")?,
+            }
+        }
+        writeln!(out, "\nSchedules:")?;
+        for sch in s.schedules.values() {
+            let tokens: Vec<&str> = sch.tokens.iter().map(|t| t.text.as_str()).collect();
+            let default = sch
+                .strategy
+                .as_ref()
+                .map(|st| format!(" (strategy {st})"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {}{default}: {}\n    {}",
+                sch.name,
+                tokens.join(" "),
+                sch.summary
+            )?;
         }
     }
     writeln!(
