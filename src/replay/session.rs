@@ -96,13 +96,14 @@ impl Handle {
         let draws = Draws::new(s.scenario, &s.slots)?;
         let mut rng = StdRng::seed_from_u64(s.seed.wrapping_add(s.index as u64 * 7919));
         draws.draw(&mut rng, &mut vars)?;
+        // As in load runs, clients are numbered from 0 and the operation from 1; binds win.
+        for (name, v) in [("client", s.index as i64), ("op", 1), ("try", 1)] {
+            vars.set(s.slots.get(name).expect("built-in slot"), Value::Int(v));
+        }
         for (name, v) in &s.session.bind {
             if let Some(slot) = s.slots.get(name) {
                 vars.set(slot, v.clone());
             }
-        }
-        for (name, v) in [("client", s.index as i64 + 1), ("op", 1), ("try", 1)] {
-            vars.set(s.slots.get(name).expect("built-in slot"), Value::Int(v));
         }
         let (commands, mut inbox) = mpsc::unbounded_channel();
         let (outbox, reports) = mpsc::unbounded_channel();

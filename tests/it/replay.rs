@@ -311,3 +311,41 @@ fn anomalies_expect_exits_1_when_the_server_disagrees() {
         stderr(&unknown)
     );
 }
+
+#[test]
+fn write_skew_and_aba_replays_give_the_catalogue_outcomes() {
+    let rs = replays(&["write-skew", "--isolation", "all", "--strategy", "all"]);
+    for level in ["rc", "rr"] {
+        let r = find(&rs, "naive", level);
+        assert_eq!(verdict(r), "possible", "naive@{level}");
+        assert_eq!(invariant(r, "uncovered_shifts"), 1);
+    }
+    assert_eq!(
+        verdict(find(&rs, "naive", "serializable")),
+        "prevented by abort (40001)"
+    );
+    for s in ["for-update", "materialize-conflict"] {
+        for level in ["rc", "rr", "serializable"] {
+            assert!(
+                verdict(find(&rs, s, level)).starts_with("prevented"),
+                "{s}@{level}"
+            );
+        }
+    }
+    let rs = replays(&["aba", "--isolation", "all", "--strategy", "all"]);
+    for level in ["rc", "rr", "serializable"] {
+        let r = find(&rs, "value-as-version", level);
+        assert_eq!(
+            verdict(r),
+            "possible",
+            "value-as-version@{level}: isolation does not help"
+        );
+        assert_eq!(invariant(r, "lost_reviews"), 1);
+        for s in ["version", "for-update"] {
+            assert!(
+                verdict(find(&rs, s, level)).starts_with("prevented"),
+                "{s}@{level}"
+            );
+        }
+    }
+}
