@@ -105,6 +105,16 @@ struct Compiled {
     captures: Vec<usize>,
 }
 
+impl Compiled {
+    /// The step's bind parameters, in `$n` order, from the client's variables.
+    fn bind<'v>(&self, vars: &'v Vars) -> Vec<TextParam<'v>> {
+        self.params
+            .iter()
+            .map(|&s| TextParam(vars.values[s].as_ref()))
+            .collect()
+    }
+}
+
 /// The steps of one role, ready to run on any connection of the cell.
 #[derive(Debug)]
 pub struct Program {
@@ -252,12 +262,7 @@ impl Program {
     pub fn preview(&self, index: usize, vars: &Vars) -> Option<String> {
         let c = self.steps.get(index)?;
         c.step.sql.as_ref()?;
-        let params: Vec<TextParam> = c
-            .params
-            .iter()
-            .map(|&s| TextParam(vars.values[s].as_ref()))
-            .collect();
-        Some(shown(&c.step, &params))
+        Some(shown(&c.step, &c.bind(vars)))
     }
 
     /// The index of the step with this name.
@@ -316,11 +321,7 @@ impl Program {
                 }
                 cursor.in_tx = true;
             }
-            let params: Vec<TextParam> = c
-                .params
-                .iter()
-                .map(|&s| TextParam(vars.values[s].as_ref()))
-                .collect();
+            let params = c.bind(vars);
             if let Some(t) = trace.as_deref_mut() {
                 t.sql = Some(shown(step, &params));
             }
