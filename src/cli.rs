@@ -170,13 +170,20 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// A step that neither finishes nor waits for a lock within this is an error.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-    pub step_timeout: Duration,
-
     /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
     #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub params: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub common: ReplayCommon,
+}
+
+/// What replays and the anomaly table share: step timeout, output, server.
+#[derive(Debug, Args)]
+pub struct ReplayCommon {
+    /// A step that neither finishes nor waits for a lock within this is an error.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub step_timeout: Duration,
 
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
@@ -212,24 +219,8 @@ pub struct AnomaliesArgs {
     #[arg(short, long, value_parser = ["prevented", "possible"])]
     pub expect: Option<String>,
 
-    /// A step that neither finishes nor waits for a lock within this is an error.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-    pub step_timeout: Duration,
-
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "text")]
-    pub format: TimelineFormat,
-
-    /// Colour: auto, always, never.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub color: ColorChoice,
-
-    /// No progress messages on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
-
     #[command(flatten)]
-    pub db: DbArgs,
+    pub common: ReplayCommon,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -43,16 +43,16 @@ pub async fn anomalies(
         );
     }
     let levels = args.isolation.0.clone();
-    let quiet = args.quiet;
+    let quiet = args.common.quiet;
     let mut say = |msg: String| {
         if !quiet {
             let _ = writeln!(err, "contention: {msg}");
         }
     };
-    let ws = Workspace::open(&args.db, "anomalies", 8, &mut say).await?;
+    let ws = Workspace::open(&args.common.db, "anomalies", 8, &mut say).await?;
     let opts = Options {
         seed: 1,
-        step_timeout: args.step_timeout,
+        step_timeout: args.common.step_timeout,
         max_tries: 1,
     };
     let mut results: Vec<(usize, Replay)> = Vec::new();
@@ -77,8 +77,8 @@ pub async fn anomalies(
         return Err(e);
     }
 
-    let color = args.color.enabled() && args.format == TimelineFormat::Text;
-    if args.format == TimelineFormat::Json {
+    let color = args.common.color.enabled() && args.common.format == TimelineFormat::Text;
+    if args.common.format == TimelineFormat::Json {
         let rows: Vec<serde_json::Value> = results
             .iter()
             .map(|(i, r)| {
@@ -100,7 +100,7 @@ pub async fn anomalies(
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
     } else {
-        let markdown = args.format == TimelineFormat::Markdown;
+        let markdown = args.common.format == TimelineFormat::Markdown;
         let head = format!(
             "Classic anomalies on {}",
             info.version
@@ -171,7 +171,7 @@ pub async fn anomalies(
                     .map(|(_, r)| r.clone())
                     .collect();
                 writeln!(out)?;
-                print(&mine, s, &info, args.format, color, out)?;
+                print(&mine, s, &info, args.common.format, color, out)?;
             }
         }
     }

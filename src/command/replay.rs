@@ -30,17 +30,17 @@ pub async fn replay(
     }
     let opts = Options {
         seed: args.seed,
-        step_timeout: args.step_timeout,
+        step_timeout: args.common.step_timeout,
         max_tries: scenario.run.max_tries,
     };
-    let quiet = args.quiet;
+    let quiet = args.common.quiet;
     let mut say = |msg: String| {
         if !quiet {
             let _ = writeln!(err, "contention: {msg}");
         }
     };
     let ws = Workspace::open(
-        &args.db,
+        &args.common.db,
         &scenario.name,
         scenario.sessions.len() as u32 + 2,
         &mut say,
@@ -69,8 +69,8 @@ pub async fn replay(
         &replays,
         &scenario,
         &info,
-        args.format,
-        args.color.enabled(),
+        args.common.format,
+        args.common.color.enabled(),
         out,
     )?;
     Ok(if interrupted {
