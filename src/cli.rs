@@ -55,6 +55,10 @@ pub enum Command {
     /// and print which anomalies it prevents.
     #[command(after_help = ANOMALIES_EXAMPLES)]
     Anomalies(AnomaliesArgs),
+    /// Sweep a parameter or the client count: every strategy and level at every value, with
+    /// repetitions, as a table, JSON/CSV files and a plot.
+    #[command(after_help = SWEEP_EXAMPLES)]
+    Sweep(SweepArgs),
     /// List the built-in scenarios.
     List,
     /// Show a scenario: its story, parameters, strategies with their SQL, invariants, expectations.
@@ -77,39 +81,8 @@ pub struct RunArgs {
     #[arg(short, long, default_value = "all")]
     pub strategy: String,
 
-    /// Concurrent clients [default: the scenario's].
-    #[arg(short, long)]
-    pub clients: Option<u32>,
-
-    /// How long each cell runs, e.g. 500ms, 5s (ignored with --operations)
-    /// [default: the scenario's].
-    #[arg(short, long, value_parser = humantime::parse_duration)]
-    pub duration: Option<Duration>,
-
-    /// Total operations per cell, shared by all clients, instead of a duration.
-    #[arg(short, long)]
-    pub operations: Option<u64>,
-
-    /// Seed for every random draw.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-
-    /// Think time at the scenario's `think = true` steps, e.g. 0ms, 20ms (widens race windows)
-    /// [default: the scenario's].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub think: Option<Duration>,
-
-    /// Attempts per operation before giving up (40001, 40P01 and conflicts are retried).
-    #[arg(long)]
-    pub max_tries: Option<u32>,
-
-    /// Share a pool of N connections among the clients instead of one connection each.
-    #[arg(long, value_name = "N")]
-    pub connections: Option<usize>,
-
-    /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
-    #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
-    pub params: Vec<(String, String)>,
+    #[command(flatten)]
+    pub load: LoadArgs,
 
     /// Check every cell: no-anomalies, anomalies, declared (the scenario's documented
     /// expectations), aborts:CLASS, no-aborts:CLASS, anomaly:NAME (repeatable). Exit 1 if one fails.
@@ -140,6 +113,17 @@ the last step is the commit), a.read = the step named read, a.commit = the commi
 the session up to that step; a step that waits for a lock is shown waiting and the schedule
 moves on. What is left after the schedule runs session by session; retryable aborts are then
 retried. Exit codes: 0 replayed, 2 could not run, 130 interrupted.";
+
+const SWEEP_EXAMPLES: &str = "\
+Examples:
+  contention sweep ticketmaster --strategy conditional,for-update,version,serializable \\
+      --vary clients=1,2,4,8,16,32,64 --duration 3s --plot out/ticketmaster.svg
+  contention sweep bank-transfer --vary hot-accounts=2,4,16,64 --repeat 3 --output sweep.json
+  contention sweep ticketmaster --vary seats=1,10,100 --format csv
+
+--vary takes `clients` or any parameter of the scenario (`-` and `_` are the same). Each
+repetition uses the next seed. --output FILE.json also writes FILE.csv.
+Exit codes: 0 ran, 2 could not run, 130 interrupted (partial results are printed).";
 
 const ANOMALIES_EXAMPLES: &str = "\
 Examples:
@@ -176,6 +160,46 @@ pub struct ReplayArgs {
 
     #[command(flatten)]
     pub common: ReplayCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// A built-in scenario name or a path to a .toml file.
+    pub scenario: String,
+
+    /// What to vary: clients=1,2,4 or PARAM=v1,v2,...
+    #[arg(long, value_name = "NAME=V1,V2,...")]
+    pub vary: String,
+
+    /// Isolation levels, comma-separated, or all [default: the scenario's].
+    #[arg(short, long, value_parser = parse_levels)]
+    pub isolation: Option<Levels>,
+
+    /// Strategies, comma-separated, or all.
+    #[arg(short, long, default_value = "all")]
+    pub strategy: String,
+
+    /// Runs per point (each with the next seed): mean, min and max are reported.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// Write the sweep as JSON to this file, and as CSV next to it (.csv).
+    #[arg(long, value_name = "FILE.json")]
+    pub output: Option<std::path::PathBuf>,
+
+    /// Output format on stdout.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// No progress on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// What replays and the anomaly table share: step timeout, output, server.
@@ -249,6 +273,44 @@ impl ColorChoice {
             }
         }
     }
+}
+
+/// How hard and how long each cell runs: shared by `run` and `sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Concurrent clients [default: the scenario's].
+    #[arg(short, long)]
+    pub clients: Option<u32>,
+
+    /// How long each cell runs, e.g. 500ms, 5s (ignored with --operations)
+    /// [default: the scenario's].
+    #[arg(short, long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Total operations per cell, shared by all clients, instead of a duration.
+    #[arg(short, long)]
+    pub operations: Option<u64>,
+
+    /// Seed for every random draw.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Think time at the scenario's `think = true` steps, e.g. 0ms, 20ms (widens race windows)
+    /// [default: the scenario's].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub think: Option<Duration>,
+
+    /// Attempts per operation before giving up (40001, 40P01 and conflicts are retried).
+    #[arg(long)]
+    pub max_tries: Option<u32>,
+
+    /// Share a pool of N connections among the clients instead of one connection each.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
+
+    /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
+    #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub params: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod anomalies;
 mod replay;
 mod run;
 mod show;
+mod sweep;
 mod workspace;
 
 use std::io::Write;
@@ -33,6 +34,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
         Command::Run(args) => run(args, out, err).await,
         Command::Replay(args) => replay::replay(args, out, err).await,
         Command::Anomalies(args) => anomalies::anomalies(args, out, err).await,
+        Command::Sweep(args) => sweep::sweep(args, out, err).await,
         Command::List => list(out),
         Command::Show(args) => show::show(&args, out),
         Command::Validate(args) => validate(&args.scenarios, out, err),

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::Exit;
 use super::workspace::Workspace;
 use crate::check;
-use crate::cli::RunArgs;
+use crate::cli::{LoadArgs, RunArgs};
 use crate::db::RunDatabase;
 use crate::expect::Expectation;
 use crate::isolation::Isolation;
@@ -27,7 +27,7 @@ enum Check {
 }
 
 pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
-    let scenario = scenario::load(&args.scenario, &args.params)?;
+    let scenario = scenario::load(&args.scenario, &args.load.params)?;
     if scenario.is_replay_only() {
         bail!(
             "{}: its sessions have their own steps and no strategies run under load: use `contention replay {}`",
@@ -52,7 +52,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
                 .map_err(|m| anyhow!("--expect {other}: {m}, or declared")),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let settings = settings(&args, &scenario)?;
+    let settings = settings(&args.load, &scenario)?;
     let quiet = args.quiet;
     let mut say = |msg: String| {
         if !quiet {
@@ -97,6 +97,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     }
     let interrupted = abort.is_cancelled();
     let report = RunReport {
+        kind: "run",
         tool: format!("contention {}", env!("CARGO_PKG_VERSION")),
         scenario,
         settings,
@@ -116,7 +117,10 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     })
 }
 
-fn pick_strategies<'a>(scenario: &'a Scenario, arg: &str) -> anyhow::Result<Vec<&'a Strategy>> {
+pub(super) fn pick_strategies<'a>(
+    scenario: &'a Scenario,
+    arg: &str,
+) -> anyhow::Result<Vec<&'a Strategy>> {
     if arg.trim() == "all" {
         return Ok(scenario.strategies.values().collect());
     }
@@ -140,7 +144,8 @@ fn pick_strategies<'a>(scenario: &'a Scenario, arg: &str) -> anyhow::Result<Vec<
         .collect()
 }
 
-fn settings(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Settings> {
+/// The cell settings: flags over the scenario's `[run]` defaults.
+pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings> {
     let d = &scenario.run;
     let clients = args.clients.unwrap_or(d.clients);
     if clients == 0 {
@@ -171,7 +176,9 @@ fn settings(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Settings> {
     })
 }
 
-async fn run_cells(
+/// Runs every chosen strategy at every chosen level (a pinned strategy at its own), measuring
+/// the invariants after each cell; stops early (returning what ran) when `abort` fires.
+pub(super) async fn run_cells(
     db: &RunDatabase,
     scenario: &Scenario,
     strategies: &[&Strategy],

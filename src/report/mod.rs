@@ -3,6 +3,7 @@
 //!
 //! Rendering only: this module must not run anything or decide outcomes.
 
+pub mod sweep;
 mod table;
 
 use std::io::{self, Write};
@@ -102,6 +103,8 @@ impl Observed for Cell {
 /// Everything a run produced, with what is needed to repeat it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// "run", to tell run reports from sweeps and replays in files.
+    pub kind: &'static str,
     pub tool: String,
     pub scenario: Scenario,
     pub settings: Settings,

@@ -1,0 +1,257 @@
+//! `contention sweep`: runs the chosen strategies and levels at each value of one varied
+//! parameter (or the client count), `--repeat` times each with the next seed, and aggregates
+//! the cells into points (mean/min/max). It drives runs and shows progress; the aggregation and
+//! rendering are `report::sweep`'s.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Exit;
+use super::run::{pick_strategies, run_cells, settings};
+use super::workspace::Workspace;
+use crate::cli::SweepArgs;
+use crate::isolation::Isolation;
+use crate::report::sweep::{Point, SweepReport, render_csv, render_table};
+use crate::report::{Cell, Format};
+use crate::runner::Settings;
+use crate::scenario::{self, Scenario};
+
+/// What `--vary` changes.
+enum Varied {
+    Clients,
+    Param(String),
+}
+
+pub async fn sweep(
+    args: SweepArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let (name, values) = args
+        .vary
+        .split_once('=')
+        .map(|(n, v)| {
+            (
+                n.trim().to_string(),
+                v.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .ok_or_else(|| {
+            anyhow!(
+                "--vary {}: expected NAME=V1,V2,... (e.g. clients=1,2,4)",
+                args.vary
+            )
+        })?;
+    if values.is_empty() {
+        bail!("--vary {name}=: no values given");
+    }
+    if args.repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let base = scenario::load(&args.scenario, &args.load.params)?;
+    if base.is_replay_only() {
+        bail!(
+            "{}: a replay-only scenario has no strategies to sweep",
+            base.name
+        );
+    }
+    let varied = if name == "clients" {
+        Varied::Clients
+    } else {
+        let p = base
+            .params
+            .keys()
+            .find(|k| k.replace('-', "_") == name.replace('-', "_"))
+            .ok_or_else(|| {
+                let all: Vec<&str> = base.params.keys().map(String::as_str).collect();
+                anyhow!(
+                    "--vary {name}: neither `clients` nor a parameter of {}; its parameters: {}",
+                    base.name,
+                    all.join(", ")
+                )
+            })?;
+        Varied::Param(p.clone())
+    };
+
+    // One scenario and settings per value, all checked before anything runs.
+    let mut plans: Vec<(serde_json::Value, Scenario, Settings)> = Vec::new();
+    for v in &values {
+        let mut load = args.load.clone();
+        match &varied {
+            Varied::Clients => {
+                let n: u32 = v
+                    .parse()
+                    .map_err(|_| anyhow!("--vary clients={v}: expected a whole number"))?;
+                if n == 0 {
+                    bail!("--vary clients=0: at least one client");
+                }
+                load.clients = Some(n);
+            }
+            Varied::Param(p) => load.params.push((p.clone(), v.clone())),
+        }
+        let sc = scenario::load(&args.scenario, &load.params)?;
+        let st = settings(&load, &sc)?;
+        plans.push((json_value(v), sc, st));
+    }
+    let strategy_names: Vec<String> = pick_strategies(&base, &args.strategy)?
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let levels: Vec<Isolation> = args
+        .isolation
+        .as_ref()
+        .map_or_else(|| base.run.isolation.clone(), |l| l.0.clone());
+    let cells_per_run: usize = strategy_names
+        .iter()
+        .map(|n| {
+            if base.strategies[n].isolation.is_some() {
+                1
+            } else {
+                levels.len()
+            }
+        })
+        .sum();
+    let total = (plans.len() * args.repeat as usize * cells_per_run) as u64;
+
+    let show_bar = !args.quiet && args.format != Format::Json && std::io::stderr().is_terminal();
+    let bar = if show_bar {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} cells, {elapsed} elapsed, ~{eta} left  {msg}",
+        )
+        .expect("a valid template"),
+    );
+    let quiet = args.quiet || args.format == Format::Json || show_bar;
+    let mut say = |msg: String| {
+        if !quiet {
+            let _ = writeln!(err, "contention: {msg}");
+        }
+    };
+    let max_clients = plans
+        .iter()
+        .map(|(_, sc, st)| st.clients + sc.auditors.iter().map(|a| a.clients).sum::<u32>())
+        .max()
+        .unwrap_or(1);
+    let ws = Workspace::open(&args.db, &base.name, max_clients, &mut say).await?;
+
+    let mut runs: HashMap<(String, Isolation, usize), Vec<Cell>> = HashMap::new();
+    let mut failure = None;
+    'plans: for (i, (value, sc, st)) in plans.iter().enumerate() {
+        for r in 0..args.repeat {
+            let mut st = st.clone();
+            st.seed = args.load.seed + u64::from(r);
+            let strategies: Vec<_> = strategy_names.iter().map(|n| &sc.strategies[n]).collect();
+            let mut tick = |msg: String| {
+                let line = format!("{}={} run {}/{}: {msg}", name, value, r + 1, args.repeat);
+                bar.set_message(line.clone());
+                say(line);
+                bar.inc(1);
+            };
+            match run_cells(&ws.db, sc, &strategies, &levels, &st, &ws.abort, &mut tick).await {
+                Ok(cells) => {
+                    for c in cells {
+                        runs.entry((c.strategy.clone(), c.isolation, i))
+                            .or_default()
+                            .push(c);
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break 'plans;
+                }
+            }
+            if ws.abort.is_cancelled() {
+                break 'plans;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let interrupted = ws.abort.is_cancelled();
+    let info = ws.info.clone();
+    ws.close(&mut say).await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+
+    // Points grouped by series (strategy, level), in value order.
+    let mut points = Vec::new();
+    for strategy in &strategy_names {
+        let series: Vec<Isolation> = match base.strategies[strategy].isolation {
+            Some(pinned) => vec![pinned],
+            None => levels.clone(),
+        };
+        for level in series {
+            for (i, (value, _, _)) in plans.iter().enumerate() {
+                if let Some(cells) = runs.remove(&(strategy.clone(), level, i)) {
+                    points.push(Point::new(value.clone(), cells));
+                }
+            }
+        }
+    }
+    let report = SweepReport {
+        kind: "sweep",
+        tool: format!("contention {}", env!("CARGO_PKG_VERSION")),
+        scenario: base,
+        server: info,
+        vary: name,
+        values: plans.iter().map(|(v, _, _)| v.clone()).collect(),
+        repeat: args.repeat,
+        settings: plans[0].2.clone(),
+        points,
+        interrupted,
+    };
+    if let Some(path) = &args.output {
+        write_files(&report, path)?;
+    }
+    match args.format {
+        Format::Table => render_table(&report, false, out)?,
+        Format::Markdown => render_table(&report, true, out)?,
+        Format::Csv => render_csv(&report, out)?,
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else {
+        Exit::Ok
+    })
+}
+
+/// FILE.json and FILE.csv.
+fn write_files(report: &SweepReport, path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow!("--output {}: {e}", path.display()))?;
+    }
+    let json =
+        std::fs::File::create(path).map_err(|e| anyhow!("--output {}: {e}", path.display()))?;
+    serde_json::to_writer_pretty(std::io::BufWriter::new(json), report)?;
+    let csv_path = path.with_extension("csv");
+    let mut csv = std::fs::File::create(&csv_path)
+        .map_err(|e| anyhow!("--output {}: {e}", csv_path.display()))?;
+    render_csv(report, &mut csv)?;
+    Ok(())
+}
+
+/// `4` -> 4, `0.5` -> 0.5, anything else a string.
+fn json_value(v: &str) -> serde_json::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        i.into()
+    } else if let Ok(f) = v.parse::<f64>() {
+        f.into()
+    } else {
+        v.into()
+    }
+}
