@@ -93,6 +93,10 @@ pub struct RunArgs {
     #[arg(short, long, value_enum, default_value = "table")]
     pub format: Format,
 
+    /// Also write the report as JSON to this file, and as CSV next to it (.csv).
+    #[arg(long, value_name = "FILE.json")]
+    pub output: Option<std::path::PathBuf>,
+
     /// No progress messages on stderr.
     #[arg(short, long)]
     pub quiet: bool,

@@ -2,7 +2,9 @@
 //!
 //! The same vocabulary is used in scenario files (`expect.rc = ["anomalies"]`), by `--expect`
 //! and by the tests: `anomalies`, `no-anomalies`, `anomaly:NAME`, `aborts:CLASS`,
-//! `no-aborts:CLASS`. This module parses and checks; it must not run anything.
+//! `no-aborts:CLASS`, and for CI the measured ones: `aborts<=5%` (aborted attempts / attempts)
+//! and `ops/s>=N` or `ops/s>=0.5*STRATEGY@LEVEL` (a ratio of another cell of the same run).
+//! This module parses and checks; it must not run anything.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +12,7 @@ use std::str::FromStr;
 use crate::outcome::Abort;
 use crate::scenario::Side;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(into = "String")]
 pub enum Expectation {
     /// At least one invariant of this side is broken.
@@ -23,12 +25,43 @@ pub enum Expectation {
     Aborts(Abort),
     /// No attempt failed with this class.
     NoAborts(Abort),
+    /// Aborted attempts / attempts at most this share (0..1).
+    AbortRateAtMost(f64),
+    /// Committed operations per second at least `n`, or `n` times another cell's.
+    OpsAtLeast { n: f64, of: Option<String> },
 }
+
+impl Eq for Expectation {}
 
 impl FromStr for Expectation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
+        if let Some(rest) = s.strip_prefix("aborts<=") {
+            let (num, scale) = match rest.strip_suffix('%') {
+                Some(n) => (n, 100.0),
+                None => (rest, 1.0),
+            };
+            let v: f64 = num
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}`: expected a share like aborts<=5% or aborts<=0.05"))?;
+            return Ok(Expectation::AbortRateAtMost(v / scale));
+        }
+        if let Some(rest) = s.strip_prefix("ops/s>=") {
+            let bad = || format!("`{s}`: expected ops/s>=N or ops/s>=FACTOR*STRATEGY@LEVEL");
+            return Ok(match rest.split_once('*') {
+                Some((f, cell)) if cell.contains('@') => Expectation::OpsAtLeast {
+                    n: f.trim().parse().map_err(|_| bad())?,
+                    of: Some(cell.trim().to_string()),
+                },
+                Some(_) => return Err(bad()),
+                None => Expectation::OpsAtLeast {
+                    n: rest.trim().parse().map_err(|_| bad())?,
+                    of: None,
+                },
+            });
+        }
         Ok(match s.split_once(':') {
             None if s == "anomalies" => Expectation::Anomalies,
             None if s == "no-anomalies" => Expectation::NoAnomalies,
@@ -37,7 +70,7 @@ impl FromStr for Expectation {
             Some(("no-aborts", class)) => Expectation::NoAborts(class.parse()?),
             _ => {
                 return Err(format!(
-                    "unknown expectation `{s}`: expected anomalies, no-anomalies, anomaly:NAME, aborts:CLASS or no-aborts:CLASS"
+                    "unknown expectation `{s}`: expected anomalies, no-anomalies, anomaly:NAME, aborts:CLASS, no-aborts:CLASS, aborts<=5% or ops/s>=N (or N*STRATEGY@LEVEL)"
                 ));
             }
         })
@@ -52,6 +85,9 @@ impl fmt::Display for Expectation {
             Expectation::Anomaly(n) => write!(f, "anomaly:{n}"),
             Expectation::Aborts(a) => write!(f, "aborts:{a}"),
             Expectation::NoAborts(a) => write!(f, "no-aborts:{a}"),
+            Expectation::AbortRateAtMost(r) => write!(f, "aborts<={}%", r * 100.0),
+            Expectation::OpsAtLeast { n, of: None } => write!(f, "ops/s>={n}"),
+            Expectation::OpsAtLeast { n, of: Some(c) } => write!(f, "ops/s>={n}*{c}"),
         }
     }
 }
@@ -67,12 +103,29 @@ pub trait Observed {
     /// (invariant name, side, damage) for every invariant.
     fn invariants(&self) -> Vec<(&str, Side, i64)>;
     fn aborts(&self, class: Abort) -> u64;
+    /// Aborted attempts / attempts.
+    fn abort_rate(&self) -> f64 {
+        0.0
+    }
+    fn ops_per_s(&self) -> f64 {
+        0.0
+    }
 }
 
 impl Expectation {
     /// `None` when it holds, otherwise why not. `side` says whose invariants
     /// `anomalies`/`no-anomalies` look at.
     pub fn check(&self, cell: &impl Observed, side: Side) -> Option<String> {
+        self.check_among(cell, side, &|_| None)
+    }
+
+    /// Like `check`, with `ops_of("strategy@level")` giving other cells' throughput.
+    pub fn check_among(
+        &self,
+        cell: &impl Observed,
+        side: Side,
+        ops_of: &dyn Fn(&str) -> Option<f64>,
+    ) -> Option<String> {
         let broken: Vec<String> = cell
             .invariants()
             .into_iter()
@@ -100,6 +153,24 @@ impl Expectation {
             Expectation::NoAborts(c) if cell.aborts(*c) > 0 => {
                 Some(format!("expected no {c} aborts, saw {}", cell.aborts(*c)))
             }
+            Expectation::AbortRateAtMost(max) if cell.abort_rate() > *max => Some(format!(
+                "expected aborts <= {:.1}% of attempts, saw {:.1}%",
+                max * 100.0,
+                cell.abort_rate() * 100.0
+            )),
+            Expectation::OpsAtLeast { n, of: None } if cell.ops_per_s() < *n => Some(format!(
+                "expected ops/s >= {n}, saw {:.1}",
+                cell.ops_per_s()
+            )),
+            Expectation::OpsAtLeast { n, of: Some(other) } => match ops_of(other) {
+                None => Some(format!("ops/s>={n}*{other}: no cell {other} in this run")),
+                Some(base) if cell.ops_per_s() < n * base => Some(format!(
+                    "expected ops/s >= {n} x {other} ({:.1}), saw {:.1}",
+                    n * base,
+                    cell.ops_per_s()
+                )),
+                Some(_) => None,
+            },
             _ => None,
         }
     }
@@ -142,6 +213,18 @@ mod tests {
             assert_eq!(s.parse::<Expectation>().unwrap().to_string(), s);
         }
         assert!("aborts:sometimes".parse::<Expectation>().is_err());
+        assert_eq!(
+            "aborts<=5%".parse::<Expectation>().unwrap(),
+            Expectation::AbortRateAtMost(0.05)
+        );
+        assert_eq!(
+            "ops/s>=0.5*for-update@rc".parse::<Expectation>().unwrap(),
+            Expectation::OpsAtLeast {
+                n: 0.5,
+                of: Some("for-update@rc".into())
+            }
+        );
+        assert!("ops/s>=fast".parse::<Expectation>().is_err());
         assert!("maybe".parse::<Expectation>().is_err());
     }
 

@@ -22,8 +22,39 @@ use crate::scenario::{self, Scenario, Side, Strategy};
 enum Check {
     /// The scenario's documented expectations for each cell.
     Declared,
-    /// The same expectation for every cell (writer side).
-    Every(Expectation),
+    /// An expectation for every cell (writer side), or for the cells a scope names:
+    /// `serializable: no-anomalies`, `naive@rc: anomalies`, `for-update: aborts<=5%`.
+    Every {
+        scope: Option<String>,
+        rule: Expectation,
+    },
+}
+
+impl Check {
+    fn parse(text: &str) -> anyhow::Result<Check> {
+        if text == "declared" {
+            return Ok(Check::Declared);
+        }
+        let keywords = ["anomaly", "aborts", "no-aborts"];
+        let (scope, rule) = match text.split_once(':') {
+            Some((head, rest)) if !keywords.contains(&head.trim()) => {
+                (Some(head.trim().to_string()), rest.trim())
+            }
+            _ => (None, text),
+        };
+        let rule = rule
+            .parse()
+            .map_err(|m| anyhow!("--expect {text}: {m}, or declared"))?;
+        Ok(Check::Every { scope, rule })
+    }
+}
+
+/// A scope names a strategy, an isolation level, or one cell (`strategy@level`).
+fn in_scope(scope: &str, cell: &Cell) -> bool {
+    scope == "*"
+        || scope == cell.strategy
+        || scope == cell.isolation.to_string()
+        || scope == cell.label()
 }
 
 pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
@@ -44,13 +75,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     let checks = args
         .expect
         .iter()
-        .map(|e| match e.as_str() {
-            "declared" => Ok(Check::Declared),
-            other => other
-                .parse()
-                .map(Check::Every)
-                .map_err(|m| anyhow!("--expect {other}: {m}, or declared")),
-        })
+        .map(|e| Check::parse(e))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let settings = settings(&args.load, &scenario)?;
     let quiet = args.quiet;
@@ -86,8 +111,10 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     ws.close(&mut say).await?;
     let mut cells = cells?;
 
+    let throughput: Vec<(String, f64)> = cells.iter().map(|c| (c.label(), c.ops_per_s)).collect();
+    let ops_of = |label: &str| throughput.iter().find(|(l, _)| l == label).map(|(_, v)| *v);
     for cell in &mut cells {
-        apply_checks(cell, &scenario, &checks);
+        apply_checks(cell, &scenario, &checks, &ops_of);
     }
     let mut notes = Vec::new();
     if levels.contains(&Isolation::Ru) {
@@ -107,6 +134,11 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         notes,
         interrupted,
     };
+    if let Some(path) = &args.output {
+        report::write_files(path, &report, |w| {
+            report::render(&report, report::Format::Csv, w)
+        })?;
+    }
     report::render(&report, args.format, out)?;
     Ok(if interrupted {
         Exit::Interrupted
@@ -226,11 +258,20 @@ pub(super) async fn run_cells(
     Ok(cells)
 }
 
-fn apply_checks(cell: &mut Cell, scenario: &Scenario, checks: &[Check]) {
+fn apply_checks(
+    cell: &mut Cell,
+    scenario: &Scenario,
+    checks: &[Check],
+    ops_of: &dyn Fn(&str) -> Option<f64>,
+) {
     let mut failures = Vec::new();
     for check in checks {
         match check {
-            Check::Every(e) => failures.extend(e.check(cell, Side::Writer)),
+            Check::Every { scope, rule } => {
+                if scope.as_deref().is_none_or(|s| in_scope(s, cell)) {
+                    failures.extend(rule.check_among(cell, Side::Writer, ops_of));
+                }
+            }
             Check::Declared => {
                 if let Some(s) = scenario.strategies.get(&cell.strategy) {
                     for e in s.expectations_at(cell.isolation) {

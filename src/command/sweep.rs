@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 
 use anyhow::{anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -212,7 +211,7 @@ pub async fn sweep(
         interrupted,
     };
     if let Some(path) = &args.output {
-        write_files(&report, path)?;
+        crate::report::write_files(path, &report, |w| render_csv(&report, w))?;
     }
     match args.format {
         Format::Table => render_table(&report, false, out)?,
@@ -228,21 +227,6 @@ pub async fn sweep(
     } else {
         Exit::Ok
     })
-}
-
-/// FILE.json and FILE.csv.
-fn write_files(report: &SweepReport, path: &Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow!("--output {}: {e}", path.display()))?;
-    }
-    let json =
-        std::fs::File::create(path).map_err(|e| anyhow!("--output {}: {e}", path.display()))?;
-    serde_json::to_writer_pretty(std::io::BufWriter::new(json), report)?;
-    let csv_path = path.with_extension("csv");
-    let mut csv = std::fs::File::create(&csv_path)
-        .map_err(|e| anyhow!("--output {}: {e}", csv_path.display()))?;
-    render_csv(report, &mut csv)?;
-    Ok(())
 }
 
 /// `4` -> 4, `0.5` -> 0.5, anything else a string.

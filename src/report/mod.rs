@@ -98,6 +98,14 @@ impl Observed for Cell {
     fn aborts(&self, class: Abort) -> u64 {
         self.stats.abort(class)
     }
+
+    fn abort_rate(&self) -> f64 {
+        sweep::abort_rate(self)
+    }
+
+    fn ops_per_s(&self) -> f64 {
+        self.ops_per_s
+    }
 }
 
 /// Everything a run produced, with what is needed to repeat it.
@@ -122,6 +130,25 @@ impl RunReport {
             .iter()
             .flat_map(|c| c.failures.iter().map(move |f| (c, f)))
     }
+}
+
+/// Writes `path` (JSON) and the same path with `.csv`: the result files of runs and sweeps.
+pub fn write_files(
+    path: &std::path::Path,
+    json: &impl Serialize,
+    csv: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let named =
+        |p: &std::path::Path, e: io::Error| anyhow::anyhow!("--output {}: {e}", p.display());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| named(path, e))?;
+    }
+    let file = std::fs::File::create(path).map_err(|e| named(path, e))?;
+    serde_json::to_writer_pretty(io::BufWriter::new(file), json)?;
+    let csv_path = path.with_extension("csv");
+    let mut file = std::fs::File::create(&csv_path).map_err(|e| named(&csv_path, e))?;
+    csv(&mut file).map_err(|e| named(&csv_path, e))?;
+    Ok(())
 }
 
 pub fn render(report: &RunReport, format: Format, out: &mut dyn Write) -> io::Result<()> {
