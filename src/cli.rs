@@ -59,6 +59,12 @@ pub enum Command {
     /// repetitions, as a table, JSON/CSV files and a plot.
     #[command(after_help = SWEEP_EXAMPLES)]
     Sweep(SweepArgs),
+    /// Compare two result files (run reports or sweeps): throughput ratio, aborts and anomalies
+    /// before and after, cell by cell.
+    #[command(
+        after_help = "Examples:\n  contention run write-skew --isolation all --output before.json\n  contention run write-skew --isolation all --output after.json\n  contention compare before.json after.json"
+    )]
+    Compare(CompareArgs),
     /// List the built-in scenarios.
     List,
     /// Show a scenario: its story, parameters, strategies with their SQL, invariants, expectations.
@@ -164,6 +170,14 @@ pub struct ReplayArgs {
 
     #[command(flatten)]
     pub common: ReplayCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The earlier result file (JSON from --output or --format json).
+    pub before: String,
+    /// The later result file.
+    pub after: String,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod workspace;
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
+use crate::report;
 use crate::scenario::{self, catalog};
 
 pub use run::run;
@@ -35,6 +36,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
         Command::Replay(args) => replay::replay(args, out, err).await,
         Command::Anomalies(args) => anomalies::anomalies(args, out, err).await,
         Command::Sweep(args) => sweep::sweep(args, out, err).await,
+        Command::Compare(args) => compare(&args.before, &args.after, out),
         Command::List => list(out),
         Command::Show(args) => show::show(&args, out),
         Command::Validate(args) => validate(&args.scenarios, out, err),
@@ -52,6 +54,15 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
             Exit::CouldNotRun
         }
     }
+}
+
+fn compare(before: &str, after: &str, out: &mut dyn Write) -> anyhow::Result<Exit> {
+    let (a, b) = (
+        report::compare::read(before)?,
+        report::compare::read(after)?,
+    );
+    report::compare::render((before, &a), (after, &b), out)?;
+    Ok(Exit::Ok)
 }
 
 fn list(out: &mut dyn Write) -> anyhow::Result<Exit> {

@@ -3,6 +3,7 @@
 //!
 //! Rendering only: this module must not run anything or decide outcomes.
 
+pub mod compare;
 pub mod sweep;
 mod table;
 
