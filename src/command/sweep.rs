@@ -61,6 +61,7 @@ pub async fn sweep(
             base.name
         );
     }
+    let mut name = name;
     let varied = if name == "clients" {
         Varied::Clients
     } else {
@@ -76,6 +77,7 @@ pub async fn sweep(
                     all.join(", ")
                 )
             })?;
+        name = p.clone();
         Varied::Param(p.clone())
     };
 

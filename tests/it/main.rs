@@ -2,6 +2,7 @@
 //! itself (a private ephemeral cluster per run), plus scenario-file validation.
 
 mod cli;
+mod experiments;
 mod matrix;
 mod provisioning;
 mod replay;

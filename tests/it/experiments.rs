@@ -1,0 +1,189 @@
+//! Experiments: sweeps (points, repetitions, result files), CI expectations with scopes and
+//! measured rules (a failing one exits 1), and `compare` of two result files.
+
+use serde_json::Value;
+
+use crate::support::{run, scratch, stderr, stdout};
+
+#[test]
+fn a_sweep_aggregates_repetitions_and_writes_json_and_csv() {
+    let dir = scratch();
+    let json = dir.path().join("out/sweep.json");
+    let out = run(&[
+        "sweep",
+        "ticketmaster",
+        "--strategy",
+        "conditional,for-update",
+        "--vary",
+        "clients=1,4",
+        "--param",
+        "seats=1000",
+        "--operations",
+        "20",
+        "--think",
+        "0ms",
+        "--repeat",
+        "2",
+        "--output",
+        json.to_str().unwrap(),
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(doc["kind"], "sweep");
+    assert_eq!(doc["vary"], "clients");
+    assert_eq!(doc["values"], serde_json::json!([1, 4]));
+    let points = doc["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4, "2 strategies x 2 values at rc");
+    for p in points {
+        assert_eq!(p["runs"], 2);
+        assert_eq!(p["cells"].as_array().unwrap().len(), 2);
+        assert!(p["ops_per_s"]["mean"].as_f64().unwrap() > 0.0);
+        assert!(p["ops_per_s"]["min"].as_f64().unwrap() <= p["ops_per_s"]["max"].as_f64().unwrap());
+        assert_eq!(
+            p["anomaly_rate"]["max"], 0.0,
+            "correct strategies: no anomalies"
+        );
+        // Each repetition sold exactly its 20 operations' tickets (seats are plenty).
+        for c in p["cells"].as_array().unwrap() {
+            assert_eq!(c["stats"]["committed"], 20);
+        }
+    }
+    // The file holds the same document, and the CSV one row per point.
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(file["points"].as_array().unwrap().len(), 4);
+    let csv = std::fs::read_to_string(json.with_extension("csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(
+        csv.starts_with("scenario,strategy,isolation,vary,value,runs,ops_per_s_mean"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_sweep_varies_a_parameter_and_names_bad_ones() {
+    let out = run(&[
+        "sweep",
+        "bank-transfer",
+        "--strategy",
+        "atomic",
+        "--vary",
+        "hot-accounts=2,8",
+        "--duration",
+        "200ms",
+        "--format",
+        "csv",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = stdout(&out);
+    assert!(csv.contains("atomic,rc,hot_accounts,2,1"), "{csv}");
+    assert!(csv.contains("atomic,rc,hot_accounts,8,1"), "{csv}");
+    let bad = run(&["sweep", "ticketmaster", "--vary", "sets=1,2"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--vary sets: neither `clients` nor a parameter of ticketmaster; its parameters: seats, concerts"), "{}", stderr(&bad));
+    let bad = run(&["sweep", "ticketmaster", "--vary", "clients=1,two"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("--vary clients=two: expected a whole number"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn scoped_and_measured_expectations_exit_1_when_they_fail() {
+    let ok = run(&[
+        "run",
+        "write-skew",
+        "--isolation",
+        "all",
+        "--expect",
+        "serializable: no-anomalies",
+        "--quiet",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}{}", stdout(&ok), stderr(&ok));
+    let bad = run(&[
+        "run",
+        "write-skew",
+        "--isolation",
+        "all",
+        "--expect",
+        "rr: no-anomalies",
+        "--quiet",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = stdout(&bad);
+    assert!(
+        text.contains("expectation failed: naive@rr: expected no anomalies, saw uncovered_shifts"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("naive@rc: expected"),
+        "the scope limits the rule to rr: {text}"
+    );
+    // Measured rules: abort share and throughput relative to another cell.
+    let bad = run(&[
+        "run",
+        "ticketmaster",
+        "--strategy",
+        "conditional,version",
+        "--expect",
+        "version: aborts<=1%",
+        "--expect",
+        "conditional: ops/s>=1000*version@rc",
+        "--quiet",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = stdout(&bad);
+    assert!(
+        text.contains("expectation failed: version@rc: expected aborts <= 1.0% of attempts"),
+        "{text}"
+    );
+    assert!(
+        text.contains("expectation failed: conditional@rc: expected ops/s >= 1000 x version@rc"),
+        "{text}"
+    );
+    let unknown = run(&["run", "ticketmaster", "--expect", "ops/s>=fast"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("--expect ops/s>=fast"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn compare_shows_ratios_and_anomaly_changes() {
+    let dir = scratch();
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.json");
+    for (file, strategies) in [(&a, "naive,conditional"), (&b, "naive,conditional")] {
+        let out = run(&[
+            "run",
+            "ticketmaster",
+            "--strategy",
+            strategies,
+            "--output",
+            file.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(file.with_extension("csv").exists());
+    }
+    let out = run(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for needle in ["naive@rc", "conditional@rc", "ratio", "x │"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    let missing = run(&["compare", a.to_str().unwrap(), "/nonexistent.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("/nonexistent.json"),
+        "{}",
+        stderr(&missing)
+    );
+}
