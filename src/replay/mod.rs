@@ -5,7 +5,8 @@
 //! left runs session by session, then retryable aborts are retried one at a time; finally the
 //! invariants are measured and the outcome is judged.
 //!
-//! Deadlocks: every session runs with `deadlock_timeout` = [`DEADLOCK_TIMEOUT`], and after a
+//! Deadlocks: every session runs with `deadlock_timeout` = [`DEADLOCK_TIMEOUT`] (when the user may
+//! set it: a superuser, as on the private server), and after a
 //! session starts waiting the scheduler pauses longer than that, so the waiter's one deadlock
 //! check has run before the next step: the session that closes a cycle is always the victim.
 //!
@@ -149,10 +150,20 @@ pub async fn replay(
 ) -> anyhow::Result<Replay> {
     crate::runner::reset(db, scenario).await?;
     let mut settings = scenario.settings.clone();
-    settings.push((
-        "deadlock_timeout".into(),
-        format!("{}ms", DEADLOCK_TIMEOUT.as_millis()),
-    ));
+    // Only a superuser may set deadlock_timeout; elsewhere the server's own value stands (and a
+    // deadlock's victim then depends on timing when it is short).
+    let probe = db.connect(&[]).await?;
+    let superuser: String = probe
+        .query_one("SELECT current_setting('is_superuser')", &[])
+        .await?
+        .get(0);
+    drop(probe);
+    if superuser == "on" {
+        settings.push((
+            "deadlock_timeout".into(),
+            format!("{}ms", DEADLOCK_TIMEOUT.as_millis()),
+        ));
+    }
 
     let mut roles: Vec<&[Step]> = Vec::new();
     for s in &scenario.sessions {
