@@ -7,18 +7,21 @@
 //!
 //! # Layout
 //! Data flows `cli` -> `scenario` (validated) -> `db` (a server and the run's own database) ->
-//! `runner` (clients; `stats`) -> `check` (invariants) -> `expect` -> `report` (rendering).
+//! `runner` (clients; `stats`) -> `check` (invariants) -> `expect` -> `report` (rendering);
+//! replays go `scenario` -> `db` -> `replay` (sessions stepped by a scheduler) -> `check`.
 //! `command` is the only layer that sees every stage.
 //!
 //! - [`cli`]: clap definitions.
 //! - [`command`]: the subcommands and exit codes.
 //! - [`scenario`]: scenario files: raw TOML, validation with file/line/key errors, the built-in catalogue.
 //! - [`db`]: provisioning (URL, environment, private ephemeral cluster), the run database, value conversion.
-//! - [`runner`]: client tasks, start barrier, retries with backoff, deadline and interrupt.
+//! - [`runner`]: client tasks, start barrier, retries with backoff, deadline and interrupt; the
+//!   step interpreter, one action at a time (shared with replays).
+//! - [`replay`]: deterministic schedules: session tasks, lock-wait detection, timelines.
 //! - [`stats`]: per-client counters and HDR latency histograms, merged with `+=`.
 //! - [`check`]: invariants measured after a run.
-//! - [`expect`]: expectations per cell (`no-anomalies`, `aborts:serialization`, ...).
-//! - [`report`]: table, Markdown, CSV and JSON.
+//! - [`expect`]: expectations per cell (`no-anomalies`, `aborts:serialization`, `aborts<=5%`, ...).
+//! - [`report`]: table, Markdown, CSV and JSON; sweeps' points; comparisons of result files.
 //! - [`isolation`], [`outcome`]: isolation levels; abort classes by SQLSTATE.
 
 pub mod check;
