@@ -4,6 +4,7 @@
 
 mod anomalies;
 mod replay;
+mod report;
 mod run;
 mod show;
 mod workspace;
@@ -36,6 +37,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
         Command::List => list(out),
         Command::Show(args) => show::show(&args, out),
         Command::Validate(args) => validate(&args.scenarios, out, err),
+        Command::Report(args) => report::report(&args, out),
     };
     match result {
         Ok(exit) => exit,

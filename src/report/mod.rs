@@ -3,6 +3,8 @@
 //!
 //! Rendering only: this module must not run anything or decide outcomes.
 
+pub mod html;
+pub mod plot;
 mod table;
 
 use std::io::{self, Write};
