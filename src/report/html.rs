@@ -90,7 +90,7 @@ p, ul { margin: 6px 0; }
         color: var(--muted); vertical-align: middle; margin-right: 8px; }
 nav ul { padding-left: 20px; }
 table { border-collapse: collapse; margin: 10px 0 6px; font-size: 14px; }
-th, td { border: 1px solid var(--line); padding: 4px 8px; vertical-align: top; }
+th, td { border: 1px solid var(--line); padding: 4px 6px; vertical-align: top; }
 th { background: var(--head); text-align: left; font-weight: 600; position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.bad { color: var(--bad); background: var(--bad-bg); font-weight: 600; }

@@ -5,5 +5,6 @@ mod cli;
 mod matrix;
 mod provisioning;
 mod replay;
+mod report;
 mod scenario_files;
 mod support;
