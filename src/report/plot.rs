@@ -17,7 +17,7 @@ use serde_json::Value;
 
 /// Size of the figure in pixels (SVG user units): 16:10, readable on a slide.
 const SIZE: (u32, u32) = (1600, 1000);
-const LEGEND_WIDTH: u32 = 330;
+const LEGEND_WIDTH: u32 = 350;
 const HEADER_HEIGHT: u32 = 96;
 const FONT: &str = "sans-serif";
 
@@ -122,6 +122,8 @@ fn plot_error<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 enum Scale {
     /// Powers of two (clients 1, 2, 4, ... 64): coordinate = log2(value).
     Log2,
+    /// Other positive numbers spanning more than an order of magnitude: coordinate = log10.
+    Log10,
     /// Other numbers: coordinate = value.
     Linear,
     /// Strings (or a mix): coordinate = position in `values`.
@@ -180,6 +182,32 @@ fn value_label(v: &Value) -> String {
             _ => n.to_string(),
         },
         other => other.to_string(),
+    }
+}
+
+/// All positive and the largest at least 20 times the smallest: a log axis reads better.
+fn spans_decades(ns: &[f64]) -> bool {
+    let lo = ns.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    lo > 0.0 && hi / lo >= 20.0
+}
+
+/// Blanks the labels of ticks too close to the previous labelled one (less than 1/16 of the
+/// axis apart), so that labels never overprint each other.
+fn unclutter(ticks: &mut [(f64, String)]) {
+    let mut sorted: Vec<usize> = (0..ticks.len()).collect();
+    sorted.sort_by(|&a, &b| ticks[a].0.total_cmp(&ticks[b].0));
+    let (Some(&first), Some(&last)) = (sorted.first(), sorted.last()) else {
+        return;
+    };
+    let min_gap = (ticks[last].0 - ticks[first].0) / 16.0;
+    let mut previous: Option<f64> = None;
+    for i in sorted {
+        let x = ticks[i].0;
+        match previous {
+            Some(p) if x - p < min_gap => ticks[i].1.clear(),
+            _ => previous = Some(x),
+        }
     }
 }
 
@@ -248,21 +276,24 @@ impl Figure {
         let numbers: Option<Vec<f64>> = values.iter().map(Value::as_f64).collect();
         let scale = match &numbers {
             Some(ns) if ns.len() >= 2 && ns.iter().all(|&f| is_power_of_two(f)) => Scale::Log2,
+            Some(ns) if spans_decades(ns) => Scale::Log10,
             Some(_) => Scale::Linear,
             None => Scale::Categorical,
         };
         let coordinate = |i: usize| -> f64 {
             match (scale, &numbers) {
                 (Scale::Log2, Some(ns)) => ns[i].log2(),
+                (Scale::Log10, Some(ns)) => ns[i].log10(),
                 (Scale::Linear, Some(ns)) => ns[i],
                 _ => i as f64,
             }
         };
-        let ticks: Vec<(f64, String)> = values
+        let mut ticks: Vec<(f64, String)> = values
             .iter()
             .enumerate()
             .map(|(i, v)| (coordinate(i), value_label(v)))
             .collect();
+        unclutter(&mut ticks);
 
         // Series in order of first appearance; a colour each while the palette lasts (else by
         // strategy), marker by isolation.
@@ -411,6 +442,7 @@ impl Figure {
     fn x_desc(&self) -> String {
         match self.scale {
             Scale::Log2 => format!("{} (log₂ scale)", self.vary),
+            Scale::Log10 => format!("{} (log scale)", self.vary),
             _ => self.vary.clone(),
         }
     }
@@ -505,7 +537,15 @@ impl Figure {
         let n = self.series.len().max(1) as i32;
         let (_, h) = area.dim_in_pixel();
         let row = ((h as i32 - 80) / n).clamp(18, 36);
-        let size = (row - 8).clamp(12, 20);
+        // Small enough that the longest label fits the legend's width.
+        let longest = self
+            .series
+            .iter()
+            .map(|s| s.label.chars().count())
+            .max()
+            .unwrap_or(1) as f64;
+        let fits = ((f64::from(LEGEND_WIDTH) - 74.0) / (longest * 0.47)) as i32;
+        let size = (row - 8).min(fits).clamp(11, 20);
         area.draw(&Text::new("strategy @ isolation", (12, 20), bold(20.0)))
             .map_err(plot_error)?;
         for (i, s) in self.series.iter().enumerate() {
@@ -644,6 +684,14 @@ mod tests {
     fn other_numbers_are_linear_and_strings_categorical() {
         let f = Figure::from_json(&doc(json!([1, 3, 10]))).unwrap();
         assert_eq!(f.scale, Scale::Linear);
+        let f = Figure::from_json(&doc(json!([1, 10, 50, 100, 500]))).unwrap();
+        assert_eq!(f.scale, Scale::Log10);
+        let f = Figure::from_json(&doc(json!([0, 1, 10, 200]))).unwrap();
+        assert_eq!(f.scale, Scale::Linear);
+        // 0 and 1 would overprint on a 0..200 axis: 1 loses its label
+        assert_eq!(f.ticks[1].1, "");
+        assert_eq!(f.ticks[2].1, "");
+        assert_eq!(f.ticks[3].1, "200");
         let f = Figure::from_json(&doc(json!(["low", "high"]))).unwrap();
         assert_eq!(f.scale, Scale::Categorical);
         assert_eq!(f.ticks[1], (1.0, "high".to_string()));
