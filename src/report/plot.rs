@@ -13,6 +13,9 @@ use std::sync::Once;
 use anyhow::{Context, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+};
 use serde_json::Value;
 
 /// Size of the figure in pixels (SVG user units): 16:10, readable on a slide.
@@ -50,22 +53,17 @@ const METRICS: [(&str, &str, &str, f64); 4] = [
 
 static FONTS: Once = Once::new();
 
+const REGULAR: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
+
 /// Registers the bundled font with plotters (once per process).
 fn register_fonts() {
     FONTS.call_once(|| {
         // The bytes are compiled in and known to be valid TrueType: failure is a build defect.
-        plotters::style::register_font(
-            FONT,
-            FontStyle::Normal,
-            include_bytes!("../../assets/fonts/DejaVuSans.ttf"),
-        )
-        .unwrap_or_else(|_| panic!("bundled DejaVuSans.ttf is a valid font"));
-        plotters::style::register_font(
-            FONT,
-            FontStyle::Bold,
-            include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf"),
-        )
-        .unwrap_or_else(|_| panic!("bundled DejaVuSans-Bold.ttf is a valid font"));
+        plotters::style::register_font(FONT, FontStyle::Normal, REGULAR)
+            .unwrap_or_else(|_| panic!("bundled DejaVuSans.ttf is a valid font"));
+        plotters::style::register_font(FONT, FontStyle::Bold, BOLD)
+            .unwrap_or_else(|_| panic!("bundled DejaVuSans-Bold.ttf is a valid font"));
     });
 }
 
@@ -84,7 +82,7 @@ pub fn render(sweep: &Value, path: &Path) -> anyhow::Result<()> {
             root.present().map_err(plot_error)?;
         }
         Some("png") => {
-            let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+            let root = Glyphs::new(BitMapBackend::new(path, SIZE)).into_drawing_area();
             figure.draw(&root)?;
             root.present().map_err(plot_error)?;
         }
@@ -544,7 +542,7 @@ impl Figure {
             .map(|s| s.label.chars().count())
             .max()
             .unwrap_or(1) as f64;
-        let fits = ((f64::from(LEGEND_WIDTH) - 74.0) / (longest * 0.47)) as i32;
+        let fits = ((f64::from(LEGEND_WIDTH) - 74.0) / (longest * 0.5)) as i32;
         let size = (row - 8).min(fits).clamp(11, 20);
         area.draw(&Text::new("strategy @ isolation", (12, 20), bold(20.0)))
             .map_err(plot_error)?;
@@ -626,6 +624,201 @@ fn marker<'a, DB: DrawingBackend + 'a, C: Clone + 'a>(
             + PathElement::new(vec![(-r, -r), (r, r)], fill.stroke_width(3))
             + PathElement::new(vec![(-r, r), (r, -r)], fill.stroke_width(3)))
         .into_dyn(),
+    }
+}
+
+/// The bitmap backend with text drawn here, glyph by glyph with ab_glyph: plotters 0.3.7's own
+/// ab_glyph text drops each glyph's left side bearing, so letters like `i` and `l` overlap their
+/// neighbours. Everything else goes to the wrapped backend.
+struct Glyphs<'a> {
+    inner: BitMapBackend<'a>,
+    regular: ab_glyph::FontRef<'static>,
+    bold: ab_glyph::FontRef<'static>,
+}
+
+type BitmapError<'a> = DrawingErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>;
+
+/// A line of text laid out at the origin: glyphs on a baseline at `ascent`, and its box.
+struct Line {
+    glyphs: Vec<ab_glyph::Glyph>,
+    width: f32,
+    height: f32,
+}
+
+impl<'a> Glyphs<'a> {
+    fn new(inner: BitMapBackend<'a>) -> Self {
+        // The bytes are compiled in and known to be valid TrueType: failure is a build defect.
+        Glyphs {
+            inner,
+            regular: ab_glyph::FontRef::try_from_slice(REGULAR).expect("bundled regular font"),
+            bold: ab_glyph::FontRef::try_from_slice(BOLD).expect("bundled bold font"),
+        }
+    }
+
+    fn font<S: BackendTextStyle>(&self, style: &S) -> &ab_glyph::FontRef<'static> {
+        match style.style() {
+            FontStyle::Bold => &self.bold,
+            _ => &self.regular,
+        }
+    }
+
+    fn layout<S: BackendTextStyle>(&self, text: &str, style: &S) -> Line {
+        use ab_glyph::{Font, ScaleFont};
+        let size = style.size() as f32;
+        let font = self.font(style).as_scaled(size);
+        let mut glyphs = Vec::with_capacity(text.len());
+        let mut caret = 0.0_f32;
+        let mut previous = None;
+        for c in text.chars() {
+            let id = font.glyph_id(c);
+            if let Some(p) = previous {
+                caret += font.kern(p, id);
+            }
+            glyphs.push(id.with_scale_and_position(size, ab_glyph::point(caret, font.ascent())));
+            caret += font.h_advance(id);
+            previous = Some(id);
+        }
+        Line {
+            glyphs,
+            width: caret,
+            height: font.ascent() - font.descent(),
+        }
+    }
+}
+
+impl<'a> DrawingBackend for Glyphs<'a> {
+    type ErrorType = <BitMapBackend<'a> as DrawingBackend>::ErrorType;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.inner.get_size()
+    }
+
+    fn ensure_prepared(&mut self) -> Result<(), BitmapError<'a>> {
+        self.inner.ensure_prepared()
+    }
+
+    fn present(&mut self) -> Result<(), BitmapError<'a>> {
+        self.inner.present()
+    }
+
+    fn draw_pixel(
+        &mut self,
+        point: BackendCoord,
+        color: BackendColor,
+    ) -> Result<(), BitmapError<'a>> {
+        self.inner.draw_pixel(point, color)
+    }
+
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Result<(), BitmapError<'a>> {
+        self.inner.draw_line(from, to, style)
+    }
+
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), BitmapError<'a>> {
+        self.inner.draw_rect(upper_left, bottom_right, style, fill)
+    }
+
+    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> Result<(), BitmapError<'a>> {
+        self.inner.draw_path(path, style)
+    }
+
+    fn draw_circle<S: BackendStyle>(
+        &mut self,
+        center: BackendCoord,
+        radius: u32,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), BitmapError<'a>> {
+        self.inner.draw_circle(center, radius, style, fill)
+    }
+
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vert: I,
+        style: &S,
+    ) -> Result<(), BitmapError<'a>> {
+        self.inner.fill_polygon(vert, style)
+    }
+
+    fn blit_bitmap(
+        &mut self,
+        pos: BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> Result<(), BitmapError<'a>> {
+        self.inner.blit_bitmap(pos, size, src)
+    }
+
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> Result<(u32, u32), BitmapError<'a>> {
+        let line = self.layout(text, style);
+        Ok((line.width.ceil() as u32, line.height.ceil() as u32))
+    }
+
+    fn draw_text<S: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &S,
+        pos: BackendCoord,
+    ) -> Result<(), BitmapError<'a>> {
+        use ab_glyph::Font;
+        use plotters_backend::text_anchor::{HPos, VPos};
+        let color = style.color();
+        if color.alpha == 0.0 {
+            return Ok(());
+        }
+        let line = self.layout(text, style);
+        let (width, height) = (line.width.round() as i32, line.height.round() as i32);
+        let dx = match style.anchor().h_pos {
+            HPos::Left => 0,
+            HPos::Right => -width,
+            HPos::Center => -width / 2,
+        };
+        let dy = match style.anchor().v_pos {
+            VPos::Top => 0,
+            VPos::Center => -height / 2,
+            VPos::Bottom => -height,
+        };
+        let transform = style.transform();
+        let (w, h) = self.inner.get_size();
+        let font = self.font(style).clone();
+        let mut result = Ok(());
+        for glyph in line.glyphs {
+            let Some(outline) = font.outline_glyph(glyph) else {
+                continue;
+            };
+            let bounds = outline.px_bounds();
+            let (x0, y0) = (bounds.min.x.round() as i32, bounds.min.y.round() as i32);
+            outline.draw(|x, y, coverage| {
+                let (x, y) = transform.transform(x0 + x as i32 + dx, y0 + y as i32 + dy);
+                let (x, y) = (pos.0 + x, pos.1 + y);
+                if result.is_ok() && x >= 0 && y >= 0 && x < w as i32 && y < h as i32 {
+                    let pixel = BackendColor {
+                        alpha: color.alpha * f64::from(coverage.min(1.0)),
+                        rgb: color.rgb,
+                    };
+                    result = self.inner.draw_pixel((x, y), pixel);
+                }
+            });
+        }
+        result
     }
 }
 
