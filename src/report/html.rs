@@ -19,6 +19,8 @@ pub enum Kind {
     Run,
     Sweep,
     Replay,
+    /// `contention anomalies --format json`: the classic anomaly table.
+    Anomalies,
 }
 
 impl Kind {
@@ -29,16 +31,19 @@ impl Kind {
             Some("run") => return Ok(Kind::Run),
             Some("sweep") => return Ok(Kind::Sweep),
             Some("replay") => return Ok(Kind::Replay),
+            Some("anomalies") => return Ok(Kind::Anomalies),
             Some(other) => bail!("unknown document kind \"{other}\""),
             None => {}
         }
         if doc.get("replays").is_some_and(Value::is_array) {
             Ok(Kind::Replay)
+        } else if doc.get("results").is_some_and(Value::is_array) {
+            Ok(Kind::Anomalies)
         } else if doc.get("cells").is_some_and(Value::is_array) {
             Ok(Kind::Run)
         } else {
             bail!(
-                "not a contention document: expected a run report (\"cells\"), a sweep (\"kind\": \"sweep\") or replays (\"replays\")"
+                "not a contention document: expected a run report (\"cells\"), a sweep (\"kind\": \"sweep\"), replays (\"replays\") or the anomaly table (\"results\")"
             )
         }
     }
@@ -48,6 +53,7 @@ impl Kind {
             Kind::Run => "run",
             Kind::Sweep => "sweep",
             Kind::Replay => "replay",
+            Kind::Anomalies => "anomalies",
         }
     }
 }
@@ -175,6 +181,7 @@ pub fn render(sources: &[Source]) -> anyhow::Result<String> {
             Kind::Run => run(&mut h, &s.doc),
             Kind::Sweep => sweep(&mut h, &s.doc).with_context(|| s.name.clone())?,
             Kind::Replay => replays(&mut h, &s.doc),
+            Kind::Anomalies => anomalies(&mut h, &s.doc),
         }
         let _ = writeln!(
             h,
@@ -190,6 +197,7 @@ fn scenario_name(doc: &Value) -> String {
     doc.pointer("/scenario/name")
         .and_then(Value::as_str)
         .or_else(|| doc.pointer("/replays/0/scenario").and_then(Value::as_str))
+        .or_else(|| doc.get("results").map(|_| "classic anomalies"))
         .unwrap_or("?")
         .to_string()
 }
@@ -797,6 +805,78 @@ fn replay(h: &mut String, doc: &Value, r: &Value, declared: &[(String, String, S
     );
 }
 
+fn anomalies(h: &mut String, doc: &Value) {
+    h.push_str("<h2><span class=\"kind\">anomalies</span>The classic anomalies</h2>\n");
+    meta(
+        h,
+        &[
+            ("server", server_line(doc)),
+            ("tool", text(doc.get("tool"))),
+        ],
+    );
+    let results = arr(doc, "results");
+    let mut levels: Vec<String> = Vec::new();
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for r in results {
+        let level = text(r.get("isolation"));
+        if !levels.contains(&level) {
+            levels.push(level);
+        }
+        let row = (text(r.get("anomaly")), text(r.get("name")));
+        if !rows.contains(&row) {
+            rows.push(row);
+        }
+    }
+    h.push_str("<div class=\"scroll\"><table class=\"anomalies\">\n<thead><tr>");
+    th(h, "anomaly", false, "");
+    th(h, "name", false, "");
+    for l in &levels {
+        th(h, l, false, "");
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (id, name) in &rows {
+        h.push_str("<tr>");
+        td(h, id, "name");
+        td(h, name, "name");
+        for l in &levels {
+            let verdict = results
+                .iter()
+                .find(|r| {
+                    text(r.get("anomaly")) == *id
+                        && text(r.get("name")) == *name
+                        && text(r.get("isolation")) == *l
+                })
+                .map(|r| text(r.get("verdict")))
+                .unwrap_or_default();
+            let class = match verdict.as_str() {
+                "possible" => "bad",
+                "" => "",
+                _ => "ok",
+            };
+            td(h, &verdict, class);
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table></div>\n");
+    h.push_str("<p class=\"muted\">Each verdict is what one deterministic schedule did on this server. The timelines:</p>\n");
+    let declared = invariants(doc);
+    for r in results {
+        let Some(replay_doc) = r.get("replay") else {
+            continue;
+        };
+        let _ = writeln!(
+            h,
+            "<details><summary>{} {} @ {}: {}</summary>",
+            esc(&text(r.get("anomaly"))),
+            esc(&text(r.get("name"))),
+            esc(&text(r.get("isolation"))),
+            esc(&text(r.get("verdict")))
+        );
+        replay(h, doc, replay_doc, &declared);
+        h.push_str("</details>\n");
+    }
+}
+
 /// One session's cell for one event of a timeline (mirrors the terminal timeline).
 fn event_cell(e: &Value) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -879,6 +959,7 @@ mod tests {
         assert_eq!(Kind::of(&json!({"kind": "run"})).unwrap(), Kind::Run);
         assert_eq!(Kind::of(&json!({"kind": "sweep"})).unwrap(), Kind::Sweep);
         assert_eq!(Kind::of(&json!({"replays": []})).unwrap(), Kind::Replay);
+        assert_eq!(Kind::of(&json!({"results": []})).unwrap(), Kind::Anomalies);
         assert!(Kind::of(&json!({"x": 1})).is_err());
     }
 

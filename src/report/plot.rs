@@ -897,6 +897,30 @@ mod tests {
     }
 
     #[test]
+    fn odd_sweeps_still_draw() {
+        // One value, nothing committed (no p99), strings, fractions, missing stats.
+        for values in [
+            json!([4]),
+            json!(["a"]),
+            json!([0.5, 0.25, 2.5]),
+            json!([0, 1]),
+        ] {
+            let mut d = doc(values.clone());
+            for p in d["points"].as_array_mut().unwrap() {
+                p["p99_ms"] = Value::Null;
+                p.as_object_mut().unwrap().remove("anomaly_rate");
+            }
+            let svg = render_svg(&d).unwrap_or_else(|e| panic!("{values}: {e:#}"));
+            assert!(
+                svg.contains("<svg") && svg.contains("Throughput"),
+                "{values}"
+            );
+        }
+        let empty = json!({"kind": "sweep", "vary": "clients", "values": [], "points": []});
+        assert!(render_svg(&empty).is_err());
+    }
+
+    #[test]
     fn tick_labels_drop_useless_decimals() {
         assert_eq!(number(1200.0, 3000.0), "1200");
         assert_eq!(number(0.5, 1.0), "0.5");
