@@ -71,6 +71,10 @@ pub enum Command {
     Show(ShowArgs),
     /// Check scenario files without running them.
     Validate(ValidateArgs),
+    /// Turn JSON results (runs, sweeps, replays) into one self-contained HTML page, or a
+    /// sweep into a plot.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +211,11 @@ pub struct SweepArgs {
     /// Write the sweep as JSON to this file, and as CSV next to it (.csv).
     #[arg(long, value_name = "FILE.json")]
     pub output: Option<std::path::PathBuf>,
+
+    /// Draw throughput, p99 latency, abort rate and anomaly rate against the varied value:
+    /// SVG or PNG by the file's extension.
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
+    pub plot: Option<std::path::PathBuf>,
 
     /// Output format on stdout.
     #[arg(short, long, value_enum, default_value = "table")]
@@ -364,6 +373,32 @@ pub struct ValidateArgs {
     /// Scenario files or built-in names.
     #[arg(required = true)]
     pub scenarios: Vec<String>,
+}
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  contention run ticketmaster --isolation all --format json > r.json
+  contention report r.json --html report.html                the matrix, anomalies, metadata
+  contention report r.json s.json replay.json --html all.html  several documents in one page
+  contention report s.json --plot s.png                       a sweep's 2x2 figure (or .svg)
+
+Reads what `contention run --format json`, `contention sweep --output`, `contention replay
+--format json` and `contention anomalies --format json` write. The page has no scripts and fetches nothing: plots are inline SVG.
+Exit codes: 0 written, 2 could not read or write.";
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// JSON documents: run reports, sweeps, replays (in this order on the page).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+
+    /// Write one self-contained HTML page here.
+    #[arg(long, value_name = "OUT.html", required_unless_present = "plot")]
+    pub html: Option<std::path::PathBuf>,
+
+    /// Draw the (one) sweep among FILEs here: .svg or .png.
+    #[arg(long, value_name = "OUT.svg|OUT.png")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// A list of isolation levels given as one flag value (`rc,rr` or `all`).

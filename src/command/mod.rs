@@ -4,6 +4,7 @@
 
 mod anomalies;
 mod replay;
+mod report;
 mod run;
 mod show;
 mod sweep;
@@ -12,7 +13,6 @@ mod workspace;
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
-use crate::report;
 use crate::scenario::{self, catalog};
 
 pub use run::run;
@@ -40,6 +40,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
         Command::List => list(out),
         Command::Show(args) => show::show(&args, out),
         Command::Validate(args) => validate(&args.scenarios, out, err),
+        Command::Report(args) => report::report(&args, out),
     };
     match result {
         Ok(exit) => exit,
@@ -58,10 +59,10 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
 
 fn compare(before: &str, after: &str, out: &mut dyn Write) -> anyhow::Result<Exit> {
     let (a, b) = (
-        report::compare::read(before)?,
-        report::compare::read(after)?,
+        crate::report::compare::read(before)?,
+        crate::report::compare::read(after)?,
     );
-    report::compare::render((before, &a), (after, &b), out)?;
+    crate::report::compare::render((before, &a), (after, &b), out)?;
     Ok(Exit::Ok)
 }
 

@@ -215,6 +215,12 @@ pub async fn sweep(
     if let Some(path) = &args.output {
         crate::report::write_files(path, &report, |w| render_csv(&report, w))?;
     }
+    if let Some(path) = &args.plot {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow!("--plot {}: {e}", path.display()))?;
+        }
+        crate::report::plot::render(&serde_json::to_value(&report)?, path)?;
+    }
     match args.format {
         Format::Table => render_table(&report, false, out)?,
         Format::Markdown => render_table(&report, true, out)?,

@@ -4,6 +4,8 @@
 //! Rendering only: this module must not run anything or decide outcomes.
 
 pub mod compare;
+pub mod html;
+pub mod plot;
 pub mod sweep;
 mod table;
 

@@ -6,5 +6,6 @@ mod experiments;
 mod matrix;
 mod provisioning;
 mod replay;
+mod report;
 mod scenario_files;
 mod support;
