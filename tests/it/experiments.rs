@@ -9,6 +9,7 @@ use crate::support::{run, scratch, stderr, stdout};
 fn a_sweep_aggregates_repetitions_and_writes_json_and_csv() {
     let dir = scratch();
     let json = dir.path().join("out/sweep.json");
+    let plot = dir.path().join("plots/sweep.svg");
     let out = run(&[
         "sweep",
         "ticketmaster",
@@ -29,6 +30,8 @@ fn a_sweep_aggregates_repetitions_and_writes_json_and_csv() {
         "--format",
         "json",
         "--quiet",
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
@@ -59,6 +62,13 @@ fn a_sweep_aggregates_repetitions_and_writes_json_and_csv() {
     assert!(
         csv.starts_with("scenario,strategy,isolation,vary,value,runs,ops_per_s_mean"),
         "{csv}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("plots/sweep.svg"))
+        .expect("--plot wrote the figure");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("Throughput") && svg.contains("for-update @ rc"),
+        "{}",
+        &svg[..200]
     );
 }
 
