@@ -1,4 +1,4 @@
--- bank-transfer: :accounts accounts holding :initial_balance each, and a log of every transfer.
+-- bank-transfer: :accounts accounts (or :hot_accounts, if more) holding :initial_balance each, and a log of every transfer.
 -- `opening` keeps each account's balance at setup, so the invariants can check conservation
 -- without knowing the parameters. No CHECK (balance >= 0) and no foreign keys on purpose: a
 -- CHECK would turn the damage the invariants measure into errors, and the KEY SHARE locks of
@@ -17,4 +17,4 @@ CREATE TABLE transfers (
     client  int NOT NULL
 );
 INSERT INTO accounts (id, opening, balance)
-SELECT g, :initial_balance, :initial_balance FROM generate_series(1, :accounts) AS g;
+SELECT g, :initial_balance, :initial_balance FROM generate_series(1, greatest(:accounts, :hot_accounts)) AS g;

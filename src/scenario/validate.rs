@@ -438,7 +438,9 @@ fn draws(
                 ));
             }
             Some(other) => {
-                if matches!(kind, DrawKind::Uniform { low, high } if low == high) {
+                if matches!(kind, DrawKind::Uniform { low, high } if low == high)
+                    || matches!(kind, DrawKind::Zipf { n: 1, .. })
+                {
                     return Err(cx.err(
                         Some(other.span()),
                         &format!("{key}.distinct_from"),
