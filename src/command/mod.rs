@@ -3,6 +3,7 @@
 //! only layer that sees every stage; it must not parse arguments or format tables itself.
 
 mod anomalies;
+mod bench;
 mod replay;
 mod run;
 mod show;
@@ -33,6 +34,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
         Command::Run(args) => run(args, out, err).await,
         Command::Replay(args) => replay::replay(args, out, err).await,
         Command::Anomalies(args) => anomalies::anomalies(args, out, err).await,
+        Command::Bench(args) => bench::bench(args, out, err).await,
         Command::List => list(out),
         Command::Show(args) => show::show(&args, out),
         Command::Validate(args) => validate(&args.scenarios, out, err),

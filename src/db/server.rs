@@ -192,6 +192,11 @@ impl Drop for Server {
 }
 
 impl RunDatabase {
+    /// The database's connection settings (for external clients such as pgbench).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Connection settings for a client, with session settings passed as startup options.
     pub fn client_config(&self, settings: &[(String, String)]) -> Config {
         let mut c = self.config.clone();
