@@ -225,7 +225,7 @@ async fn footprint(
         tabled::settings::Alignment::right(),
     );
     Ok(format!(
-        "contention's own footprint: tpcb, scale {}, {} run, rc (CPU = this process, during the run; peak RSS = the whole process)\n{t}",
+        "contention's own footprint: tpcb, scale {}, {} run, rc (CPU = this process during the cell: reset, connecting and preparing the clients, the run; peak RSS = the whole process)\n{t}",
         args.scale,
         humantime::format_duration(args.duration),
     ))
