@@ -65,6 +65,11 @@ pub enum Command {
         after_help = "Examples:\n  contention run write-skew --isolation all --output before.json\n  contention run write-skew --isolation all --output after.json\n  contention compare before.json after.json"
     )]
     Compare(CompareArgs),
+    /// Benchmark the lab against pgbench: pgbench's TPC-B-like script and the tpcb scenario on
+    /// the same server with the same clients, alternating, and contention's ops/s as a ratio of
+    /// pgbench's tps; or, with --footprint, the lab's own CPU and memory at many clients.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
     /// List the built-in scenarios.
     List,
     /// Show a scenario: its story, parameters, strategies with their SQL, invariants, expectations.
@@ -272,6 +277,52 @@ pub struct AnomaliesArgs {
 
     #[command(flatten)]
     pub common: ReplayCommon,
+}
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  contention bench                                  1, 8 and 32 clients, 5 s each, one round
+  contention bench --clients 8,32 --rounds 3 --duration 10s
+  contention bench --footprint                      the lab's CPU and peak memory at 1000 clients
+  contention bench --db postgres://user@host/postgres
+
+pgbench is looked for next to the server binaries, then on PATH. Exit codes: 0 ran, 2 could not
+run, 130 interrupted.";
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Client counts, comma-separated: each is run by pgbench and by the lab.
+    #[arg(short, long, value_delimiter = ',', default_value = "1,8,32")]
+    pub clients: Vec<u32>,
+
+    /// How long each run lasts.
+    #[arg(short, long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub duration: Duration,
+
+    /// Rounds per client count (pgbench, contention, pgbench, contention, ...); the table shows
+    /// the mean.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
+
+    /// pgbench's scale factor (branches; 100000 accounts each), for both sides.
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+
+    /// Instead: run tpcb with this many clients (default 1000) for --duration and report the
+    /// lab's own CPU time (user + sys) and peak memory (max RSS).
+    #[arg(long, value_name = "CLIENTS", num_args = 0..=1, default_missing_value = "1000")]
+    pub footprint: Option<u32>,
+
+    /// Seed for the lab's draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// No progress messages on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -3,6 +3,7 @@
 //! only layer that sees every stage; it must not parse arguments or format tables itself.
 
 mod anomalies;
+mod bench;
 mod replay;
 mod report;
 mod run;
@@ -37,6 +38,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
         Command::Anomalies(args) => anomalies::anomalies(args, out, err).await,
         Command::Sweep(args) => sweep::sweep(args, out, err).await,
         Command::Compare(args) => compare(&args.before, &args.after, out),
+        Command::Bench(args) => bench::bench(args, out, err).await,
         Command::List => list(out),
         Command::Show(args) => show::show(&args, out),
         Command::Validate(args) => validate(&args.scenarios, out, err),

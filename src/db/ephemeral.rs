@@ -1,6 +1,9 @@
 //! A private, throw-away PostgreSQL cluster started from the local binaries.
 //!
-//! `initdb` into a fresh directory under the temp dir (`contention-pg-XXXXXX/{data,sock}`), then
+//! A fresh directory under the temp dir (`contention-pg-XXXXXX/{data,sock}`) gets its data
+//! directory by copying the cached initdb template (`template`: made by the first start, kept
+//! under `~/.cache/contention/`, keyed by `postgres --version`), or by running `initdb` when
+//! there is no usable template (which then stores one); then
 //! `postgres` listening only on a private Unix socket (no TCP), with durability switched off
 //! (fsync, synchronous_commit, full_page_writes): the lab measures concurrency control, not
 //! disks. As root, both run as the `postgres` system user (PostgreSQL refuses to run as root).
@@ -21,6 +24,8 @@ use anyhow::{Context, anyhow, bail};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, Uid, User, chown};
 
+mod template;
+
 /// Prefix of every directory the lab creates for a private cluster.
 const DIR_PREFIX: &str = "contention-pg-";
 /// The file in that directory naming the lab process that owns it.
@@ -37,6 +42,16 @@ const SETTINGS: &[(&str, &str)] = &[
     ("shared_buffers", "128MB"),
     ("log_min_messages", "warning"),
 ];
+/// How initdb makes every private cluster (part of the template cache's key).
+const INITDB_ARGS: &[&str] = &[
+    "-U",
+    "postgres",
+    "--auth=trust",
+    "--no-sync",
+    "-E",
+    "UTF8",
+    "--locale=C",
+];
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,6 +65,7 @@ pub struct Ephemeral {
     major: u32,
     port: u16,
     postmaster: Option<Child>,
+    from_template: bool,
 }
 
 impl Ephemeral {
@@ -57,7 +73,7 @@ impl Ephemeral {
     pub fn start(settings: &[(String, String)]) -> anyhow::Result<Ephemeral> {
         sweep_orphans();
         let bindir = find_bindir()?;
-        let major = major_version(&bindir)?;
+        let (major, version) = major_version(&bindir)?;
         let user = run_as()?;
         let top = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
@@ -73,6 +89,7 @@ impl Ephemeral {
             major,
             port: free_port(),
             postmaster: None,
+            from_template: false,
         };
         fs::write(eph.top.join(OWNER_FILE), std::process::id().to_string())?;
         fs::create_dir(&eph.data)?;
@@ -84,7 +101,16 @@ impl Ephemeral {
                 })?;
             }
         }
-        eph.initdb(user.as_ref())?;
+        let template = template::Template::locate(&eph.bindir, major, &version);
+        eph.from_template = template
+            .as_ref()
+            .is_some_and(|t| t.copy_into(&eph.data, user.as_ref()));
+        if !eph.from_template {
+            eph.initdb(user.as_ref())?;
+            if let Some(t) = &template {
+                t.store(&eph.data);
+            }
+        }
         eph.launch(user.as_ref(), settings)?;
         eph.wait_ready()?;
         Ok(eph)
@@ -122,6 +148,12 @@ impl Ephemeral {
         self.major
     }
 
+    /// Whether the data directory was copied from the cached initdb template (rather than
+    /// made by running initdb).
+    pub fn from_template(&self) -> bool {
+        self.from_template
+    }
+
     /// Fast shutdown, then SIGKILL after a grace period, then remove the directory. Idempotent.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.postmaster.take() {
@@ -148,15 +180,7 @@ impl Ephemeral {
     fn initdb(&self, user: Option<&User>) -> anyhow::Result<()> {
         let initdb = self.bindir.join("initdb");
         let mut cmd = Command::new(&initdb);
-        cmd.arg("-D").arg(self.data_dir()).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ]);
+        cmd.arg("-D").arg(self.data_dir()).args(INITDB_ARGS);
         let out = self
             .prepare(&mut cmd, user)
             .output()
@@ -318,7 +342,8 @@ pub fn find_bindir() -> anyhow::Result<PathBuf> {
     ))
 }
 
-fn major_version(bindir: &Path) -> anyhow::Result<u32> {
+/// The major version and the full `postgres --version` line.
+fn major_version(bindir: &Path) -> anyhow::Result<(u32, String)> {
     let postgres = bindir.join("postgres");
     let out = Command::new(&postgres)
         .arg("--version")
@@ -330,6 +355,7 @@ fn major_version(bindir: &Path) -> anyhow::Result<u32> {
         .nth(2)
         .and_then(|v| v.split('.').next())
         .and_then(|m| m.parse().ok())
+        .map(|m| (m, text.trim().to_string()))
         .ok_or_else(|| {
             anyhow!(
                 "cannot read the version from `{} --version`: {text}",
@@ -400,7 +426,7 @@ fn read_pid(path: &Path) -> Option<i32> {
 }
 
 /// Whether a process exists and is not a zombie (a killed lab not yet reaped counts as gone).
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {

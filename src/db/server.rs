@@ -78,9 +78,14 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("{e}\n(no --db URL, DATABASE_URL or --db-from-env was given, so a private PostgreSQL was tried)"))?;
         let admin = eph.config();
         let description = format!(
-            "private PostgreSQL {} (ephemeral, {})",
+            "private PostgreSQL {} (ephemeral, {}{})",
             eph.major_version(),
-            eph.data_dir().display()
+            eph.data_dir().display(),
+            if eph.from_template() {
+                ", copied from the cached initdb template"
+            } else {
+                ""
+            }
         );
         Ok(Server {
             admin,
@@ -192,6 +197,11 @@ impl Drop for Server {
 }
 
 impl RunDatabase {
+    /// The database's connection settings (for external clients such as pgbench).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Connection settings for a client, with session settings passed as startup options.
     pub fn client_config(&self, settings: &[(String, String)]) -> Config {
         let mut c = self.config.clone();

@@ -25,6 +25,18 @@ impl ToSql for TextParam<'_> {
         _ty: &Type,
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        // Integers and strings (nearly every parameter) are written without a temporary String.
+        match self.0 {
+            Some(Value::Int(i)) => {
+                std::fmt::Write::write_fmt(out, format_args!("{i}"))?;
+                return Ok(IsNull::No);
+            }
+            Some(Value::String(s)) => {
+                out.extend_from_slice(s.as_bytes());
+                return Ok(IsNull::No);
+            }
+            _ => {}
+        }
         match self.0.and_then(to_text) {
             None => Ok(IsNull::Yes),
             Some(text) => {

@@ -79,11 +79,14 @@ pub async fn run(
             ^ seed_stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
             ^ u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03),
     );
+    // Child tokens: cancelled with their parents, but each with its own lock, so checking them
+    // (before every operation, and at every wake-up of an attempt) is not a lock all the
+    // clients of the cell contend for.
+    let (stop, abort) = (role.stop.child_token(), shared.abort.child_token());
     shared.barrier.wait().await;
 
     let mut op: i64 = 0;
-    while !role.stop.is_cancelled() && !shared.abort.is_cancelled() && claim(role.budget.as_deref())
-    {
+    while !stop.is_cancelled() && !abort.is_cancelled() && claim(role.budget.as_deref()) {
         op += 1;
         vars.set(op_slot, Value::Int(op));
         shared.draws.draw(&mut rng, &mut vars)?;
@@ -94,7 +97,7 @@ pub async fn run(
             vars.set(try_slot, Value::Int(tries.into()));
             let end = tokio::select! {
                 biased;
-                _ = shared.abort.cancelled() => return Ok(stats),
+                _ = abort.cancelled() => return Ok(stats),
                 end = attempt(&conn, &role, &mut vars, &mut stats) => end?,
             };
             match &end {
@@ -109,7 +112,7 @@ pub async fn run(
                         let cap = BACKOFF_CAP.min(Duration::from_micros(1000 << tries.min(16)));
                         let pause = cap.mul_f64(rng.random::<f64>());
                         tokio::select! {
-                            _ = shared.abort.cancelled() => return Ok(stats),
+                            _ = abort.cancelled() => return Ok(stats),
                             _ = tokio::time::sleep(pause) => {}
                         }
                         continue;

@@ -315,12 +315,6 @@ impl Program {
             return Ok(None);
         }
         if let Some(stmt) = stmt {
-            if !cursor.in_tx {
-                if let Err(e) = client.batch_execute(begin).await {
-                    return fail(client, false, e, &at(), trace).await.map(Some);
-                }
-                cursor.in_tx = true;
-            }
             let params = c.bind(vars);
             if let Some(t) = trace.as_deref_mut() {
                 t.sql = Some(shown(step, &params));
@@ -328,13 +322,29 @@ impl Program {
             let result = {
                 let refs: Vec<&(dyn ToSql + Sync)> =
                     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                if c.captures.is_empty() {
-                    client.execute(stmt, &refs).await.map(|n| (n as i64, None))
+                let run = async {
+                    if c.captures.is_empty() {
+                        client.execute(stmt, &refs).await.map(|n| (n as i64, None))
+                    } else {
+                        client
+                            .query(stmt, &refs)
+                            .await
+                            .map(|rows| (rows.len() as i64, Some(rows)))
+                    }
+                };
+                if cursor.in_tx {
+                    run.await
                 } else {
-                    client
-                        .query(stmt, &refs)
-                        .await
-                        .map(|rows| (rows.len() as i64, Some(rows)))
+                    // BEGIN and the transaction's first statement are pipelined (tokio-postgres
+                    // sends requests polled together without waiting in between): the server
+                    // sees BEGIN, then the statement, as before, one round trip sooner. BEGIN
+                    // only fails when the connection does, and then so does the statement.
+                    let (began, result) = futures::join!(client.batch_execute(begin), run);
+                    if let Err(e) = began {
+                        return fail(client, false, e, &at(), trace).await.map(Some);
+                    }
+                    cursor.in_tx = true;
+                    result
                 }
             };
             let (n, rows) = match result {

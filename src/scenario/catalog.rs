@@ -55,6 +55,7 @@ pub fn builtin_names() -> Vec<String> {
         "write-skew",
         "aba",
         "deadlock",
+        "tpcb",
     ];
     names.sort_by_key(|n| {
         (

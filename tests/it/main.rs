@@ -1,6 +1,7 @@
 //! Integration tests: the `contention` binary against real PostgreSQL, provisioned by the tool
 //! itself (a private ephemeral cluster per run), plus scenario-file validation.
 
+mod bench;
 mod cli;
 mod experiments;
 mod matrix;

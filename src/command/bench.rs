@@ -1,0 +1,364 @@
+//! `contention bench`: the lab against pgbench. pgbench's built-in TPC-B-like script and the
+//! `tpcb` scenario (the same five statements and draws) run on the same server with the same
+//! client counts, alternating, each for `--duration`; the table shows contention's ops/s as a
+//! ratio of pgbench's tps. pgbench works in its own database (`pgbench -i -s SCALE` before each of
+//! its runs, as the lab resets its own before each cell); the lab creates and drops both.
+//! `--footprint` instead runs tpcb with many clients and reports the lab's own CPU time and peak
+//! memory (getrusage of this process).
+//!
+//! It measures; it must not change what the runner does.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use nix::sys::resource::{UsageWho, getrusage};
+use tokio_postgres::config::Host;
+
+use super::Exit;
+use super::workspace::Workspace;
+use crate::cli::BenchArgs;
+use crate::db::RunDatabase;
+use crate::db::ephemeral::find_bindir;
+use crate::isolation::Isolation;
+use crate::runner::{self, Settings};
+use crate::scenario::{self, Scenario};
+
+pub async fn bench(
+    args: BenchArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    if args.clients.contains(&0) || args.footprint == Some(0) {
+        bail!("--clients and --footprint must be at least 1");
+    }
+    if args.rounds == 0 || args.scale == 0 {
+        bail!("--rounds and --scale must be at least 1");
+    }
+    let scenario = scenario::load("tpcb", &[("scale".into(), args.scale.to_string())])?;
+    let quiet = args.quiet;
+    let mut say = |msg: String| {
+        if !quiet {
+            let _ = writeln!(err, "contention: {msg}");
+        }
+    };
+    let pgbench = if args.footprint.is_none() {
+        Some(find_pgbench()?)
+    } else {
+        None
+    };
+    let most = args
+        .footprint
+        .unwrap_or_else(|| args.clients.iter().copied().max().unwrap_or(1));
+    let ws = Workspace::open(&args.db, "tpcb", most, &mut say).await?;
+    let result = match (&pgbench, args.footprint) {
+        (Some(pgbench), _) => compare(&ws, &scenario, pgbench, &args, &mut say).await,
+        (None, Some(clients)) => footprint(&ws, &scenario, clients, &args, &mut say).await,
+        (None, None) => unreachable!("pgbench is found unless --footprint"),
+    };
+    let interrupted = ws.abort.is_cancelled();
+    let version = ws.info.version.clone();
+    ws.close(&mut say).await?;
+    let table = result?;
+    writeln!(out, "{}", version.split(" on ").next().unwrap_or(&version))?;
+    writeln!(out, "{table}")?;
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Alternates pgbench and the lab at each client count; returns the table.
+async fn compare(
+    ws: &Workspace,
+    scenario: &Scenario,
+    pgbench: &std::path::Path,
+    args: &BenchArgs,
+    say: &mut dyn FnMut(String),
+) -> anyhow::Result<String> {
+    let pg_db = ws.server.create_database("pgbench").await?;
+    say(format!("pgbench database {}", pg_db.name));
+    let rows = async {
+        let mut rows = Vec::new();
+        for &clients in &args.clients {
+            let (mut tps, mut ops) = (0.0, 0.0);
+            for round in 1..=args.rounds {
+                if ws.abort.is_cancelled() {
+                    return Ok(rows);
+                }
+                let t = run_pgbench(pgbench, &pg_db, clients, args).await?;
+                say(format!(
+                    "{clients} clients, round {round}: pgbench {t:.0} tps"
+                ));
+                let o = run_lab(ws, scenario, clients, args.duration, args.seed).await?;
+                say(format!(
+                    "{clients} clients, round {round}: contention {:.0} ops/s",
+                    o.0
+                ));
+                tps += t;
+                ops += o.0;
+            }
+            let n = f64::from(args.rounds);
+            rows.push((clients, tps / n, ops / n));
+        }
+        anyhow::Ok(rows)
+    }
+    .await;
+    let dropped = ws.server.drop_database(&pg_db).await;
+    let rows = rows?;
+    dropped?;
+    let mut b = tabled::builder::Builder::default();
+    b.push_record(["clients", "pgbench tps", "contention ops/s", "ratio"]);
+    for (clients, tps, ops) in rows {
+        let ratio = if tps > 0.0 {
+            format!("{:.2}", ops / tps)
+        } else {
+            "-".into()
+        };
+        b.push_record([
+            clients.to_string(),
+            format!("{tps:.0}"),
+            format!("{ops:.0}"),
+            ratio,
+        ]);
+    }
+    let mut t = b.build();
+    t.with(tabled::settings::Style::rounded());
+    t.modify(
+        tabled::settings::object::Columns::new(1..),
+        tabled::settings::Alignment::right(),
+    );
+    Ok(format!(
+        "tpcb (pgbench's TPC-B-like script), scale {}, {} per run, {} round{} (mean), rc\n{t}",
+        args.scale,
+        humantime::format_duration(args.duration),
+        args.rounds,
+        if args.rounds == 1 { "" } else { "s" }
+    ))
+}
+
+/// One lab run of tpcb at rc: (committed ops/s, cell outcome's committed count).
+async fn run_lab(
+    ws: &Workspace,
+    scenario: &Scenario,
+    clients: u32,
+    duration: Duration,
+    seed: u64,
+) -> anyhow::Result<(f64, u64)> {
+    let strategy = scenario.strategies.get("tpcb").expect("tpcb strategy");
+    let settings = Settings {
+        clients,
+        duration,
+        operations: None,
+        think: Duration::ZERO,
+        max_tries: scenario.run.max_tries,
+        seed,
+        connections: None,
+    };
+    let outcome = runner::run_cell(
+        &ws.db,
+        scenario,
+        strategy,
+        Isolation::Rc,
+        &settings,
+        &ws.abort,
+    )
+    .await
+    .context("tpcb @ rc")?;
+    let secs = outcome.elapsed.as_secs_f64().max(1e-9);
+    Ok((
+        outcome.stats.committed as f64 / secs,
+        outcome.stats.committed,
+    ))
+}
+
+/// Runs tpcb with many clients and reports the lab's CPU and peak memory.
+async fn footprint(
+    ws: &Workspace,
+    scenario: &Scenario,
+    clients: u32,
+    args: &BenchArgs,
+    say: &mut dyn FnMut(String),
+) -> anyhow::Result<String> {
+    say(format!(
+        "tpcb with {clients} clients for {}",
+        humantime::format_duration(args.duration)
+    ));
+    let before = getrusage(UsageWho::RUSAGE_SELF)?;
+    let (ops, committed) = run_lab(ws, scenario, clients, args.duration, args.seed).await?;
+    let after = getrusage(UsageWho::RUSAGE_SELF)?;
+    let secs = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+    let user = secs(after.user_time()) - secs(before.user_time());
+    let sys = secs(after.system_time()) - secs(before.system_time());
+    // ru_maxrss is in KiB on Linux.
+    let rss_mib = after.max_rss() as f64 / 1024.0;
+    let mut b = tabled::builder::Builder::default();
+    b.push_record([
+        "clients",
+        "committed",
+        "ops/s",
+        "user s",
+        "sys s",
+        "CPU s per 1000 ops",
+        "peak RSS MiB",
+    ]);
+    b.push_record([
+        clients.to_string(),
+        committed.to_string(),
+        format!("{ops:.0}"),
+        format!("{user:.2}"),
+        format!("{sys:.2}"),
+        if committed > 0 {
+            format!("{:.3}", (user + sys) * 1000.0 / committed as f64)
+        } else {
+            "-".into()
+        },
+        format!("{rss_mib:.1}"),
+    ]);
+    let mut t = b.build();
+    t.with(tabled::settings::Style::rounded());
+    t.modify(
+        tabled::settings::object::Columns::new(0..),
+        tabled::settings::Alignment::right(),
+    );
+    Ok(format!(
+        "contention's own footprint: tpcb, scale {}, {} run, rc (CPU = this process during the cell: reset, connecting and preparing the clients, the run; peak RSS = the whole process)\n{t}",
+        args.scale,
+        humantime::format_duration(args.duration),
+    ))
+}
+
+/// pgbench next to the server binaries, else on PATH.
+fn find_pgbench() -> anyhow::Result<PathBuf> {
+    if let Ok(dir) = find_bindir() {
+        let p = dir.join("pgbench");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("pgbench");
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(anyhow!(
+        "pgbench not found next to the PostgreSQL server binaries nor on PATH \
+         (Debian/Ubuntu: apt-get install postgresql-contrib or postgresql)"
+    ))
+}
+
+/// pgbench with the database's connection settings (never through the ambient libpq variables).
+fn pgbench_command(pgbench: &std::path::Path, db: &RunDatabase) -> Command {
+    let c = db.config();
+    let mut cmd = Command::new(pgbench);
+    for var in [
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGPASSWORD",
+        "PGSERVICE",
+        "PGOPTIONS",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some(host) = c.get_hosts().first() {
+        match host {
+            Host::Tcp(h) => cmd.arg("-h").arg(h),
+            Host::Unix(p) => cmd.arg("-h").arg(p),
+        };
+    }
+    if let Some(port) = c.get_ports().first() {
+        cmd.arg("-p").arg(port.to_string());
+    }
+    if let Some(user) = c.get_user() {
+        cmd.arg("-U").arg(user);
+    }
+    if let Some(pw) = c.get_password() {
+        cmd.env("PGPASSWORD", String::from_utf8_lossy(pw).into_owned());
+    }
+    cmd
+}
+
+/// `pgbench -i -s SCALE` then `pgbench -M prepared -n -c N -j min(N,2) -T secs`; returns its tps
+/// (without the initial connection time, as the lab's clients connect before the clock starts).
+async fn run_pgbench(
+    pgbench: &std::path::Path,
+    db: &RunDatabase,
+    clients: u32,
+    args: &BenchArgs,
+) -> anyhow::Result<f64> {
+    let mut init = pgbench_command(pgbench, db);
+    init.args(["-i", "-q", "-s", &args.scale.to_string()])
+        .arg(&db.name);
+    let mut run = pgbench_command(pgbench, db);
+    run.args([
+        "-M",
+        "prepared",
+        "-n",
+        "-c",
+        &clients.to_string(),
+        "-j",
+        &clients.min(2).to_string(),
+        "-T",
+        &args.duration.as_secs().max(1).to_string(),
+    ])
+    .arg(&db.name);
+    let text = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        for (what, cmd) in [("pgbench -i", &mut init), ("pgbench", &mut run)] {
+            let o = cmd.output().with_context(|| format!("cannot run {what}"))?;
+            if !o.status.success() {
+                bail!(
+                    "{what} failed ({}):\n{}{}",
+                    o.status,
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+            if what == "pgbench" {
+                return Ok(String::from_utf8_lossy(&o.stdout).into_owned());
+            }
+        }
+        unreachable!()
+    })
+    .await??;
+    parse_tps(&text).ok_or_else(|| anyhow!("no `tps = ` line in pgbench's output:\n{text}"))
+}
+
+/// pgbench's tps line: `tps = 1234.5 (without initial connection time)` (PostgreSQL 14+) or
+/// `tps = 1234.5 (excluding connections establishing)` (older).
+fn parse_tps(text: &str) -> Option<f64> {
+    let tps: Vec<(f64, &str)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("tps = ")?;
+            let (num, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            Some((num.parse().ok()?, tail))
+        })
+        .collect();
+    tps.iter()
+        .find(|(_, tail)| tail.contains("without") || tail.contains("excluding"))
+        .or(tps.first())
+        .map(|(v, _)| *v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_tps;
+
+    #[test]
+    fn reads_pgbench_tps() {
+        let new = "latency average = 1.2 ms\ninitial connection time = 3.1 ms\ntps = 6543.210987 (without initial connection time)\n";
+        assert_eq!(parse_tps(new), Some(6543.210987));
+        let old = "tps = 100.5 (including connections establishing)\ntps = 101.25 (excluding connections establishing)\n";
+        assert_eq!(parse_tps(old), Some(101.25));
+        assert_eq!(parse_tps("nothing"), None);
+    }
+}

@@ -1,0 +1,97 @@
+//! `contention bench` against pgbench, the tpcb scenario it runs, and the initdb template cache
+//! that makes private servers start fast. Shapes only: no timing is asserted.
+
+use crate::support::{cell, contention, run, run_json, scratch, stderr, stdout, writer_damage};
+
+#[test]
+fn bench_prints_a_ratio_row() {
+    let out = run(&[
+        "bench",
+        "--clients",
+        "1",
+        "--duration",
+        "1s",
+        "--rounds",
+        "1",
+    ]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "stdout:\n{text}\nstderr:\n{err}");
+    assert!(
+        text.contains("pgbench tps") && text.contains("contention ops/s") && text.contains("ratio"),
+        "{text}"
+    );
+    // │ 1 │ 1234 │ 1100 │ 0.89 │
+    let row: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .find(|l| l.starts_with("1 "))
+        .unwrap_or_else(|| panic!("no row for 1 client:\n{text}"))
+        .split('│')
+        .map(str::trim)
+        .collect();
+    assert_eq!(row.len(), 4, "{row:?}");
+    assert!(row[1].parse::<f64>().is_ok_and(|v| v > 0.0), "{row:?}");
+    assert!(row[2].parse::<f64>().is_ok_and(|v| v > 0.0), "{row:?}");
+    assert!(row[3].parse::<f64>().is_ok_and(|v| v > 0.0), "{row:?}");
+    assert!(
+        err.contains("pgbench database contention_pgbench_"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tpcb_runs_without_anomalies() {
+    let (code, report) = run_json(&["tpcb", "--operations", "50", "--expect", "declared"]);
+    assert_eq!(code, 0, "{report}");
+    let c = cell(&report, "tpcb", "rc");
+    assert_eq!(c["stats"]["committed"].as_u64(), Some(50), "{c}");
+    assert_eq!(writer_damage(c), 0, "{c}");
+}
+
+#[test]
+fn the_second_private_start_copies_the_cached_template() {
+    let cache = scratch();
+    let start = || {
+        contention()
+            .env("XDG_CACHE_HOME", cache.path())
+            .env_remove("CONTENTION_PG_TEMPLATE")
+            .args([
+                "run",
+                "ticketmaster",
+                "--strategy",
+                "conditional",
+                "--operations",
+                "4",
+            ])
+            .output()
+            .expect("the binary runs")
+    };
+    let first = start();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        !stderr(&first).contains("cached initdb template"),
+        "{}",
+        stderr(&first)
+    );
+    let templates: Vec<_> = std::fs::read_dir(cache.path().join("contention"))
+        .expect("a cache directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        templates.len() == 1 && templates[0].starts_with("pg"),
+        "{templates:?}"
+    );
+    let second = start();
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("copied from the cached initdb template"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(
+        stdout(&second).contains("conditional"),
+        "{}",
+        stdout(&second)
+    );
+}
