@@ -157,6 +157,7 @@ async fn run_lab(
         max_tries: scenario.run.max_tries,
         seed,
         connections: None,
+        live: None,
     };
     let outcome = runner::run_cell(
         &ws.db,

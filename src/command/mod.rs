@@ -4,6 +4,7 @@
 
 mod anomalies;
 mod bench;
+mod progress;
 mod replay;
 mod report;
 mod run;

@@ -8,6 +8,7 @@ use anyhow::{Context as _, anyhow, bail};
 use tokio_util::sync::CancellationToken;
 
 use super::Exit;
+use super::progress::Progress;
 use super::workspace::Workspace;
 use crate::check;
 use crate::cli::{LoadArgs, RunArgs};
@@ -92,6 +93,29 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         &mut say,
     )
     .await?;
+    let cell_count: usize = strategies
+        .iter()
+        .map(|s| {
+            if s.isolation.is_some() {
+                1
+            } else {
+                levels.len()
+            }
+        })
+        .sum();
+    let progress = Progress::new(
+        cell_count as u64,
+        !quiet && args.format != report::Format::Json,
+    );
+    let mut settings = settings;
+    settings.live = Some(progress.live());
+    let mut tick = |msg: String| {
+        if progress.is_shown() {
+            progress.cell(msg);
+        } else {
+            say(msg);
+        }
+    };
     let cells = run_cells(
         &ws.db,
         &scenario,
@@ -99,9 +123,10 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         &levels,
         &settings,
         &ws.abort,
-        &mut say,
+        &mut tick,
     )
     .await;
+    progress.finish();
     let (mut info, db, abort) = (ws.info.clone(), ws.db.clone(), ws.abort.clone());
     // The scenario's [settings] are what its sessions actually ran with.
     for (name, value) in &scenario.settings {
@@ -205,6 +230,7 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
         max_tries: args.max_tries.unwrap_or(d.max_tries),
         seed: args.seed,
         connections: args.connections,
+        live: None,
     })
 }
 

@@ -4,12 +4,12 @@
 //! rendering are `report::sweep`'s.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::{anyhow, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Exit;
+use super::progress::Progress;
 use super::run::{pick_strategies, run_cells, settings};
 use super::workspace::Workspace;
 use crate::cli::SweepArgs;
@@ -121,19 +121,8 @@ pub async fn sweep(
         .sum();
     let total = (plans.len() * args.repeat as usize * cells_per_run) as u64;
 
-    let show_bar = !args.quiet && args.format != Format::Json && std::io::stderr().is_terminal();
-    let bar = if show_bar {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} cells, {elapsed} elapsed, ~{eta} left  {msg}",
-        )
-        .expect("a valid template"),
-    );
-    let quiet = args.quiet || args.format == Format::Json || show_bar;
+    let progress = Progress::new(total, !args.quiet && args.format != Format::Json);
+    let quiet = args.quiet || args.format == Format::Json || progress.is_shown();
     let mut say = |msg: String| {
         if !quiet {
             let _ = writeln!(err, "contention: {msg}");
@@ -152,12 +141,12 @@ pub async fn sweep(
         for r in 0..args.repeat {
             let mut st = st.clone();
             st.seed = args.load.seed + u64::from(r);
+            st.live = Some(progress.live());
             let strategies: Vec<_> = strategy_names.iter().map(|n| &sc.strategies[n]).collect();
             let mut tick = |msg: String| {
                 let line = format!("{}={} run {}/{}: {msg}", name, value, r + 1, args.repeat);
-                bar.set_message(line.clone());
+                progress.cell(line.clone());
                 say(line);
-                bar.inc(1);
             };
             match run_cells(&ws.db, sc, &strategies, &levels, &st, &ws.abort, &mut tick).await {
                 Ok(cells) => {
@@ -177,7 +166,7 @@ pub async fn sweep(
             }
         }
     }
-    bar.finish_and_clear();
+    progress.finish();
     let interrupted = ws.abort.is_cancelled();
     let info = ws.info.clone();
     ws.close(&mut say).await?;

@@ -45,6 +45,8 @@ pub struct Role {
     pub budget: Option<Arc<AtomicU64>>,
     /// Stops this role between operations (deadline, or the writers finished).
     pub stop: CancellationToken,
+    /// Live counters for a progress display, if one is shown.
+    pub live: Option<Arc<super::Live>>,
 }
 
 /// What every client of a cell shares.
@@ -103,10 +105,18 @@ pub async fn run(
             match &end {
                 End::Committed => {
                     stats.record_commit(start.elapsed());
+                    if let Some(live) = &role.live {
+                        live.committed
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 End::Rejected(outcome) => stats.record_rejection(outcome),
                 End::Aborted(class) => {
                     stats.aborts[class.index()] += 1;
+                    if let Some(live) = &role.live {
+                        live.aborts
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if role.retry.contains(class) && tries < role.max_tries {
                         stats.retries += 1;
                         let cap = BACKOFF_CAP.min(Duration::from_micros(1000 << tries.min(16)));

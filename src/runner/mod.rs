@@ -40,6 +40,17 @@ pub struct Settings {
     pub seed: u64,
     /// Share a pool of this many connections among the clients.
     pub connections: Option<usize>,
+    /// Live counters for progress displays (not part of the results).
+    #[serde(skip)]
+    pub live: Option<Arc<Live>>,
+}
+
+/// Commits and aborted attempts so far, updated by the writers as they go (relaxed atomics:
+/// one add per operation, read only by a progress display).
+#[derive(Debug, Default)]
+pub struct Live {
+    pub committed: AtomicU64,
+    pub aborts: AtomicU64,
 }
 
 /// What one cell produced, before invariants are checked.
@@ -119,6 +130,7 @@ pub async fn run_cell(
         think: settings.think,
         budget: settings.operations.map(|n| Arc::new(AtomicU64::new(n))),
         stop: writers_stop.clone(),
+        live: settings.live.clone(),
     });
 
     // Connections: one per client, or a shared pool.
@@ -162,6 +174,7 @@ pub async fn run_cell(
             think: settings.think,
             budget: None,
             stop: auditors_stop.clone(),
+            live: None,
         });
         for i in 0..auditor.clients {
             let conn = own(program.clone()).await?;
