@@ -7,7 +7,6 @@ use std::io::Write;
 use anyhow::bail;
 use owo_colors::OwoColorize;
 use tabled::builder::Builder;
-use tabled::settings::Style;
 
 use super::Exit;
 use super::replay::print;
@@ -143,11 +142,7 @@ pub async fn anomalies(
             b.push_record(row);
         }
         let mut t = b.build();
-        if markdown {
-            t.with(Style::markdown());
-        } else {
-            t.with(Style::rounded());
-        }
+        crate::report::style(&mut t, markdown);
         writeln!(out, "{t}")?;
         writeln!(
             out,

@@ -135,6 +135,15 @@ impl RunReport {
     }
 }
 
+/// The lab's two table looks: rounded boxes on a terminal, or a Markdown table.
+pub fn style(table: &mut tabled::Table, markdown: bool) {
+    if markdown {
+        table.with(tabled::settings::Style::markdown());
+    } else {
+        table.with(tabled::settings::Style::rounded());
+    }
+}
+
 /// Writes `path` (JSON) and the same path with `.csv`: the result files of runs and sweeps.
 pub fn write_files(
     path: &std::path::Path,

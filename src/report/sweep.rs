@@ -7,8 +7,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 use tabled::builder::Builder;
+use tabled::settings::Alignment;
 use tabled::settings::object::Columns;
-use tabled::settings::{Alignment, Style};
 
 use super::Cell;
 use crate::db::ServerInfo;
@@ -185,11 +185,7 @@ pub fn render_table(r: &SweepReport, markdown: bool, out: &mut dyn Write) -> io:
         b.push_record(row);
     }
     let mut t = b.build();
-    if markdown {
-        t.with(Style::markdown());
-    } else {
-        t.with(Style::rounded());
-    }
+    super::style(&mut t, markdown);
     t.modify(Columns::new(2..), Alignment::right());
     writeln!(out, "{t}")?;
     writeln!(

@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 
 use tabled::builder::Builder;
+use tabled::settings::Alignment;
 use tabled::settings::object::{Columns, Rows};
-use tabled::settings::{Alignment, Style};
 
 use super::RunReport;
 use crate::outcome::Abort;
@@ -100,11 +100,7 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
         b.push_record(row);
     }
     let mut table = b.build();
-    if markdown {
-        table.with(Style::markdown());
-    } else {
-        table.with(Style::rounded());
-    }
+    super::style(&mut table, markdown);
     // Counts and figures right-aligned, names and headers left.
     table.modify(Columns::new(2..), Alignment::right());
     table.modify(Rows::first(), Alignment::left());

@@ -161,7 +161,9 @@ fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
         }
         seen.push_str(&line);
         if let Some(rest) = line.split("(ephemeral, ").nth(1) {
-            data_dir = Some(PathBuf::from(rest.trim().trim_end_matches(')')));
+            // "(ephemeral, /tmp/contention-pg-X/data[, copied from ...])"
+            let dir = rest.split([',', ')']).next().unwrap_or_default();
+            data_dir = Some(PathBuf::from(dir.trim()));
         }
         if line.contains("for-update @") {
             break;
