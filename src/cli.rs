@@ -281,8 +281,9 @@ pub struct AnomaliesArgs {
 
 const BENCH_EXAMPLES: &str = "\
 Examples:
-  contention bench                                  1, 8 and 32 clients, 5 s each, one round
-  contention bench --clients 8,32 --rounds 3 --duration 10s
+  contention bench                                  1, 8 and 32 clients, 3 rounds of 3 s each
+  contention bench --clients 8,32 --rounds 5 --duration 10s
+  contention bench --no-pipeline                    the lab in pgbench's round trips, one per statement
   contention bench --footprint                      the lab's CPU and peak memory at 1000 clients
   contention bench --db postgres://user@host/postgres
 
@@ -295,13 +296,14 @@ pub struct BenchArgs {
     #[arg(short, long, value_delimiter = ',', default_value = "1,8,32")]
     pub clients: Vec<u32>,
 
-    /// How long each run lasts.
-    #[arg(short, long, value_parser = humantime::parse_duration, default_value = "5s")]
+    /// How long each run lasts (whole seconds for pgbench).
+    #[arg(short, long, value_parser = humantime::parse_duration, default_value = "3s")]
     pub duration: Duration,
 
-    /// Rounds per client count (pgbench, contention, pgbench, contention, ...); the table shows
-    /// the mean.
-    #[arg(long, default_value_t = 1)]
+    /// Rounds per client count, each a pgbench run and a lab run back to back (pgbench first in
+    /// odd rounds, the lab first in even ones); the table shows mean throughput and the median of
+    /// the rounds' ratios, which a noisy machine moves less than either side's throughput.
+    #[arg(long, default_value_t = 3)]
     pub rounds: u32,
 
     /// pgbench's scale factor (branches; 100000 accounts each), for both sides.
@@ -316,6 +318,11 @@ pub struct BenchArgs {
     /// Seed for the lab's draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// The lab sends every statement in its own round trip, BEGIN and COMMIT too, as pgbench
+    /// does (by default they go with the neighbouring statement: see `run --help`).
+    #[arg(long)]
+    pub no_pipeline: bool,
 
     /// No progress messages on stderr.
     #[arg(short, long)]
@@ -385,6 +392,12 @@ pub struct LoadArgs {
     /// Share a pool of N connections among the clients instead of one connection each.
     #[arg(long, value_name = "N")]
     pub connections: Option<usize>,
+
+    /// Send every statement in its own round trip, BEGIN and COMMIT too. By default BEGIN goes
+    /// with a transaction's first statement and COMMIT with its last when nothing (think time, a
+    /// condition) comes in between: the server sees the same statements in the same order.
+    #[arg(long)]
+    pub no_pipeline: bool,
 
     /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
     #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]

@@ -13,4 +13,3 @@ SELECT g, (g - 1) / 100000 + 1, 0, '' FROM generate_series(1, 100000 * :scale) A
 ALTER TABLE pgbench_branches ADD PRIMARY KEY (bid);
 ALTER TABLE pgbench_tellers ADD PRIMARY KEY (tid);
 ALTER TABLE pgbench_accounts ADD PRIMARY KEY (aid);
-ANALYZE pgbench_branches, pgbench_tellers, pgbench_accounts, pgbench_history;

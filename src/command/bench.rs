@@ -71,7 +71,17 @@ pub async fn bench(
     })
 }
 
-/// Alternates pgbench and the lab at each client count; returns the table.
+/// One side's run: throughput, and the client's own CPU time per transaction.
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    per_sec: f64,
+    cpu_us_per_txn: f64,
+}
+
+/// Alternates pgbench and the lab at each client count (pgbench first in odd rounds, the lab
+/// first in even ones, so that a drift of the machine's speed does not favour one side); returns
+/// the table. The ratio is the median of the rounds' ratios: each round's two runs are
+/// neighbours in time, so their ratio is steadier on a shared machine than a ratio of means.
 async fn compare(
     ws: &Workspace,
     scenario: &Scenario,
@@ -84,25 +94,34 @@ async fn compare(
     let rows = async {
         let mut rows = Vec::new();
         for &clients in &args.clients {
-            let (mut tps, mut ops) = (0.0, 0.0);
+            let mut rounds = Vec::new();
             for round in 1..=args.rounds {
-                if ws.abort.is_cancelled() {
-                    return Ok(rows);
+                let mut pair = (None, None);
+                for lab_turn in [round % 2 == 0, round % 2 == 1] {
+                    if ws.abort.is_cancelled() {
+                        return Ok(rows);
+                    }
+                    if lab_turn {
+                        let (s, _) = run_lab(ws, scenario, clients, args).await?;
+                        say(format!(
+                            "{clients} clients, round {round}: contention {:.0} ops/s, {:.0} µs CPU per op",
+                            s.per_sec, s.cpu_us_per_txn
+                        ));
+                        pair.1 = Some(s);
+                    } else {
+                        let s = run_pgbench(pgbench, &pg_db, clients, args).await?;
+                        say(format!(
+                            "{clients} clients, round {round}: pgbench {:.0} tps, {:.0} µs CPU per transaction",
+                            s.per_sec, s.cpu_us_per_txn
+                        ));
+                        pair.0 = Some(s);
+                    }
                 }
-                let t = run_pgbench(pgbench, &pg_db, clients, args).await?;
-                say(format!(
-                    "{clients} clients, round {round}: pgbench {t:.0} tps"
-                ));
-                let o = run_lab(ws, scenario, clients, args.duration, args.seed).await?;
-                say(format!(
-                    "{clients} clients, round {round}: contention {:.0} ops/s",
-                    o.0
-                ));
-                tps += t;
-                ops += o.0;
+                if let (Some(pg), Some(lab)) = pair {
+                    rounds.push((pg, lab));
+                }
             }
-            let n = f64::from(args.rounds);
-            rows.push((clients, tps / n, ops / n));
+            rows.push((clients, rounds));
         }
         anyhow::Ok(rows)
     }
@@ -110,19 +129,64 @@ async fn compare(
     let dropped = ws.server.drop_database(&pg_db).await;
     let rows = rows?;
     dropped?;
+    let framing = if args.no_pipeline {
+        "the lab sends every statement on its own, as pgbench does (7 round trips per transaction)"
+    } else {
+        "the lab sends BEGIN and COMMIT with the neighbouring statement (5 round trips per \
+         transaction, pgbench 7; --no-pipeline for 7)"
+    };
+    Ok(format!(
+        "tpcb (pgbench's TPC-B-like script), scale {}, {} per run, {} round{}, rc;\n{framing}\n{}\n\
+         ratio: contention / pgbench, the median of the rounds (their range in brackets); \
+         throughput and CPU: means of the rounds; CPU: each client program's own user + sys time",
+        args.scale,
+        humantime::format_duration(args.duration),
+        args.rounds,
+        if args.rounds == 1 { "" } else { "s" },
+        ratio_table(&rows)
+    ))
+}
+
+fn ratio_table(rows: &[(u32, Vec<(Side, Side)>)]) -> String {
     let mut b = tabled::builder::Builder::default();
-    b.push_record(["clients", "pgbench tps", "contention ops/s", "ratio"]);
-    for (clients, tps, ops) in rows {
-        let ratio = if tps > 0.0 {
-            format!("{:.2}", ops / tps)
-        } else {
-            "-".into()
+    b.push_record([
+        "clients",
+        "pgbench tps",
+        "contention ops/s",
+        "ratio",
+        "pgbench CPU µs/txn",
+        "contention CPU µs/op",
+    ]);
+    for (clients, rounds) in rows {
+        if rounds.is_empty() {
+            continue;
+        }
+        let mean = |f: &dyn Fn(&(Side, Side)) -> f64| {
+            rounds.iter().map(f).sum::<f64>() / rounds.len() as f64
+        };
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .filter(|(pg, _)| pg.per_sec > 0.0)
+            .map(|(pg, lab)| lab.per_sec / pg.per_sec)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let ratio = match ratios.as_slice() {
+            [] => "-".to_string(),
+            [one] => format!("{one:.2}"),
+            all => format!(
+                "{:.2} ({:.2}-{:.2})",
+                median(all),
+                all[0],
+                all[all.len() - 1]
+            ),
         };
         b.push_record([
             clients.to_string(),
-            format!("{tps:.0}"),
-            format!("{ops:.0}"),
+            format!("{:.0}", mean(&|r| r.0.per_sec)),
+            format!("{:.0}", mean(&|r| r.1.per_sec)),
             ratio,
+            format!("{:.0}", mean(&|r| r.0.cpu_us_per_txn)),
+            format!("{:.0}", mean(&|r| r.1.cpu_us_per_txn)),
         ]);
     }
     let mut t = b.build();
@@ -131,34 +195,47 @@ async fn compare(
         tabled::settings::object::Columns::new(1..),
         tabled::settings::Alignment::right(),
     );
-    Ok(format!(
-        "tpcb (pgbench's TPC-B-like script), scale {}, {} per run, {} round{} (mean), rc\n{t}",
-        args.scale,
-        humantime::format_duration(args.duration),
-        args.rounds,
-        if args.rounds == 1 { "" } else { "s" }
-    ))
+    t.to_string()
 }
 
-/// One lab run of tpcb at rc: (committed ops/s, cell outcome's committed count).
+/// The median of sorted values (not empty).
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// CPU time (user + sys) in seconds of this process or of its waited-for children.
+fn cpu_seconds(who: UsageWho) -> anyhow::Result<f64> {
+    let u = getrusage(who)?;
+    let secs = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+    Ok(secs(u.user_time()) + secs(u.system_time()))
+}
+
+/// One lab run of tpcb at rc: its committed ops/s and this process's CPU per committed op
+/// (reset and connecting included), and the committed count.
 async fn run_lab(
     ws: &Workspace,
     scenario: &Scenario,
     clients: u32,
-    duration: Duration,
-    seed: u64,
-) -> anyhow::Result<(f64, u64)> {
+    args: &BenchArgs,
+) -> anyhow::Result<(Side, u64)> {
     let strategy = scenario.strategies.get("tpcb").expect("tpcb strategy");
     let settings = Settings {
         clients,
-        duration,
+        duration: args.duration,
         operations: None,
         think: Duration::ZERO,
         max_tries: scenario.run.max_tries,
-        seed,
+        seed: args.seed,
         connections: None,
+        pipeline: !args.no_pipeline,
         live: None,
     };
+    let before = cpu_seconds(UsageWho::RUSAGE_SELF)?;
     let outcome = runner::run_cell(
         &ws.db,
         scenario,
@@ -169,10 +246,15 @@ async fn run_lab(
     )
     .await
     .context("tpcb @ rc")?;
+    let cpu = cpu_seconds(UsageWho::RUSAGE_SELF)? - before;
     let secs = outcome.elapsed.as_secs_f64().max(1e-9);
+    let committed = outcome.stats.committed;
     Ok((
-        outcome.stats.committed as f64 / secs,
-        outcome.stats.committed,
+        Side {
+            per_sec: committed as f64 / secs,
+            cpu_us_per_txn: cpu * 1e6 / committed.max(1) as f64,
+        },
+        committed,
     ))
 }
 
@@ -189,7 +271,8 @@ async fn footprint(
         humantime::format_duration(args.duration)
     ));
     let before = getrusage(UsageWho::RUSAGE_SELF)?;
-    let (ops, committed) = run_lab(ws, scenario, clients, args.duration, args.seed).await?;
+    let (side, committed) = run_lab(ws, scenario, clients, args).await?;
+    let ops = side.per_sec;
     let after = getrusage(UsageWho::RUSAGE_SELF)?;
     let secs = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
     let user = secs(after.user_time()) - secs(before.user_time());
@@ -289,13 +372,14 @@ fn pgbench_command(pgbench: &std::path::Path, db: &RunDatabase) -> Command {
 }
 
 /// `pgbench -i -s SCALE` then `pgbench -M prepared -n -c N -j min(N,2) -T secs`; returns its tps
-/// (without the initial connection time, as the lab's clients connect before the clock starts).
+/// (without the initial connection time, as the lab's clients connect before the clock starts)
+/// and its CPU per transaction (getrusage of the waited-for child, connecting included).
 async fn run_pgbench(
     pgbench: &std::path::Path,
     db: &RunDatabase,
     clients: u32,
     args: &BenchArgs,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Side> {
     let mut init = pgbench_command(pgbench, db);
     init.args(["-i", "-q", "-s", &args.scale.to_string()])
         .arg(&db.name);
@@ -312,8 +396,8 @@ async fn run_pgbench(
         &args.duration.as_secs().max(1).to_string(),
     ])
     .arg(&db.name);
-    let text = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        for (what, cmd) in [("pgbench -i", &mut init), ("pgbench", &mut run)] {
+    let (text, cpu) = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, f64)> {
+        let output = |what: &str, cmd: &mut Command| -> anyhow::Result<String> {
             let o = cmd.output().with_context(|| format!("cannot run {what}"))?;
             if !o.status.success() {
                 bail!(
@@ -323,14 +407,33 @@ async fn run_pgbench(
                     String::from_utf8_lossy(&o.stderr)
                 );
             }
-            if what == "pgbench" {
-                return Ok(String::from_utf8_lossy(&o.stdout).into_owned());
-            }
-        }
-        unreachable!()
+            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+        };
+        output("pgbench -i", &mut init)?;
+        let before = cpu_seconds(UsageWho::RUSAGE_CHILDREN)?;
+        let text = output("pgbench", &mut run)?;
+        Ok((text, cpu_seconds(UsageWho::RUSAGE_CHILDREN)? - before))
     })
     .await??;
-    parse_tps(&text).ok_or_else(|| anyhow!("no `tps = ` line in pgbench's output:\n{text}"))
+    let tps =
+        parse_tps(&text).ok_or_else(|| anyhow!("no `tps = ` line in pgbench's output:\n{text}"))?;
+    let txns = parse_count(&text).ok_or_else(|| {
+        anyhow!("no `number of transactions actually processed` line in pgbench's output:\n{text}")
+    })?;
+    Ok(Side {
+        per_sec: tps,
+        cpu_us_per_txn: cpu * 1e6 / txns.max(1) as f64,
+    })
+}
+
+/// pgbench's `number of transactions actually processed: 12345` (with `/12345` when -t is given).
+fn parse_count(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let rest = l
+            .trim()
+            .strip_prefix("number of transactions actually processed: ")?;
+        rest.split('/').next()?.trim().parse().ok()
+    })
 }
 
 /// pgbench's tps line: `tps = 1234.5 (without initial connection time)` (PostgreSQL 14+) or
@@ -352,7 +455,7 @@ fn parse_tps(text: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_tps;
+    use super::{median, parse_count, parse_tps};
 
     #[test]
     fn reads_pgbench_tps() {
@@ -361,5 +464,23 @@ mod tests {
         let old = "tps = 100.5 (including connections establishing)\ntps = 101.25 (excluding connections establishing)\n";
         assert_eq!(parse_tps(old), Some(101.25));
         assert_eq!(parse_tps("nothing"), None);
+    }
+
+    #[test]
+    fn reads_pgbench_count() {
+        let t = "number of failed transactions: 0 (0.000%)\nnumber of transactions actually processed: 16959\n";
+        assert_eq!(parse_count(t), Some(16959));
+        assert_eq!(
+            parse_count("number of transactions actually processed: 100/100"),
+            Some(100)
+        );
+        assert_eq!(parse_count("tps = 1"), None);
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[0.9]), 0.9);
+        assert_eq!(median(&[0.8, 1.0, 1.3]), 1.0);
+        assert_eq!(median(&[0.8, 1.0, 1.2, 1.3]), 1.1);
     }
 }

@@ -230,6 +230,7 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
         max_tries: args.max_tries.unwrap_or(d.max_tries),
         seed: args.seed,
         connections: args.connections,
+        pipeline: !args.no_pipeline,
         live: None,
     })
 }

@@ -219,6 +219,26 @@ impl RunDatabase {
     pub async fn connect(&self, settings: &[(String, String)]) -> anyhow::Result<Client> {
         connect(&self.client_config(settings)).await
     }
+
+    /// Connects, and leaves driving the connection to the caller: the returned future does the
+    /// socket I/O and ends when the client is dropped. A load client polls it in its own task
+    /// (see `runner`), so that a statement and its reply pass no other task on their way.
+    pub async fn connect_undriven(
+        &self,
+        settings: &[(String, String)],
+    ) -> anyhow::Result<(Client, impl Future<Output = ()> + Send + 'static)> {
+        let config = self.client_config(settings);
+        let (client, conn) = config.connect(NoTls).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to {}: {}",
+                describe(&config),
+                pg_message(&e)
+            )
+        })?;
+        Ok((client, async move {
+            let _ = conn.await;
+        }))
+    }
 }
 
 /// Connects and drives the connection on the runtime.

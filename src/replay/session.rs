@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use crate::runner::draws::Draws;
-use crate::runner::program::{Cursor, End, Program, Slots, Trace, Vars};
+use crate::runner::program::{Cursor, End, Framing, Pipeline, Program, Slots, Trace, Vars};
 use crate::scenario::{Scenario, Session, Value};
 use crate::stats::Stats;
 
@@ -108,7 +108,12 @@ impl Handle {
         let (commands, mut inbox) = mpsc::unbounded_channel();
         let (outbox, reports) = mpsc::unbounded_channel();
         let program = s.program.clone();
-        let begin = s.begin;
+        // A replay's schedule places each COMMIT, so only BEGIN rides with a statement.
+        let framing = Framing {
+            begin: s.begin,
+            think: std::time::Duration::ZERO,
+            pipeline: Pipeline::Begin,
+        };
         let names = s.slots.names();
         let try_slot = s.slots.get("try").expect("built-in slot");
         let task = tokio::spawn(async move {
@@ -132,8 +137,7 @@ impl Handle {
                         &client,
                         &stmts,
                         &mut vars,
-                        begin,
-                        std::time::Duration::ZERO,
+                        framing,
                         &mut stats,
                         &mut cursor,
                         Some(&mut trace),

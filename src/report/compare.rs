@@ -105,6 +105,10 @@ pub fn render(
             scenario(after.1)
         )?;
     }
+    let differ = differing_settings(&before.1["settings"], &after.1["settings"]);
+    if !differ.is_empty() {
+        writeln!(out, "note: settings differ: {}", differ.join(", "))?;
+    }
     let mut t = Builder::default();
     t.push_record([
         "cell",
@@ -165,6 +169,24 @@ pub fn render(
     writeln!(out, "{} → {}", before.0, after.0)?;
     writeln!(out, "{table}")?;
     Ok(())
+}
+
+/// `name before → after` for each run setting whose recorded value differs (a setting missing
+/// from one file, written by another version, shows as `-`).
+fn differing_settings(before: &Value, after: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (b, a) = (
+        before.as_object().unwrap_or(&empty),
+        after.as_object().unwrap_or(&empty),
+    );
+    let shown = |v: Option<&Value>| v.map_or_else(|| "-".to_string(), text);
+    let names: Vec<&String> = b.keys().chain(a.keys()).collect();
+    let mut seen = std::collections::HashSet::new();
+    names
+        .into_iter()
+        .filter(|k| seen.insert(*k) && b.get(*k) != a.get(*k))
+        .map(|k| format!("{k} {} → {}", shown(b.get(k)), shown(a.get(k))))
+        .collect()
 }
 
 fn num(x: f64) -> String {

@@ -3,6 +3,8 @@
 //! Used for writers and auditors alike. It counts into its own [`Stats`]; it must not share
 //! counters with other clients or print anything.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use tokio_postgres::{Client, Statement};
 use tokio_util::sync::CancellationToken;
 
 use super::draws::Draws;
-use super::program::{End, Program, Slots, Vars};
+use super::program::{End, Framing, Program, Slots, Vars};
 use crate::outcome::Abort;
 use crate::scenario::Value;
 use crate::stats::Stats;
@@ -22,12 +24,18 @@ use crate::stats::Stats;
 /// Backoff before retry `n` (1-based): uniform in [0, min(1 ms * 2^n, 50 ms)].
 const BACKOFF_CAP: Duration = Duration::from_millis(50);
 
+/// The future that does a connection's socket I/O (see `RunDatabase::connect_undriven`).
+pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// How a client reaches the database.
 pub enum Conn {
-    /// Its own connection, statements prepared once.
+    /// Its own connection, statements prepared once, and the connection's driver, which the
+    /// client's task polls next to its own work: a reply wakes the client directly, not through a
+    /// second task.
     Own {
         client: Client,
         stmts: Vec<Option<Statement>>,
+        driver: Driver,
     },
     /// A connection borrowed from a shared pool for each attempt (`--connections N`).
     Pool(deadpool_postgres::Pool),
@@ -39,8 +47,7 @@ pub struct Role {
     /// Failure classes that retry the operation (none for auditors).
     pub retry: Vec<Abort>,
     pub max_tries: u32,
-    pub begin: &'static str,
-    pub think: Duration,
+    pub framing: Framing,
     /// Operations left for all clients of the role together (`None`: until stopped).
     pub budget: Option<Arc<AtomicU64>>,
     /// Stops this role between operations (deadline, or the writers finished).
@@ -61,8 +68,48 @@ pub struct Shared {
     pub abort: CancellationToken,
 }
 
+/// Runs the client to its end, driving its own connection (if it has one) in the same task.
 pub async fn run(
     conn: Conn,
+    role: Arc<Role>,
+    shared: Arc<Shared>,
+    index: u32,
+    seed_stream: u64,
+) -> anyhow::Result<Stats> {
+    match conn {
+        Conn::Own {
+            client,
+            stmts,
+            driver,
+        } => {
+            let work = operate(Link::Own(client, stmts), role, shared, index, seed_stream);
+            tokio::pin!(work);
+            let mut driver = driver;
+            tokio::select! {
+                biased;
+                stats = &mut work => {
+                    // The client is dropped: the driver closes the connection once the server
+                    // has answered what was in flight (an interrupted attempt may still wait on
+                    // a lock), so it finishes on its own rather than hold up the cell.
+                    tokio::spawn(driver);
+                    stats
+                }
+                // The connection ended first: the work sees the error on its next statement.
+                () = &mut driver => work.await,
+            }
+        }
+        Conn::Pool(pool) => operate(Link::Pool(pool), role, shared, index, seed_stream).await,
+    }
+}
+
+/// A connection as `operate` uses it (its driver, if any, polled by `run`).
+enum Link {
+    Own(Client, Vec<Option<Statement>>),
+    Pool(deadpool_postgres::Pool),
+}
+
+async fn operate(
+    conn: Link,
     role: Arc<Role>,
     shared: Arc<Shared>,
     index: u32,
@@ -86,6 +133,9 @@ pub async fn run(
     // clients of the cell contend for.
     let (stop, abort) = (role.stop.child_token(), shared.abort.child_token());
     shared.barrier.wait().await;
+    // Registered once, polled at every wake-up of an attempt.
+    let aborted = abort.cancelled();
+    tokio::pin!(aborted);
 
     let mut op: i64 = 0;
     while !stop.is_cancelled() && !abort.is_cancelled() && claim(role.budget.as_deref()) {
@@ -99,7 +149,7 @@ pub async fn run(
             vars.set(try_slot, Value::Int(tries.into()));
             let end = tokio::select! {
                 biased;
-                _ = abort.cancelled() => return Ok(stats),
+                () = &mut aborted => return Ok(stats),
                 end = attempt(&conn, &role, &mut vars, &mut stats) => end?,
             };
             match &end {
@@ -122,8 +172,8 @@ pub async fn run(
                         let cap = BACKOFF_CAP.min(Duration::from_micros(1000 << tries.min(16)));
                         let pause = cap.mul_f64(rng.random::<f64>());
                         tokio::select! {
-                            _ = abort.cancelled() => return Ok(stats),
-                            _ = tokio::time::sleep(pause) => {}
+                            () = &mut aborted => return Ok(stats),
+                            () = tokio::time::sleep(pause) => {}
                         }
                         continue;
                     }
@@ -147,18 +197,18 @@ fn claim(budget: Option<&AtomicU64>) -> bool {
 }
 
 async fn attempt(
-    conn: &Conn,
+    conn: &Link,
     role: &Role,
     vars: &mut Vars,
     stats: &mut Stats,
 ) -> anyhow::Result<End> {
     match conn {
-        Conn::Own { client, stmts } => {
+        Link::Own(client, stmts) => {
             role.program
-                .attempt(client, stmts, vars, role.begin, role.think, stats)
+                .attempt(client, stmts, vars, role.framing, stats)
                 .await
         }
-        Conn::Pool(pool) => {
+        Link::Pool(pool) => {
             let client = pool
                 .get()
                 .await
@@ -171,7 +221,7 @@ async fn attempt(
                 });
             }
             role.program
-                .attempt(&client, &stmts, vars, role.begin, role.think, stats)
+                .attempt(&client, &stmts, vars, role.framing, stats)
                 .await
         }
     }

@@ -25,7 +25,7 @@ use crate::scenario::{Scenario, Strategy};
 use crate::stats::Stats;
 use client::{Conn, Role, Shared};
 use draws::Draws;
-use program::Program;
+use program::{Framing, Pipeline, Program};
 
 /// Everything that shapes one cell's run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -40,6 +40,9 @@ pub struct Settings {
     pub seed: u64,
     /// Share a pool of this many connections among the clients.
     pub connections: Option<usize>,
+    /// Send BEGIN and COMMIT with the neighbouring statement where nothing comes in between
+    /// (see [`Pipeline::Full`]); off: every statement in its own round trip.
+    pub pipeline: bool,
     /// Live counters for progress displays (not part of the results).
     #[serde(skip)]
     pub live: Option<Arc<Live>>,
@@ -120,14 +123,22 @@ pub async fn run_cell(
         abort: abort.clone(),
     });
 
+    let framing = Framing {
+        begin: isolation.begin_sql(),
+        think: settings.think,
+        pipeline: if settings.pipeline {
+            Pipeline::Full
+        } else {
+            Pipeline::Off
+        },
+    };
     let writers_stop = CancellationToken::new();
     let auditors_stop = CancellationToken::new();
     let writer = Arc::new(Role {
         program: writer_program.clone(),
         retry: strategy.retry.clone(),
         max_tries: settings.max_tries,
-        begin: isolation.begin_sql(),
-        think: settings.think,
+        framing,
         budget: settings.operations.map(|n| Arc::new(AtomicU64::new(n))),
         stop: writers_stop.clone(),
         live: settings.live.clone(),
@@ -138,12 +149,21 @@ pub async fn run_cell(
         Some(n) => Some(make_pool(db, session, n)?),
         None => None,
     };
+    // Each own connection comes with the future that drives it; the client's task polls both.
     let own = |program: Arc<Program>| {
         let session = session.clone();
         async move {
-            let client = db.connect(&session).await?;
-            let stmts = program.prepare(&client).await?;
-            anyhow::Ok(Conn::Own { client, stmts })
+            let (client, driver) = db.connect_undriven(&session).await?;
+            let mut driver: client::Driver = Box::pin(driver);
+            let stmts = tokio::select! {
+                stmts = program.prepare(&client) => stmts?,
+                () = &mut driver => return Err(anyhow!("the connection closed while preparing")),
+            };
+            anyhow::Ok(Conn::Own {
+                client,
+                stmts,
+                driver,
+            })
         }
     };
     let writer_conns: Vec<Conn> = match &pool {
@@ -170,8 +190,7 @@ pub async fn run_cell(
             program: program.clone(),
             retry: Vec::new(),
             max_tries: 1,
-            begin: isolation.begin_sql(),
-            think: settings.think,
+            framing,
             budget: None,
             stop: auditors_stop.clone(),
             live: None,

@@ -103,6 +103,9 @@ struct Compiled {
     step: Step,
     params: Vec<usize>,
     captures: Vec<usize>,
+    /// A COMMIT follows this step's statement with nothing in between but its think time: it
+    /// is the last step or commits, and has no condition to check on the result.
+    commit_follows: bool,
 }
 
 impl Compiled {
@@ -122,6 +125,32 @@ pub struct Program {
     rows_slot: usize,
     /// Slot number -> variable name, for timelines.
     slot_names: Vec<String>,
+}
+
+/// How a client frames its transactions.
+#[derive(Debug, Clone, Copy)]
+pub struct Framing {
+    /// The statement that opens a transaction (`BEGIN ISOLATION LEVEL ...`).
+    pub begin: &'static str,
+    /// The pause at `think = true` steps.
+    pub think: Duration,
+    pub pipeline: Pipeline,
+}
+
+/// Which round trips a client saves by sending BEGIN and COMMIT together with a statement.
+/// The server sees the same statements in the same order either way; only the client's idle
+/// waits for answers that carry nothing (BEGIN's and, when nothing runs in between, the last
+/// statement's before COMMIT) are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pipeline {
+    /// Every statement in its own round trip, BEGIN and COMMIT too (as pgbench's prepared mode).
+    Off,
+    /// BEGIN goes with the transaction's first statement; COMMIT stays an action of its own
+    /// (replays, whose schedules place commits).
+    Begin,
+    /// BEGIN as above, and COMMIT goes with the statement before it when nothing comes in
+    /// between: no think time and no `reject_if`, `retry_if` or `flag_if` on that step.
+    Full,
 }
 
 /// How an attempt ended.
@@ -159,7 +188,7 @@ impl Program {
         let mut programs = Vec::new();
         for steps in roles {
             let mut compiled = Vec::new();
-            for step in steps.iter() {
+            for (i, step) in steps.iter().enumerate() {
                 let (params, captures) = match &step.sql {
                     None => (Vec::new(), Vec::new()),
                     Some(sql) => {
@@ -189,6 +218,10 @@ impl Program {
                     step: step.clone(),
                     params,
                     captures,
+                    commit_follows: (step.commit || i + 1 == steps.len())
+                        && step.reject_if.is_none()
+                        && step.retry_if.is_none()
+                        && step.flag_if.is_none(),
                 });
             }
             programs.push(compiled);
@@ -237,14 +270,13 @@ impl Program {
         client: &Client,
         stmts: &[Option<Statement>],
         vars: &mut Vars,
-        begin: &str,
-        think: Duration,
+        framing: Framing,
         stats: &mut Stats,
     ) -> anyhow::Result<End> {
         let mut cursor = Cursor::default();
         loop {
             if let Some(end) = self
-                .step(client, stmts, vars, begin, think, stats, &mut cursor, None)
+                .step(client, stmts, vars, framing, stats, &mut cursor, None)
                 .await?
             {
                 return Ok(end);
@@ -281,8 +313,7 @@ impl Program {
         client: &Client,
         stmts: &[Option<Statement>],
         vars: &mut Vars,
-        begin: &str,
-        think: Duration,
+        framing: Framing,
         stats: &mut Stats,
         cursor: &mut Cursor,
         mut trace: Option<&mut Trace>,
@@ -314,15 +345,40 @@ impl Program {
             }
             return Ok(None);
         }
+        let think = match step.think {
+            Think::None => Duration::ZERO,
+            Think::Run => framing.think,
+            Think::Fixed(d) => d,
+        };
         if let Some(stmt) = stmt {
             let params = c.bind(vars);
             if let Some(t) = trace.as_deref_mut() {
                 t.sql = Some(shown(step, &params));
             }
-            let result = {
-                let refs: Vec<&(dyn ToSql + Sync)> =
-                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                let run = async {
+            if !cursor.in_tx && framing.pipeline == Pipeline::Off {
+                if let Err(e) = client.batch_execute(framing.begin).await {
+                    return fail(client, false, e, &at(), trace).await.map(Some);
+                }
+                cursor.in_tx = true;
+            }
+            // Requests polled together go out together, in order (tokio-postgres queues each
+            // on its first poll), and each is its own Sync: BEGIN, the statement and COMMIT
+            // reach the server as they would one by one. BEGIN only fails when the connection
+            // does; a COMMIT after a failed statement ends the transaction as a ROLLBACK.
+            let send_begin = !cursor.in_tx;
+            let send_commit =
+                framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let (began, result, committed) = futures::join!(
+                async {
+                    if send_begin {
+                        Some(client.batch_execute(framing.begin).await)
+                    } else {
+                        None
+                    }
+                },
+                async {
                     if c.captures.is_empty() {
                         client.execute(stmt, &refs).await.map(|n| (n as i64, None))
                     } else {
@@ -331,26 +387,26 @@ impl Program {
                             .await
                             .map(|rows| (rows.len() as i64, Some(rows)))
                     }
-                };
-                if cursor.in_tx {
-                    run.await
-                } else {
-                    // BEGIN and the transaction's first statement are pipelined (tokio-postgres
-                    // sends requests polled together without waiting in between): the server
-                    // sees BEGIN, then the statement, as before, one round trip sooner. BEGIN
-                    // only fails when the connection does, and then so does the statement.
-                    let (began, result) = futures::join!(client.batch_execute(begin), run);
-                    if let Err(e) = began {
-                        return fail(client, false, e, &at(), trace).await.map(Some);
+                },
+                async {
+                    if send_commit {
+                        Some(client.batch_execute("COMMIT").await)
+                    } else {
+                        None
                     }
-                    cursor.in_tx = true;
-                    result
-                }
-            };
+                },
+            );
+            if let Some(Err(e)) = began {
+                return fail(client, false, e, &at(), trace).await.map(Some);
+            }
+            cursor.in_tx = !send_commit;
             let (n, rows) = match result {
                 Ok(r) => r,
                 Err(e) => return fail(client, cursor.in_tx, e, &at(), trace).await.map(Some),
             };
+            if let Some(Err(e)) = committed {
+                return fail(client, false, e, "COMMIT", trace).await.map(Some);
+            }
             match rows.as_ref().map(|r| r.first()) {
                 Some(Some(row)) => {
                     for (i, &slot) in c.captures.iter().enumerate() {
@@ -397,11 +453,8 @@ impl Program {
                 t.flag = Some(flag.clone());
             }
         }
-        match step.think {
-            Think::None => {}
-            Think::Run if think.is_zero() => {}
-            Think::Run => tokio::time::sleep(think).await,
-            Think::Fixed(d) => tokio::time::sleep(d).await,
+        if !think.is_zero() {
+            tokio::time::sleep(think).await;
         }
         if step.commit && cursor.in_tx {
             cursor.in_tx = false;

@@ -12,7 +12,7 @@ fn bench_prints_a_ratio_row() {
         "--duration",
         "1s",
         "--rounds",
-        "1",
+        "2",
     ]);
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "stdout:\n{text}\nstderr:\n{err}");
@@ -20,7 +20,7 @@ fn bench_prints_a_ratio_row() {
         text.contains("pgbench tps") && text.contains("contention ops/s") && text.contains("ratio"),
         "{text}"
     );
-    // │ 1 │ 1234 │ 1100 │ 0.89 │
+    // │ 1 │ 1234 │ 1100 │ 0.89 (0.85-0.93) │ 95 │ 110 │
     let row: Vec<&str> = text
         .lines()
         .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
@@ -29,10 +29,21 @@ fn bench_prints_a_ratio_row() {
         .split('│')
         .map(str::trim)
         .collect();
-    assert_eq!(row.len(), 4, "{row:?}");
-    assert!(row[1].parse::<f64>().is_ok_and(|v| v > 0.0), "{row:?}");
-    assert!(row[2].parse::<f64>().is_ok_and(|v| v > 0.0), "{row:?}");
-    assert!(row[3].parse::<f64>().is_ok_and(|v| v > 0.0), "{row:?}");
+    assert_eq!(row.len(), 6, "{row:?}");
+    let positive = |s: &str| s.parse::<f64>().is_ok_and(|v| v > 0.0);
+    for i in [1, 2, 4, 5] {
+        assert!(positive(row[i]), "column {i}: {row:?}");
+    }
+    // Two rounds: the median ratio, then the rounds' range.
+    let (median, range) = row[3]
+        .split_once(" (")
+        .unwrap_or_else(|| panic!("no range in {row:?}"));
+    let (low, high) = range
+        .trim_end_matches(')')
+        .split_once('-')
+        .unwrap_or_else(|| panic!("no min-max in {row:?}"));
+    let [median, low, high] = [median, low, high].map(|v| v.parse::<f64>().unwrap());
+    assert!(low > 0.0 && low <= median && median <= high, "{row:?}");
     assert!(
         err.contains("pgbench database contention_pgbench_"),
         "{err}"
@@ -40,12 +51,22 @@ fn bench_prints_a_ratio_row() {
 }
 
 #[test]
-fn tpcb_runs_without_anomalies() {
-    let (code, report) = run_json(&["tpcb", "--operations", "50", "--expect", "declared"]);
-    assert_eq!(code, 0, "{report}");
-    let c = cell(&report, "tpcb", "rc");
-    assert_eq!(c["stats"]["committed"].as_u64(), Some(50), "{c}");
-    assert_eq!(writer_damage(c), 0, "{c}");
+fn tpcb_runs_without_anomalies_pipelined_or_not() {
+    for extra in [None, Some("--no-pipeline")] {
+        let mut args = vec!["tpcb", "--operations", "50", "--expect", "declared"];
+        args.extend(extra);
+        let (code, report) = run_json(&args);
+        assert_eq!(code, 0, "{extra:?}: {report}");
+        let c = cell(&report, "tpcb", "rc");
+        assert_eq!(c["stats"]["committed"].as_u64(), Some(50), "{extra:?}: {c}");
+        assert_eq!(writer_damage(c), 0, "{extra:?}: {c}");
+        assert_eq!(
+            report["settings"]["pipeline"].as_bool(),
+            Some(extra.is_none()),
+            "{extra:?}: {}",
+            report["settings"]
+        );
+    }
 }
 
 #[test]

@@ -170,23 +170,31 @@ fn compare_shows_ratios_and_anomaly_changes() {
     let dir = scratch();
     let a = dir.path().join("a.json");
     let b = dir.path().join("b.json");
-    for (file, strategies) in [(&a, "naive,conditional"), (&b, "naive,conditional")] {
-        let out = run(&[
+    for (file, extra) in [(&a, None), (&b, Some("--no-pipeline"))] {
+        let mut args = vec![
             "run",
             "ticketmaster",
             "--strategy",
-            strategies,
+            "naive,conditional",
             "--output",
             file.to_str().unwrap(),
             "--quiet",
-        ]);
+        ];
+        args.extend(extra);
+        let out = run(&args);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert!(file.with_extension("csv").exists());
     }
     let out = run(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    for needle in ["naive@rc", "conditional@rc", "ratio", "x │"] {
+    for needle in [
+        "naive@rc",
+        "conditional@rc",
+        "ratio",
+        "x │",
+        "note: settings differ: pipeline true → false",
+    ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
     let missing = run(&["compare", a.to_str().unwrap(), "/nonexistent.json"]);
