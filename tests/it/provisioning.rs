@@ -145,30 +145,7 @@ fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
         "for-update",
     ];
     args.extend_from_slice(extra);
-    let mut child = contention()
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut data_dir = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            panic!("the run ended before it started clients:\n{seen}");
-        }
-        seen.push_str(&line);
-        if let Some(rest) = line.split("(ephemeral, ").nth(1) {
-            // "(ephemeral, /tmp/contention-pg-X/data[, copied from ...])"
-            let dir = rest.split([',', ')']).next().unwrap_or_default();
-            data_dir = Some(PathBuf::from(dir.trim()));
-        }
-        if line.contains("for-update @") {
-            break;
-        }
-    }
+    let (mut child, mut reader, mut seen, data_dir) = start(&args, "for-update @");
     std::thread::sleep(Duration::from_millis(700));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -186,6 +163,84 @@ fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
     std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
     seen.push_str(&rest);
     (status.code(), seen, data_dir)
+}
+
+/// Spawns the lab and reads its stderr up to a line containing `until`; returns the child, the
+/// rest of its stderr, what it said so far and the private server's data directory (if any).
+fn start(
+    args: &[&str],
+    until: &str,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    String,
+    Option<PathBuf>,
+) {
+    let mut child = contention()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut data_dir = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("the run ended before `{until}`:\n{seen}");
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.split("(ephemeral, ").nth(1) {
+            // "(ephemeral, /dev/shm/contention-pg-X/data[, copied from ...])"
+            let dir = rest.split([',', ')']).next().unwrap_or_default();
+            data_dir = Some(PathBuf::from(dir.trim()));
+        }
+        if line.contains(until) {
+            return (child, reader, seen, data_dir);
+        }
+    }
+}
+
+#[test]
+fn a_cluster_left_by_a_killed_lab_is_swept_by_the_next_start() {
+    let (mut child, _reader, seen, data_dir) = start(
+        &[
+            "run",
+            "bank-transfer",
+            "--duration",
+            "60s",
+            "--strategy",
+            "for-update",
+        ],
+        "for-update @",
+    );
+    let top = data_dir
+        .unwrap_or_else(|| panic!("no data directory announced:\n{seen}"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    // SIGKILL: the lab cannot clean up; its server, in its own process group, keeps running.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Tests run in parallel: another test's start may sweep it first. Either way, once the
+    // next start has run, neither the directory nor its server may be left.
+    let out = run(&[
+        "run",
+        "ticketmaster",
+        "--isolation",
+        "rc",
+        "--operations",
+        "1",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!top.exists(), "{} was not swept", top.display());
+    assert_eq!(
+        postgres_processes_using(&top),
+        0,
+        "the orphan server still runs"
+    );
 }
 
 fn postgres_processes_using(dir: &std::path::Path) -> usize {
