@@ -409,7 +409,8 @@ fn base_dir() -> PathBuf {
     }
     let roomy_tmpfs = nix::sys::statfs::statfs(SHM).is_ok_and(|fs| {
         fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC
-            && u64::from(fs.blocks_available())
+            && fs
+                .blocks_available()
                 .saturating_mul(u64::try_from(fs.block_size()).unwrap_or(0))
                 >= SHM_MIN_FREE
     });
