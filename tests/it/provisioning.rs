@@ -167,6 +167,10 @@ fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
 
 /// Spawns the lab and reads its stderr up to a line containing `until`; returns the child, the
 /// rest of its stderr, what it said so far and the private server's data directory (if any).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is returned: the callers wait for it"
+)]
 fn start(
     args: &[&str],
     until: &str,
