@@ -136,16 +136,7 @@ fn an_unreachable_server_is_a_clear_error_with_exit_2() {
 /// Starts a long run, waits until its clients are running, sends SIGINT, and returns
 /// (exit code, stderr, private data directory if any).
 fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
-    let mut args = vec![
-        "run",
-        "bank-transfer",
-        "--duration",
-        "60s",
-        "--strategy",
-        "for-update",
-    ];
-    args.extend_from_slice(extra);
-    let (mut child, mut reader, mut seen, data_dir) = start(&args, "for-update @");
+    let (mut child, mut reader, mut seen, data_dir) = start_long_run(extra);
     std::thread::sleep(Duration::from_millis(700));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -165,21 +156,37 @@ fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
     (status.code(), seen, data_dir)
 }
 
+/// A running lab: the child, the rest of its stderr, what it said so far, and its private
+/// server's data directory (if it announced one).
+type Started = (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    String,
+    Option<PathBuf>,
+);
+
+/// Starts a minute-long bank-transfer run and returns once its clients are running (see
+/// [`start`]).
+fn start_long_run(extra: &[&str]) -> Started {
+    let mut args = vec![
+        "run",
+        "bank-transfer",
+        "--duration",
+        "60s",
+        "--strategy",
+        "for-update",
+    ];
+    args.extend_from_slice(extra);
+    start(&args, "for-update @")
+}
+
 /// Spawns the lab and reads its stderr up to a line containing `until`; returns the child, the
 /// rest of its stderr, what it said so far and the private server's data directory (if any).
 #[expect(
     clippy::zombie_processes,
     reason = "the child is returned: the callers wait for it"
 )]
-fn start(
-    args: &[&str],
-    until: &str,
-) -> (
-    std::process::Child,
-    BufReader<std::process::ChildStderr>,
-    String,
-    Option<PathBuf>,
-) {
+fn start(args: &[&str], until: &str) -> Started {
     let mut child = contention()
         .args(args)
         .stdout(Stdio::null())
@@ -208,17 +215,7 @@ fn start(
 
 #[test]
 fn a_cluster_left_by_a_killed_lab_is_swept_by_the_next_start() {
-    let (mut child, _reader, seen, data_dir) = start(
-        &[
-            "run",
-            "bank-transfer",
-            "--duration",
-            "60s",
-            "--strategy",
-            "for-update",
-        ],
-        "for-update @",
-    );
+    let (mut child, _reader, seen, data_dir) = start_long_run(&[]);
     let top = data_dir
         .unwrap_or_else(|| panic!("no data directory announced:\n{seen}"))
         .parent()
