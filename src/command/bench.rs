@@ -92,24 +92,32 @@ async fn compare(
     let pg_db = ws.server.create_database("pgbench").await?;
     say(format!("pgbench database {}", pg_db.name));
     let rows = async {
+        // An interrupt ends the table with the rounds done: a run it cut short is left out.
         let mut rows = Vec::new();
         for &clients in &args.clients {
             let mut rounds = Vec::new();
-            for round in 1..=args.rounds {
+            'rounds: for round in 1..=args.rounds {
                 let mut pair = (None, None);
                 for lab_turn in [round % 2 == 0, round % 2 == 1] {
                     if ws.abort.is_cancelled() {
-                        return Ok(rows);
+                        break 'rounds;
                     }
                     if lab_turn {
-                        let (s, _) = run_lab(ws, scenario, clients, args).await?;
+                        let (s, _, interrupted) = run_lab(ws, scenario, clients, args).await?;
+                        if interrupted {
+                            break 'rounds;
+                        }
                         say(format!(
                             "{clients} clients, round {round}: contention {:.0} ops/s, {:.0} µs CPU per op",
                             s.per_sec, s.cpu_us_per_txn
                         ));
                         pair.1 = Some(s);
                     } else {
-                        let s = run_pgbench(pgbench, &pg_db, clients, args).await?;
+                        // Ctrl-C on a terminal reaches pgbench too, which then fails.
+                        let s = match run_pgbench(pgbench, &pg_db, clients, args).await {
+                            Err(_) if ws.abort.is_cancelled() => break 'rounds,
+                            s => s?,
+                        };
                         say(format!(
                             "{clients} clients, round {round}: pgbench {:.0} tps, {:.0} µs CPU per transaction",
                             s.per_sec, s.cpu_us_per_txn
@@ -121,7 +129,12 @@ async fn compare(
                     rounds.push((pg, lab));
                 }
             }
-            rows.push((clients, rounds));
+            if !rounds.is_empty() {
+                rows.push((clients, rounds));
+            }
+            if ws.abort.is_cancelled() {
+                break;
+            }
         }
         anyhow::Ok(rows)
     }
@@ -138,7 +151,8 @@ async fn compare(
     Ok(format!(
         "tpcb (pgbench's TPC-B-like script), scale {}, {} per run, {} round{}, rc;\n{framing}\n{}\n\
          ratio: contention / pgbench, the median of the rounds (their range in brackets); \
-         throughput and CPU: means of the rounds; CPU: each client program's own user + sys time",
+         throughput and CPU: means of the rounds; CPU: each client program's own user + sys time \
+         (pgbench's from connecting to exiting, the lab's from resetting its tables to the end)",
         args.scale,
         humantime::format_duration(args.duration),
         args.rounds,
@@ -216,13 +230,13 @@ fn cpu_seconds(who: UsageWho) -> anyhow::Result<f64> {
 }
 
 /// One lab run of tpcb at rc: its committed ops/s and this process's CPU per committed op
-/// (reset and connecting included), and the committed count.
+/// (reset and connecting included), the committed count, and whether an interrupt cut it short.
 async fn run_lab(
     ws: &Workspace,
     scenario: &Scenario,
     clients: u32,
     args: &BenchArgs,
-) -> anyhow::Result<(Side, u64)> {
+) -> anyhow::Result<(Side, u64, bool)> {
     let strategy = scenario.strategies.get("tpcb").expect("tpcb strategy");
     let settings = Settings {
         clients,
@@ -255,6 +269,7 @@ async fn run_lab(
             cpu_us_per_txn: cpu * 1e6 / committed.max(1) as f64,
         },
         committed,
+        outcome.interrupted,
     ))
 }
 
@@ -271,7 +286,7 @@ async fn footprint(
         humantime::format_duration(args.duration)
     ));
     let before = getrusage(UsageWho::RUSAGE_SELF)?;
-    let (side, committed) = run_lab(ws, scenario, clients, args).await?;
+    let (side, committed, _) = run_lab(ws, scenario, clients, args).await?;
     let ops = side.per_sec;
     let after = getrusage(UsageWho::RUSAGE_SELF)?;
     let secs = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;

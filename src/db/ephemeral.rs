@@ -98,7 +98,10 @@ impl Ephemeral {
             postmaster: None,
             from_template: false,
         };
-        fs::write(eph.top.join(OWNER_FILE), std::process::id().to_string())?;
+        fs::write(
+            eph.top.join(OWNER_FILE),
+            format!("{}\n{}\n", std::process::id(), pid_namespace()),
+        )?;
         fs::create_dir(&eph.data)?;
         fs::create_dir(&eph.sock)?;
         if let Some(u) = &user {
@@ -396,12 +399,14 @@ fn free_port() -> u16 {
 
 /// Memory-backed and present on nearly every Linux system.
 const SHM: &str = "/dev/shm";
-/// The least free space in `/dev/shm` for the lab to put clusters there (containers often give
-/// it 64 MiB, too little for a scenario's tables).
-const SHM_MIN_FREE: u64 = 1 << 30;
+/// The least free space in `/dev/shm` for the lab to put clusters there: containers often give
+/// it 64 MiB, too little for a scenario's tables; its pages are RAM, and PostgreSQL keeps its
+/// dynamic shared memory there too. Bigger data (say `bench --scale 100`, 1.5 GB per database)
+/// belongs on disk: `CONTENTION_PG_DIR`.
+const SHM_MIN_FREE: u64 = 4 << 30;
 
 /// Where private clusters are made: `CONTENTION_PG_DIR` if set; else `/dev/shm` when it is a
-/// tmpfs with at least 1 GiB free (nothing is synced anyway, and copying the template's ~1000
+/// tmpfs with at least 4 GiB free (nothing is synced anyway, and copying the template's ~1000
 /// files there takes a tenth of the time it takes on a disk); else the temp dir.
 fn base_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CONTENTION_PG_DIR").filter(|d| !d.is_empty()) {
@@ -441,17 +446,38 @@ fn sweep_orphans() {
         let Some(owner) = is_ours.then(|| read_pid(&top.join(OWNER_FILE))).flatten() else {
             continue;
         };
-        if alive(owner) {
+        // A pid means something only in its own pid namespace: a directory made by a lab in
+        // another container sharing this directory is not ours to judge.
+        let owner_ns = fs::read_to_string(top.join(OWNER_FILE))
+            .ok()
+            .and_then(|t| t.lines().nth(1).map(str::to_string));
+        if owner_ns.is_some_and(|ns| ns != pid_namespace()) || alive(owner) {
             continue;
         }
         if let Some(pm) = read_pid(&top.join("data").join("postmaster.pid"))
             && alive(pm)
             && cmdline(pm).contains(&*top.to_string_lossy())
         {
-            let _ = killpg(Pid::from_raw(pm), Signal::SIGKILL);
+            // Immediate shutdown first: the postmaster stops its backends and removes its
+            // shared memory (SIGKILL would leave a segment in /dev/shm and one in SysV IPC).
+            let _ = kill(Pid::from_raw(pm), Signal::SIGQUIT);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while alive(pm) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if alive(pm) {
+                let _ = killpg(Pid::from_raw(pm), Signal::SIGKILL);
+            }
         }
         let _ = fs::remove_dir_all(&top);
     }
+}
+
+/// This process's pid namespace, e.g. `pid:[4026531836]` (empty if unknown).
+fn pid_namespace() -> String {
+    fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
@@ -473,7 +499,13 @@ pub(crate) fn alive(pid: i32) -> bool {
                 .map(|(_, rest)| rest.trim_start().starts_with('Z'))
         })
         .unwrap_or(false);
-    pid > 0 && !zombie && kill(Pid::from_raw(pid), None).is_ok()
+    // EPERM: it exists, owned by someone else.
+    pid > 0
+        && !zombie
+        && !matches!(
+            kill(Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
 }
 
 fn cmdline(pid: i32) -> String {

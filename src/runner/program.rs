@@ -364,7 +364,9 @@ impl Program {
             // Requests polled together go out together, in order (tokio-postgres queues each
             // on its first poll), and each is its own Sync: BEGIN, the statement and COMMIT
             // reach the server as they would one by one. BEGIN only fails when the connection
-            // does; a COMMIT after a failed statement ends the transaction as a ROLLBACK.
+            // does; a COMMIT after a failed statement ends the transaction as a ROLLBACK. An
+            // interrupt that abandons this future after the COMMIT went out leaves that
+            // transaction to commit uncounted (the report says it was interrupted).
             let send_begin = !cursor.in_tx;
             let send_commit =
                 framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero();
@@ -405,7 +407,11 @@ impl Program {
                 Err(e) => return fail(client, cursor.in_tx, e, &at(), trace).await.map(Some),
             };
             if let Some(Err(e)) = committed {
-                return fail(client, false, e, "COMMIT", trace).await.map(Some);
+                let at = format!("{}, its COMMIT", at());
+                return fail(client, false, e, &at, trace).await.map(Some);
+            }
+            if send_commit && let Some(t) = trace.as_deref_mut() {
+                t.committed = step.commit;
             }
             match rows.as_ref().map(|r| r.first()) {
                 Some(Some(row)) => {

@@ -1,6 +1,9 @@
-//! The command line as a user meets it: help, exit codes, output formats, the pooled mode.
+//! The command line as a user meets it: help, exit codes, output formats, the pooled mode, and
+//! how a client frames its transactions (pipelined or not).
 
-use crate::support::{cell, run, run_json, stderr, stdout, writer_damage};
+use crate::support::{
+    aborts, cell, invariant, run, run_json, scratch, stderr, stdout, write, writer_damage,
+};
 
 #[test]
 fn help_shows_examples_and_exit_codes() {
@@ -132,4 +135,50 @@ fn clients_can_share_a_small_pool() {
     let c = cell(&r, "conditional", "rc");
     assert_eq!(writer_damage(c), 0);
     assert_eq!(c["stats"]["committed"], 4);
+}
+
+/// Even operations insert id 1, which only the first of them can: the others fail with a
+/// unique violation (class `other`, not retried) in the same round trip as their COMMIT when
+/// pipelined. Every operation after a failure must start clean: were the failed transaction
+/// left open, the next one would fail too (25P02) or vanish in its rollback.
+const UNIQUE: &str = r#"name = "unique"
+summary = "every other insert collides"
+
+[setup]
+sql = "CREATE TABLE t (id int PRIMARY KEY)"
+
+[strategy.insert]
+summary = "one insert"
+
+[[strategy.insert.step]]
+sql = "INSERT INTO t VALUES (CASE WHEN :op % 2 = 0 THEN 1 ELSE :op + 100 END)"
+
+[[invariant]]
+name = "rows_not_six"
+anomaly = "none"
+explain = "ops 1, 2, 3, 5, 7 and 9 insert a row each"
+sql = "SELECT abs(count(*) - 6) FROM t"
+"#;
+
+#[test]
+fn a_failed_statement_ends_its_transaction_pipelined_or_not() {
+    let dir = scratch();
+    let file = write(&dir, "unique.toml", UNIQUE);
+    for extra in [&[][..], &["--no-pipeline"], &["--connections", "1"]] {
+        let mut args = vec![
+            file.to_str().unwrap(),
+            "--clients",
+            "1",
+            "--operations",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        let (code, r) = run_json(&args);
+        assert_eq!(code, 0, "{extra:?}: {r}");
+        let c = cell(&r, "insert", "rc");
+        assert_eq!(c["stats"]["committed"], 6, "{extra:?}: {c}");
+        assert_eq!(aborts(c, "other"), 4, "{extra:?}: {c}");
+        assert_eq!(c["stats"]["failed"], 4, "{extra:?}: {c}");
+        assert_eq!(invariant(c, "rows_not_six"), 0, "{extra:?}: {c}");
+    }
 }
