@@ -37,6 +37,14 @@ pub async fn bench(
     if args.rounds == 0 || args.scale == 0 {
         bail!("--rounds and --scale must be at least 1");
     }
+    if args.footprint.is_none()
+        && (args.duration.subsec_nanos() != 0 || args.duration < Duration::from_secs(1))
+    {
+        bail!(
+            "--duration must be whole seconds, as pgbench's -T takes them (got {})",
+            humantime::format_duration(args.duration)
+        );
+    }
     let scenario = scenario::load("tpcb", &[("scale".into(), args.scale.to_string())])?;
     let quiet = args.quiet;
     let mut say = |msg: String| {
@@ -408,7 +416,7 @@ async fn run_pgbench(
         "-j",
         &clients.min(2).to_string(),
         "-T",
-        &args.duration.as_secs().max(1).to_string(),
+        &args.duration.as_secs().to_string(),
     ])
     .arg(&db.name);
     let (text, cpu) = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, f64)> {

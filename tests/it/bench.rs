@@ -51,6 +51,22 @@ fn bench_prints_a_ratio_row() {
 }
 
 #[test]
+fn bench_refuses_what_pgbench_cannot_match() {
+    for (args, needle) in [
+        (
+            &["bench", "--duration", "1500ms"][..],
+            "--duration must be whole seconds",
+        ),
+        (&["bench", "--clients", "0"], "--clients"),
+        (&["bench", "--rounds", "0"], "--rounds"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn tpcb_runs_without_anomalies_pipelined_or_not() {
     for extra in [None, Some("--no-pipeline")] {
         let mut args = vec!["tpcb", "--operations", "50", "--expect", "declared"];
