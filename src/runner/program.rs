@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use evalexpr::error::EvalexprResultValue;
 use evalexpr::{Context, DefaultNumericTypes, EvalexprError, EvalexprResult};
-use tokio_postgres::types::ToSql;
+use futures::TryStreamExt;
 use tokio_postgres::{Client, Statement};
 
 use crate::db::server::pg_message;
@@ -351,9 +351,8 @@ impl Program {
             Think::Fixed(d) => d,
         };
         if let Some(stmt) = stmt {
-            let params = c.bind(vars);
             if let Some(t) = trace.as_deref_mut() {
-                t.sql = Some(shown(step, &params));
+                t.sql = Some(shown(step, &c.bind(vars)));
             }
             if !cursor.in_tx && framing.pipeline == Pipeline::Off {
                 if let Err(e) = client.batch_execute(framing.begin).await {
@@ -370,8 +369,10 @@ impl Program {
             let send_begin = !cursor.in_tx;
             let send_commit =
                 framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero();
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            // Bind values go straight from the slots into the message, and only the first
+            // row is kept (it is all a step captures): no per-statement vectors.
+            let values = &vars.values;
+            let args = c.params.iter().map(|&s| TextParam(values[s].as_ref()));
             let (began, result, committed) = futures::join!(
                 async {
                     if send_begin {
@@ -382,13 +383,19 @@ impl Program {
                 },
                 async {
                     if c.captures.is_empty() {
-                        client.execute(stmt, &refs).await.map(|n| (n as i64, None))
-                    } else {
-                        client
-                            .query(stmt, &refs)
+                        return client
+                            .execute_raw(stmt, args)
                             .await
-                            .map(|rows| (rows.len() as i64, Some(rows)))
+                            .map(|n| (n as i64, None));
                     }
+                    let rows = client.query_raw(stmt, args).await?;
+                    futures::pin_mut!(rows);
+                    let (mut n, mut first) = (0, None);
+                    while let Some(row) = rows.try_next().await? {
+                        n += 1;
+                        first.get_or_insert(row);
+                    }
+                    Ok((n, Some(first)))
                 },
                 async {
                     if send_commit {
@@ -413,7 +420,7 @@ impl Program {
             if send_commit && let Some(t) = trace.as_deref_mut() {
                 t.committed = step.commit;
             }
-            match rows.as_ref().map(|r| r.first()) {
+            match &rows {
                 Some(Some(row)) => {
                     for (i, &slot) in c.captures.iter().enumerate() {
                         vars.values[slot] = Some(column(row, i).with_context(at)?);
