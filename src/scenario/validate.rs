@@ -110,7 +110,7 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
     known.extend(draws.iter().map(|d| d.name.clone()));
     known.extend(BUILTINS.iter().map(|s| s.to_string()));
 
-    let invariants = invariants(&cx, &raw)?;
+    let invariants = invariants(&cx, &raw, &params)?;
     let invariant_names: Vec<&str> = invariants.iter().map(|i| i.name.as_str()).collect();
 
     let own_steps =
@@ -699,7 +699,11 @@ pub(super) fn steps(
     Ok(out)
 }
 
-fn invariants(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Invariant>, ScenarioError> {
+fn invariants(
+    cx: &Ctx,
+    raw: &RawScenario,
+    params: &IndexMap<String, Param>,
+) -> Result<Vec<Invariant>, ScenarioError> {
     let mut out: Vec<Invariant> = Vec::new();
     for (i, inv) in raw.invariant.iter().enumerate() {
         let r = inv.get_ref();
@@ -714,7 +718,11 @@ fn invariants(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Invariant>, ScenarioErr
             ));
         }
         let source = match (&r.sql, &r.observed_by, &r.expr) {
-            (Some(sql), None, None) => InvariantSource::Sql(sql.get_ref().clone()),
+            // Parameters become literals, as in setup: `:seats` is the run's value of seats.
+            (Some(sql), None, None) => InvariantSource::Sql(
+                render_setup(sql.get_ref(), params)
+                    .map_err(|m| cx.err(Some(sql.span()), &format!("{key}.sql"), m))?,
+            ),
             (None, Some(a), None) => InvariantSource::Observed { auditor: a.get_ref().clone() },
             (None, None, Some(e)) => InvariantSource::Expr(
                 Expr::parse(e.get_ref()).map_err(|m| cx.err(Some(e.span()), &format!("{key}.expr"), m))?,

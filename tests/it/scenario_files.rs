@@ -1,7 +1,7 @@
 //! Scenario files: every built-in validates, and malformed files are refused with errors that
 //! name the file, the line and the key.
 
-use crate::support::{run, scratch, stderr, stdout, write};
+use crate::support::{cell, invariant, run, run_json, scratch, stderr, stdout, write};
 
 const TINY: &str = r#"name = "tiny"
 summary = "a counter"
@@ -219,6 +219,27 @@ fn missing_setup_files_and_parameters_are_named() {
         None,
         &["setup.sql", "`:m` is not a parameter"],
     );
+    refused(
+        "WHERE v < 0\"",
+        "WHERE v < :m\"",
+        Some("WHERE v < :m"),
+        &["invariant[1].sql", "`:m` is not a parameter"],
+    );
+}
+
+#[test]
+fn invariant_sql_sees_the_runs_parameter_values() {
+    // Setup inserts n rows; the invariant is off by the difference if `:n` were not the
+    // overridden value.
+    let text = TINY.replace(
+        "SELECT count(*) FROM t WHERE v < 0",
+        "SELECT count(*) - :n FROM t",
+    );
+    let dir = scratch();
+    let p = write(&dir, "tiny.toml", &text);
+    let (code, r) = run_json(&[p.to_str().unwrap(), "--param", "n=5", "--operations", "5"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(invariant(cell(&r, "inc", "rc"), "negative"), 0, "{r}");
 }
 
 #[test]
