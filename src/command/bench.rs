@@ -230,11 +230,16 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// CPU time (user + sys) in seconds of this process or of its waited-for children.
-fn cpu_seconds(who: UsageWho) -> anyhow::Result<f64> {
+/// CPU time (user, sys) in seconds of this process or of its waited-for children.
+fn cpu_times(who: UsageWho) -> anyhow::Result<(f64, f64)> {
     let u = getrusage(who)?;
     let secs = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-    Ok(secs(u.user_time()) + secs(u.system_time()))
+    Ok((secs(u.user_time()), secs(u.system_time())))
+}
+
+/// CPU time (user + sys) in seconds of this process or of its waited-for children.
+fn cpu_seconds(who: UsageWho) -> anyhow::Result<f64> {
+    cpu_times(who).map(|(user, sys)| user + sys)
 }
 
 /// One lab run of tpcb at rc: its committed ops/s and this process's CPU per committed op
@@ -293,15 +298,13 @@ async fn footprint(
         "tpcb with {clients} clients for {}",
         humantime::format_duration(args.duration)
     ));
-    let before = getrusage(UsageWho::RUSAGE_SELF)?;
+    let before = cpu_times(UsageWho::RUSAGE_SELF)?;
     let (side, committed, _) = run_lab(ws, scenario, clients, args).await?;
     let ops = side.per_sec;
-    let after = getrusage(UsageWho::RUSAGE_SELF)?;
-    let secs = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-    let user = secs(after.user_time()) - secs(before.user_time());
-    let sys = secs(after.system_time()) - secs(before.system_time());
+    let after = cpu_times(UsageWho::RUSAGE_SELF)?;
+    let (user, sys) = (after.0 - before.0, after.1 - before.1);
     // ru_maxrss is in KiB on Linux.
-    let rss_mib = after.max_rss() as f64 / 1024.0;
+    let rss_mib = getrusage(UsageWho::RUSAGE_SELF)?.max_rss() as f64 / 1024.0;
     let mut b = tabled::builder::Builder::default();
     b.push_record([
         "clients",

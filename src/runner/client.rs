@@ -29,14 +29,8 @@ pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// How a client reaches the database.
 pub enum Conn {
-    /// Its own connection, statements prepared once, and the connection's driver, which the
-    /// client's task polls next to its own work: a reply wakes the client directly, not through a
-    /// second task.
-    Own {
-        client: Client,
-        stmts: Vec<Option<Statement>>,
-        driver: Driver,
-    },
+    /// Its own connection, statements prepared once.
+    Own(Client, Vec<Option<Statement>>),
     /// A connection borrowed from a shared pool for each attempt (`--connections N`).
     Pool(deadpool_postgres::Pool),
 }
@@ -68,48 +62,37 @@ pub struct Shared {
     pub abort: CancellationToken,
 }
 
-/// Runs the client to its end, driving its own connection (if it has one) in the same task.
+/// Runs the client to its end. An own connection comes with its driver, which this task polls
+/// next to the client's work: a reply wakes the client directly, not through a second task.
 pub async fn run(
     conn: Conn,
+    driver: Option<Driver>,
     role: Arc<Role>,
     shared: Arc<Shared>,
     index: u32,
     seed_stream: u64,
 ) -> anyhow::Result<Stats> {
-    match conn {
-        Conn::Own {
-            client,
-            stmts,
-            driver,
-        } => {
-            let work = operate(Link::Own(client, stmts), role, shared, index, seed_stream);
-            tokio::pin!(work);
-            let mut driver = driver;
-            tokio::select! {
-                biased;
-                stats = &mut work => {
-                    // The client is dropped: the driver closes the connection once the server
-                    // has answered what was in flight (an interrupted attempt may still wait on
-                    // a lock), so it finishes on its own rather than hold up the cell.
-                    tokio::spawn(driver);
-                    stats
-                }
-                // The connection ended first: the work sees the error on its next statement.
-                () = &mut driver => work.await,
-            }
+    let work = operate(conn, role, shared, index, seed_stream);
+    let Some(mut driver) = driver else {
+        return work.await;
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        biased;
+        stats = &mut work => {
+            // The client is dropped: the driver closes the connection once the server has
+            // answered what was in flight (an interrupted attempt may still wait on a lock), so
+            // it finishes on its own rather than hold up the cell.
+            tokio::spawn(driver);
+            stats
         }
-        Conn::Pool(pool) => operate(Link::Pool(pool), role, shared, index, seed_stream).await,
+        // The connection ended first: the work sees the error on its next statement.
+        () = &mut driver => work.await,
     }
 }
 
-/// A connection as `operate` uses it (its driver, if any, polled by `run`).
-enum Link {
-    Own(Client, Vec<Option<Statement>>),
-    Pool(deadpool_postgres::Pool),
-}
-
 async fn operate(
-    conn: Link,
+    conn: Conn,
     role: Arc<Role>,
     shared: Arc<Shared>,
     index: u32,
@@ -197,18 +180,18 @@ fn claim(budget: Option<&AtomicU64>) -> bool {
 }
 
 async fn attempt(
-    conn: &Link,
+    conn: &Conn,
     role: &Role,
     vars: &mut Vars,
     stats: &mut Stats,
 ) -> anyhow::Result<End> {
     match conn {
-        Link::Own(client, stmts) => {
+        Conn::Own(client, stmts) => {
             role.program
                 .attempt(client, stmts, vars, role.framing, stats)
                 .await
         }
-        Link::Pool(pool) => {
+        Conn::Pool(pool) => {
             let client = pool
                 .get()
                 .await

@@ -159,25 +159,22 @@ pub async fn run_cell(
                 stmts = program.prepare(&client) => stmts?,
                 () = &mut driver => return Err(anyhow!("the connection closed while preparing")),
             };
-            anyhow::Ok(Conn::Own {
-                client,
-                stmts,
-                driver,
-            })
+            anyhow::Ok((Conn::Own(client, stmts), Some(driver)))
         }
     };
-    let writer_conns: Vec<Conn> = match &pool {
+    let writer_conns: Vec<(Conn, Option<client::Driver>)> = match &pool {
         Some(p) => (0..settings.clients)
-            .map(|_| Conn::Pool(p.clone()))
+            .map(|_| (Conn::Pool(p.clone()), None))
             .collect(),
         None => try_join_all((0..settings.clients).map(|_| own(writer_program.clone()))).await?,
     };
     drop(first);
 
     let mut writers = JoinSet::new();
-    for (i, conn) in writer_conns.into_iter().enumerate() {
+    for (i, (conn, driver)) in writer_conns.into_iter().enumerate() {
         writers.spawn(client::run(
             conn,
+            driver,
             writer.clone(),
             shared.clone(),
             i as u32,
@@ -196,8 +193,15 @@ pub async fn run_cell(
             live: None,
         });
         for i in 0..auditor.clients {
-            let conn = own(program.clone()).await?;
-            let fut = client::run(conn, role.clone(), shared.clone(), i, 1000 + a_index as u64);
+            let (conn, driver) = own(program.clone()).await?;
+            let fut = client::run(
+                conn,
+                driver,
+                role.clone(),
+                shared.clone(),
+                i,
+                1000 + a_index as u64,
+            );
             let name = auditor.name.clone();
             auditors.spawn(async move { fut.await.map(|s| (name, s)) });
         }
