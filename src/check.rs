@@ -7,9 +7,7 @@
 use anyhow::anyhow;
 use serde::Serialize;
 
-use crate::db::RunDatabase;
-use crate::db::server::pg_message;
-use crate::db::value::column;
+use crate::engine::RunDatabase;
 use crate::scenario::{InvariantSource, Scenario, Side, Value};
 use crate::stats::Stats;
 
@@ -36,23 +34,18 @@ pub async fn measure(
     scenario: &Scenario,
     sources: Sources<'_>,
 ) -> anyhow::Result<Vec<Measured>> {
-    let client = db.connect(&[]).await?;
+    let mut session = db.session(&[]).await?;
     let mut out = Vec::new();
     for inv in &scenario.invariants {
         let value = match &inv.source {
             InvariantSource::Sql(sql) => {
-                let row = client.query_opt(sql.as_str(), &[]).await.map_err(|e| {
-                    anyhow!(
-                        "{}: invariant `{}`: {}",
-                        scenario.file.display(),
-                        inv.name,
-                        pg_message(&e)
-                    )
-                })?;
-                let v = match row {
-                    Some(r) if !r.is_empty() => column(&r, 0)?,
-                    _ => Value::Empty,
-                };
+                let v = session
+                    .scalar(sql.as_str())
+                    .await
+                    .map_err(|e| {
+                        anyhow!("{}: invariant `{}`: {e}", scenario.file.display(), inv.name)
+                    })?
+                    .unwrap_or(Value::Empty);
                 match v {
                     Value::Int(i) => i,
                     Value::Float(f) => f.round() as i64,

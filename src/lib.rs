@@ -6,15 +6,16 @@
 //! and retries.
 //!
 //! # Layout
-//! Data flows `cli` -> `scenario` (validated) -> `db` (a server and the run's own database) ->
+//! Data flows `cli` -> `scenario` (validated) -> `engine` (a server, the run's own database, sessions) ->
 //! `runner` (clients; `stats`) -> `check` (invariants) -> `expect` -> `report` (rendering);
-//! replays go `scenario` -> `db` -> `replay` (sessions stepped by a scheduler) -> `check`.
+//! replays go `scenario` -> `engine` -> `replay` (sessions stepped by a scheduler) -> `check`.
 //! `command` is the only layer that sees every stage.
 //!
 //! - [`cli`]: clap definitions.
 //! - [`command`]: the subcommands and exit codes.
 //! - [`scenario`]: scenario files: raw TOML, validation with file/line/key errors, the built-in catalogue.
-//! - [`db`]: provisioning (URL, environment, private ephemeral cluster), the run database, value conversion.
+//! - [`engine`]: the engine boundary: provisioning (URL, environment, private server), the run
+//!   database, sessions and their transaction framing, error classification, values.
 //! - [`runner`]: client tasks, start barrier, retries with backoff, deadline and interrupt; the
 //!   step interpreter, one action at a time (shared with replays).
 //! - [`replay`]: deterministic schedules: session tasks, lock-wait detection, timelines.
@@ -22,12 +23,12 @@
 //! - [`check`]: invariants measured after a run.
 //! - [`expect`]: expectations per cell (`no-anomalies`, `aborts:serialization`, `aborts<=5%`, ...).
 //! - [`report`]: table, Markdown, CSV and JSON; sweeps' points; comparisons of result files.
-//! - [`isolation`], [`outcome`]: isolation levels; abort classes by SQLSTATE.
+//! - [`isolation`], [`outcome`]: isolation levels; the abort classes the report counts.
 
 pub mod check;
 pub mod cli;
 pub mod command;
-pub mod db;
+pub mod engine;
 pub mod expect;
 pub mod isolation;
 pub mod outcome;

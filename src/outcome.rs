@@ -1,11 +1,10 @@
-//! How one attempt at an operation can fail: the abort classes the report counts, and the
-//! classification of PostgreSQL errors by SQLSTATE. Expected database outcomes are data, not
-//! errors. This module classifies; it must not retry or count (the runner and stats do).
+//! How one attempt at an operation can fail: the abort classes the report counts. Expected
+//! database outcomes are data, not errors; each engine maps its own error codes onto these
+//! classes (`engine`). This module names classes; it must not retry or count (the runner and
+//! stats do).
 
 use std::fmt;
 use std::str::FromStr;
-
-use tokio_postgres::error::SqlState;
 
 /// Why an attempt did not commit, as counted in the report.
 #[derive(
@@ -82,39 +81,6 @@ impl FromStr for Abort {
                     "unknown failure class `{s}`: expected one of serialization, deadlock, lock-unavailable, conflict, other"
                 )
             })
-    }
-}
-
-/// What an error from PostgreSQL means for the attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// An outcome of concurrency the lab counts.
-    Abort(Abort),
-    /// The scenario itself is wrong (syntax, missing table, wrong type): stop the run.
-    ScenarioBug,
-    /// The connection is gone or the server is shutting down: stop the run.
-    Connection,
-}
-
-/// Classifies an error by its SQLSTATE.
-pub fn classify(e: &tokio_postgres::Error) -> ErrorKind {
-    let Some(code) = e.code() else {
-        return ErrorKind::Connection;
-    };
-    if *code == SqlState::T_R_SERIALIZATION_FAILURE {
-        ErrorKind::Abort(Abort::Serialization)
-    } else if *code == SqlState::T_R_DEADLOCK_DETECTED {
-        ErrorKind::Abort(Abort::Deadlock)
-    } else if *code == SqlState::LOCK_NOT_AVAILABLE {
-        ErrorKind::Abort(Abort::LockUnavailable)
-    } else {
-        let class = &code.code()[..2];
-        match class {
-            // syntax / access rule, data exception, undefined objects, feature not supported
-            "42" | "22" | "0A" | "26" | "34" | "3F" => ErrorKind::ScenarioBug,
-            "08" | "57" if *code != SqlState::QUERY_CANCELED => ErrorKind::Connection,
-            _ => ErrorKind::Abort(Abort::Other),
-        }
     }
 }
 

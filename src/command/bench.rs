@@ -15,13 +15,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use nix::sys::resource::{UsageWho, getrusage};
-use tokio_postgres::config::Host;
 
 use super::Exit;
 use super::workspace::Workspace;
 use crate::cli::BenchArgs;
-use crate::db::RunDatabase;
-use crate::db::ephemeral::find_bindir;
+use crate::engine::{RunDatabase, find_bindir};
 use crate::isolation::Isolation;
 use crate::runner::{self, Settings};
 use crate::scenario::{self, Scenario};
@@ -98,7 +96,7 @@ async fn compare(
     say: &mut dyn FnMut(String),
 ) -> anyhow::Result<String> {
     let pg_db = ws.server.create_database("pgbench").await?;
-    say(format!("pgbench database {}", pg_db.name));
+    say(format!("pgbench database {}", pg_db.name()));
     let rows = async {
         // An interrupt ends the table with the rounds done: a run it cut short is left out.
         let mut rows = Vec::new();
@@ -365,7 +363,7 @@ fn find_pgbench() -> anyhow::Result<PathBuf> {
 
 /// pgbench with the database's connection settings (never through the ambient libpq variables).
 fn pgbench_command(pgbench: &std::path::Path, db: &RunDatabase) -> Command {
-    let c = db.config();
+    let c = db.endpoint();
     let mut cmd = Command::new(pgbench);
     for var in [
         "PGHOST",
@@ -379,20 +377,11 @@ fn pgbench_command(pgbench: &std::path::Path, db: &RunDatabase) -> Command {
     ] {
         cmd.env_remove(var);
     }
-    if let Some(host) = c.get_hosts().first() {
-        match host {
-            Host::Tcp(h) => cmd.arg("-h").arg(h),
-            Host::Unix(p) => cmd.arg("-h").arg(p),
-        };
-    }
-    if let Some(port) = c.get_ports().first() {
-        cmd.arg("-p").arg(port.to_string());
-    }
-    if let Some(user) = c.get_user() {
-        cmd.arg("-U").arg(user);
-    }
-    if let Some(pw) = c.get_password() {
-        cmd.env("PGPASSWORD", String::from_utf8_lossy(pw).into_owned());
+    cmd.arg("-h").arg(&c.host);
+    cmd.arg("-p").arg(c.port.to_string());
+    cmd.arg("-U").arg(&c.user);
+    if let Some(pw) = c.password {
+        cmd.env("PGPASSWORD", pw);
     }
     cmd
 }
@@ -408,7 +397,7 @@ async fn run_pgbench(
 ) -> anyhow::Result<Side> {
     let mut init = pgbench_command(pgbench, db);
     init.args(["-i", "-q", "-s", &args.scale.to_string()])
-        .arg(&db.name);
+        .arg(db.name());
     let mut run = pgbench_command(pgbench, db);
     run.args([
         "-M",
@@ -421,7 +410,7 @@ async fn run_pgbench(
         "-T",
         &args.duration.as_secs().to_string(),
     ])
-    .arg(&db.name);
+    .arg(db.name());
     let (text, cpu) = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, f64)> {
         let output = |what: &str, cmd: &mut Command| -> anyhow::Result<String> {
             let o = cmd.output().with_context(|| format!("cannot run {what}"))?;

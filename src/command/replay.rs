@@ -84,7 +84,7 @@ pub async fn replay(
 pub fn print(
     replays: &[Replay],
     scenario: &Scenario,
-    info: &crate::db::ServerInfo,
+    info: &crate::engine::ServerInfo,
     format: TimelineFormat,
     color: bool,
     out: &mut dyn Write,

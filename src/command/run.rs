@@ -12,7 +12,7 @@ use super::progress::Progress;
 use super::workspace::Workspace;
 use crate::check;
 use crate::cli::{LoadArgs, RunArgs};
-use crate::db::RunDatabase;
+use crate::engine::RunDatabase;
 use crate::expect::Expectation;
 use crate::isolation::Isolation;
 use crate::report::{self, Cell, RunReport};
@@ -154,7 +154,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         scenario,
         settings,
         server: info,
-        database: db.name,
+        database: db.name().to_string(),
         cells,
         notes,
         interrupted,

@@ -6,7 +6,7 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DbArgs;
-use crate::db::{RunDatabase, Server, ServerInfo, ServerOptions};
+use crate::engine::{EngineKind, RunDatabase, Server, ServerInfo, ServerOptions};
 
 pub struct Workspace {
     pub server: Server,
@@ -35,6 +35,7 @@ impl Workspace {
         let abort = CancellationToken::new();
         let signals = spawn_signal_handler(abort.clone());
         let opts = ServerOptions {
+            engine: EngineKind::Postgres,
             url: args.db.clone(),
             from_env: args.db_from_env,
             ephemeral_settings: vec![(
@@ -52,7 +53,7 @@ impl Workspace {
                 return Err(e);
             }
         };
-        say(format!("using {}", server.description));
+        say(format!("using {}", server.description()));
         let made = async {
             let info = server.info().await?;
             let db = server.create_database(label).await?;
@@ -61,7 +62,7 @@ impl Workspace {
         .await;
         match made {
             Ok((info, db)) => {
-                say(format!("run database {}", db.name));
+                say(format!("run database {}", db.name()));
                 Ok(Workspace {
                     server,
                     db,
@@ -82,7 +83,7 @@ impl Workspace {
     /// Drops the run database (unless `--keep`) and stops a private server.
     pub async fn close(mut self, say: &mut dyn FnMut(String)) -> anyhow::Result<()> {
         let dropped = if self.keep {
-            say(format!("kept database {} (--keep)", self.db.name));
+            say(format!("kept database {} (--keep)", self.db.name()));
             Ok(())
         } else {
             self.server.drop_database(&self.db).await

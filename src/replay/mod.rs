@@ -1,6 +1,6 @@
 //! Deterministic replays: named sessions run their steps in the order a schedule gives, like
 //! PostgreSQL's own isolation tester. A step that waits for a lock is seen from outside
-//! (`pg_blocking_pids` on the session's backend) and shown as waiting; the schedule moves on,
+//! (the engine's view of who blocks the session's connection: `pg_blocking_pids` on PostgreSQL) and shown as waiting; the schedule moves on,
 //! and the waiting step's result is recorded where it finished. After the schedule, whatever is
 //! left runs session by session, then retryable aborts are retried one at a time; finally the
 //! invariants are measured and the outcome is judged.
@@ -20,10 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail};
 use evalexpr::{ContextWithMutableVariables, HashMapContext};
 use serde::Serialize;
-use tokio_postgres::Client;
 
 use crate::check::{self, Measured, Sources};
-use crate::db::RunDatabase;
+use crate::engine::{RunDatabase, Session};
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
 use crate::runner::program::{End, Program, Trace};
@@ -152,18 +151,7 @@ pub async fn replay(
     let mut settings = scenario.settings.clone();
     // Only a superuser may set deadlock_timeout; elsewhere the server's own value stands (and a
     // deadlock's victim then depends on timing when it is short).
-    let probe = db.connect(&[]).await?;
-    let superuser: String = probe
-        .query_one("SELECT current_setting('is_superuser')", &[])
-        .await?
-        .get(0);
-    drop(probe);
-    if superuser == "on" {
-        settings.push((
-            "deadlock_timeout".into(),
-            format!("{}ms", DEADLOCK_TIMEOUT.as_millis()),
-        ));
-    }
+    settings.extend(db.deadlock_timeout_setting(DEADLOCK_TIMEOUT).await?);
 
     let mut roles: Vec<&[Step]> = Vec::new();
     for s in &scenario.sessions {
@@ -181,13 +169,13 @@ pub async fn replay(
         .iter()
         .flat_map(|s| s.bind.iter().map(|(n, _)| n.as_str()))
         .collect();
-    let first = db.connect(&settings).await?;
-    let (programs, slots) = Program::compile(&first, scenario, &roles, &extra).await?;
+    let mut first = db.session(&settings).await?;
+    let (programs, slots) = Program::compile(&mut first, scenario, &roles, &extra).await?;
     drop(first);
     let level = strategy.and_then(|s| s.isolation).unwrap_or(isolation);
     let mut handles = Vec::new();
     for (index, (session, program)) in scenario.sessions.iter().zip(programs).enumerate() {
-        let client = db.connect(&settings).await?;
+        let conn = db.session(&settings).await?;
         let setup = Setup {
             scenario,
             session,
@@ -195,11 +183,11 @@ pub async fn replay(
             program: std::sync::Arc::new(program),
             slots: slots.clone(),
             seed: opts.seed,
-            begin: level.begin_sql(),
+            isolation: level,
         };
-        handles.push(Handle::start(client, setup).await?);
+        handles.push(Handle::start(conn, setup).await?);
     }
-    let observer = db.connect(&[]).await?;
+    let observer = db.session(&[]).await?;
     let mut s = Scheduler {
         handles,
         observer,
@@ -220,10 +208,15 @@ pub async fn replay(
     let mut ends = Vec::new();
     // The first abort the server imposed (a retry may have ended the session differently).
     let aborted_by = s.events.iter().find_map(|e| {
-        let code = &e.trace.error.as_ref()?.0;
-        ["40001", "40P01", "55P03"]
-            .contains(&code.as_str())
-            .then(|| code.clone())
+        let class = e.trace.aborted?;
+        [
+            Abort::Serialization,
+            Abort::Deadlock,
+            Abort::LockUnavailable,
+        ]
+        .contains(&class)
+        .then(|| e.trace.error.as_ref().map(|(code, _)| code.clone()))
+        .flatten()
     });
     for h in s.handles {
         let name = h.name.clone();
@@ -289,7 +282,7 @@ pub fn end_text(end: &End) -> String {
 
 struct Scheduler {
     handles: Vec<Handle>,
-    observer: Client,
+    observer: Session,
     events: Vec<Event>,
     opts: Options,
 }
@@ -475,19 +468,12 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn blockers(&self, i: usize) -> anyhow::Result<Vec<String>> {
-        let row = self
+    async fn blockers(&mut self, i: usize) -> anyhow::Result<Vec<String>> {
+        let pids = self
             .observer
-            .query_one("SELECT pg_blocking_pids($1)", &[&self.handles[i].pid])
+            .blockers(self.handles[i].pid)
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "watching session {}: {}",
-                    self.handles[i].name,
-                    crate::db::server::pg_message(&e)
-                )
-            })?;
-        let pids: Vec<i32> = row.get(0);
+            .map_err(|e| anyhow!("watching session {}: {e}", self.handles[i].name))?;
         Ok(pids
             .iter()
             .map(|p| {

@@ -1,15 +1,16 @@
 //! One replay session: a task that owns a connection and runs its program one action at a time
 //! when the scheduler says so, reporting each action's trace. The task itself never decides
 //! what runs next; the scheduler (`replay`) watches it from outside (blocked or not) through
-//! the backend pid.
+//! the session's server-side id.
 
 use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::mpsc;
-use tokio_postgres::Client;
 
+use crate::engine;
+use crate::isolation::Isolation;
 use crate::runner::draws::Draws;
 use crate::runner::program::{Cursor, End, Framing, Pipeline, Program, Slots, Trace, Vars};
 use crate::scenario::{Scenario, Session, Value};
@@ -47,7 +48,8 @@ pub struct Done {
 /// The scheduler's side of a session.
 pub struct Handle {
     pub name: String,
-    pub pid: i32,
+    /// The session's id on the server (PostgreSQL's backend pid).
+    pub pid: i64,
     pub program: Arc<Program>,
     commands: mpsc::UnboundedSender<Command>,
     reports: mpsc::UnboundedReceiver<Report>,
@@ -76,17 +78,14 @@ pub struct Setup<'a> {
     pub program: Arc<Program>,
     pub slots: Arc<Slots>,
     pub seed: u64,
-    pub begin: &'static str,
+    pub isolation: Isolation,
 }
 
 impl Handle {
     /// Starts the session's task on its own connection.
-    pub async fn start(client: Client, s: Setup<'_>) -> anyhow::Result<Handle> {
-        let pid: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await?
-            .get(0);
-        let stmts = s.program.prepare(&client).await?;
+    pub async fn start(mut conn: engine::Session, s: Setup<'_>) -> anyhow::Result<Handle> {
+        let pid = conn.server_id().await?;
+        s.program.prepare(&mut conn).await?;
         let mut vars = Vars::new(s.slots.clone());
         for (name, p) in &s.scenario.params {
             if let Some(slot) = s.slots.get(name) {
@@ -110,7 +109,7 @@ impl Handle {
         let program = s.program.clone();
         // A replay's schedule places each COMMIT, so only BEGIN rides with a statement.
         let framing = Framing {
-            begin: s.begin,
+            isolation: s.isolation,
             think: std::time::Duration::ZERO,
             pipeline: Pipeline::Begin,
         };
@@ -134,8 +133,7 @@ impl Handle {
                 let mut trace = Trace::default();
                 let result = program
                     .step(
-                        &client,
-                        &stmts,
+                        &mut conn,
                         &mut vars,
                         framing,
                         &mut stats,

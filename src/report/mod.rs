@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::check::Measured;
-use crate::db::ServerInfo;
+use crate::engine::ServerInfo;
 use crate::expect::Observed;
 use crate::isolation::Isolation;
 use crate::outcome::Abort;

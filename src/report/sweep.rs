@@ -11,7 +11,7 @@ use tabled::settings::Alignment;
 use tabled::settings::object::Columns;
 
 use super::Cell;
-use crate::db::ServerInfo;
+use crate::engine::ServerInfo;
 use crate::isolation::Isolation;
 use crate::runner::Settings;
 use crate::scenario::{Scenario, Side};

@@ -3,8 +3,6 @@
 //! Used for writers and auditors alike. It counts into its own [`Stats`]; it must not share
 //! counters with other clients or print anything.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,11 +10,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::Barrier;
-use tokio_postgres::{Client, Statement};
 use tokio_util::sync::CancellationToken;
 
 use super::draws::Draws;
 use super::program::{End, Framing, Program, Slots, Vars};
+use crate::engine::{Driver, Pool, Session};
 use crate::outcome::Abort;
 use crate::scenario::Value;
 use crate::stats::Stats;
@@ -24,15 +22,14 @@ use crate::stats::Stats;
 /// Backoff before retry `n` (1-based): uniform in [0, min(1 ms * 2^n, 50 ms)].
 const BACKOFF_CAP: Duration = Duration::from_millis(50);
 
-/// The future that does a connection's socket I/O (see `RunDatabase::connect_undriven`).
-pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// How a client reaches the database.
+/// How a client reaches the database. One per client, built once: the size of the variants
+/// does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     /// Its own connection, statements prepared once.
-    Own(Client, Vec<Option<Statement>>),
+    Own(Session),
     /// A connection borrowed from a shared pool for each attempt (`--connections N`).
-    Pool(deadpool_postgres::Pool),
+    Pool(Pool),
 }
 
 /// What a group of clients runs.
@@ -92,7 +89,7 @@ pub async fn run(
 }
 
 async fn operate(
-    conn: Conn,
+    mut conn: Conn,
     role: Arc<Role>,
     shared: Arc<Shared>,
     index: u32,
@@ -133,7 +130,7 @@ async fn operate(
             let end = tokio::select! {
                 biased;
                 () = &mut aborted => return Ok(stats),
-                end = attempt(&conn, &role, &mut vars, &mut stats) => end?,
+                end = attempt(&mut conn, &role, &mut vars, &mut stats) => end?,
             };
             match &end {
                 End::Committed => {
@@ -180,31 +177,21 @@ fn claim(budget: Option<&AtomicU64>) -> bool {
 }
 
 async fn attempt(
-    conn: &Conn,
+    conn: &mut Conn,
     role: &Role,
     vars: &mut Vars,
     stats: &mut Stats,
 ) -> anyhow::Result<End> {
     match conn {
-        Conn::Own(client, stmts) => {
+        Conn::Own(session) => {
             role.program
-                .attempt(client, stmts, vars, role.framing, stats)
+                .attempt(session, vars, role.framing, stats)
                 .await
         }
         Conn::Pool(pool) => {
-            let client = pool
-                .get()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot get a pooled connection: {e}"))?;
-            let mut stmts = Vec::new();
-            for text in role.program.sql_texts() {
-                stmts.push(match text {
-                    Some(t) => Some(client.prepare_cached(t).await?),
-                    None => None,
-                });
-            }
+            let mut session = pool.session(role.program.sql_texts()).await?;
             role.program
-                .attempt(&client, &stmts, vars, role.framing, stats)
+                .attempt(&mut session, vars, role.framing, stats)
                 .await
         }
     }

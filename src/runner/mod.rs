@@ -18,8 +18,7 @@ use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::RunDatabase;
-use crate::db::server::pg_message;
+use crate::engine::{Driver, RunDatabase};
 use crate::isolation::Isolation;
 use crate::scenario::{Scenario, Strategy};
 use crate::stats::Stats;
@@ -67,19 +66,15 @@ pub struct Outcome {
 
 /// Drops and recreates the run database's `public` schema and runs the setup scripts.
 pub async fn reset(db: &RunDatabase, scenario: &Scenario) -> anyhow::Result<()> {
-    let admin = db.connect(&[]).await?;
-    admin
-        .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    let mut admin = db
+        .reset()
         .await
-        .map_err(|e| anyhow!("resetting the run database: {}", pg_message(&e)))?;
+        .map_err(|e| anyhow!("resetting the run database: {e}"))?;
     for (label, sql) in &scenario.setup {
-        admin.batch_execute(sql).await.map_err(|e| {
-            anyhow!(
-                "{}: setup `{label}`: {}",
-                scenario.file.display(),
-                pg_message(&e)
-            )
-        })?;
+        admin
+            .batch(sql)
+            .await
+            .map_err(|e| anyhow!("{}: setup `{label}`: {e}", scenario.file.display()))?;
     }
     Ok(())
 }
@@ -97,10 +92,10 @@ pub async fn run_cell(
     let session = &scenario.settings;
 
     // Learn every statement's columns once, then resolve names to slots.
-    let first = db.connect(session).await?;
+    let mut first = db.session(session).await?;
     let mut roles: Vec<&[crate::scenario::Step]> = vec![&strategy.steps];
     roles.extend(scenario.auditors.iter().map(|a| a.steps.as_slice()));
-    let (programs, slots) = Program::compile(&first, scenario, &roles, &[]).await?;
+    let (programs, slots) = Program::compile(&mut first, scenario, &roles, &[]).await?;
     let mut programs = programs.into_iter().map(Arc::new);
     let writer_program = programs.next().expect("the strategy's program");
     let draws = Arc::new(Draws::new(scenario, &slots)?);
@@ -124,7 +119,7 @@ pub async fn run_cell(
     });
 
     let framing = Framing {
-        begin: isolation.begin_sql(),
+        isolation,
         think: settings.think,
         pipeline: if settings.pipeline {
             Pipeline::Full
@@ -146,23 +141,25 @@ pub async fn run_cell(
 
     // Connections: one per client, or a shared pool.
     let pool = match settings.connections {
-        Some(n) => Some(make_pool(db, session, n)?),
+        Some(n) => Some(db.pool(session, n)?),
         None => None,
     };
     // Each own connection comes with the future that drives it; the client's task polls both.
     let own = |program: Arc<Program>| {
         let session = session.clone();
         async move {
-            let (client, driver) = db.connect_undriven(&session).await?;
-            let mut driver: client::Driver = Box::pin(driver);
-            let stmts = tokio::select! {
-                stmts = program.prepare(&client) => stmts?,
-                () = &mut driver => return Err(anyhow!("the connection closed while preparing")),
-            };
-            anyhow::Ok((Conn::Own(client, stmts), Some(driver)))
+            let (mut conn, mut driver) = db.session_undriven(&session).await?;
+            match &mut driver {
+                Some(d) => tokio::select! {
+                    prepared = program.prepare(&mut conn) => prepared?,
+                    () = d => return Err(anyhow!("the connection closed while preparing")),
+                },
+                None => program.prepare(&mut conn).await?,
+            }
+            anyhow::Ok((Conn::Own(conn), driver))
         }
     };
-    let writer_conns: Vec<(Conn, Option<client::Driver>)> = match &pool {
+    let writer_conns: Vec<(Conn, Option<Driver>)> = match &pool {
         Some(p) => (0..settings.clients)
             .map(|_| (Conn::Pool(p.clone()), None))
             .collect(),
@@ -259,24 +256,6 @@ pub async fn run_cell(
         elapsed,
         interrupted: abort.is_cancelled(),
     })
-}
-
-fn make_pool(
-    db: &RunDatabase,
-    session: &[(String, String)],
-    size: usize,
-) -> anyhow::Result<deadpool_postgres::Pool> {
-    let manager = deadpool_postgres::Manager::from_config(
-        db.client_config(session),
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    deadpool_postgres::Pool::builder(manager)
-        .max_size(size)
-        .build()
-        .map_err(|e| anyhow!("--connections {size}: cannot build the pool: {e}"))
 }
 
 mod duration_text {

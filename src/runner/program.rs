@@ -10,15 +10,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use evalexpr::error::EvalexprResultValue;
 use evalexpr::{Context, DefaultNumericTypes, EvalexprError, EvalexprResult};
-use futures::TryStreamExt;
-use tokio_postgres::{Client, Statement};
 
-use crate::db::server::pg_message;
-use crate::db::value::{TextParam, column, readable};
-use crate::outcome::{Abort, ErrorKind, classify};
+use crate::engine::{DbError, ErrorKind, Exchange, Failed, Phase, Returned, Session};
+use crate::isolation::Isolation;
+use crate::outcome::Abort;
 use crate::scenario::{Scenario, Step, Think, Value};
 use crate::stats::Stats;
 
@@ -108,16 +106,6 @@ struct Compiled {
     commit_follows: bool,
 }
 
-impl Compiled {
-    /// The step's bind parameters, in `$n` order, from the client's variables.
-    fn bind<'v>(&self, vars: &'v Vars) -> Vec<TextParam<'v>> {
-        self.params
-            .iter()
-            .map(|&s| TextParam(vars.values[s].as_ref()))
-            .collect()
-    }
-}
-
 /// The steps of one role, ready to run on any connection of the cell.
 #[derive(Debug)]
 pub struct Program {
@@ -130,8 +118,8 @@ pub struct Program {
 /// How a client frames its transactions.
 #[derive(Debug, Clone, Copy)]
 pub struct Framing {
-    /// The statement that opens a transaction (`BEGIN ISOLATION LEVEL ...`).
-    pub begin: &'static str,
+    /// The level each transaction is opened at.
+    pub isolation: Isolation,
     /// The pause at `think = true` steps.
     pub think: Duration,
     pub pipeline: Pipeline,
@@ -167,7 +155,7 @@ impl Program {
     /// Prepares every statement of every role on one connection to learn their result columns,
     /// then resolves all names to slots. Returns the programs in the order given.
     pub async fn compile(
-        client: &Client,
+        session: &mut Session,
         scenario: &Scenario,
         roles: &[&[Step]],
         extra_names: &[&str],
@@ -192,24 +180,23 @@ impl Program {
                 let (params, captures) = match &step.sql {
                     None => (Vec::new(), Vec::new()),
                     Some(sql) => {
-                        let stmt = client
-                            .prepare(&sql.text)
+                        let columns = session
+                            .describe(&sql.text)
                             .await
-                            .map_err(|e| step_error(scenario, step, &pg_message(&e)))?;
+                            .map_err(|e| step_error(scenario, step, &e.to_string()))?;
                         let mut captures = Vec::new();
-                        for c in stmt.columns() {
-                            if !readable(c.type_()) {
+                        for c in columns {
+                            if !c.readable {
                                 return Err(step_error(
                                     scenario,
                                     step,
                                     &format!(
-                                        "column `{}` has type {}, which the lab cannot read: cast it (::bigint, ::float8 or ::text)",
-                                        c.name(),
-                                        c.type_()
+                                        "column `{}` has type {}, which the lab cannot read: cast it to an integer, a float or text",
+                                        c.name, c.type_name
                                     ),
                                 ));
                             }
-                            captures.push(slots.slot(c.name()));
+                            captures.push(slots.slot(&c.name));
                         }
                         (sql.names.iter().map(|n| slots.slot(n)).collect(), captures)
                     }
@@ -242,18 +229,15 @@ impl Program {
         ))
     }
 
-    /// Prepares this program's statements on a connection.
-    pub async fn prepare(&self, client: &Client) -> anyhow::Result<Vec<Option<Statement>>> {
-        let mut out = Vec::with_capacity(self.steps.len());
+    /// Prepares this program's statements on a session (in step order).
+    pub async fn prepare(&self, session: &mut Session) -> anyhow::Result<()> {
         for c in &self.steps {
-            out.push(match &c.step.sql {
-                Some(sql) => Some(client.prepare(&sql.text).await.map_err(|e| {
-                    anyhow!("{} (line {}): {}", c.step.key, c.step.line, pg_message(&e))
-                })?),
-                None => None,
-            });
+            session
+                .prepare(c.step.sql.as_ref().map(|s| s.text.as_str()))
+                .await
+                .map_err(|e| anyhow!("{} (line {}): {e}", c.step.key, c.step.line))?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The SQL texts, in step order (for pooled connections' statement caches).
@@ -267,8 +251,7 @@ impl Program {
     /// `Aborted`; errors that mean the scenario or the connection is broken are returned as `Err`.
     pub async fn attempt(
         &self,
-        client: &Client,
-        stmts: &[Option<Statement>],
+        session: &mut Session,
         vars: &mut Vars,
         framing: Framing,
         stats: &mut Stats,
@@ -276,7 +259,7 @@ impl Program {
         let mut cursor = Cursor::default();
         loop {
             if let Some(end) = self
-                .step(client, stmts, vars, framing, stats, &mut cursor, None)
+                .step(session, vars, framing, stats, &mut cursor, None)
                 .await?
             {
                 return Ok(end);
@@ -294,7 +277,7 @@ impl Program {
     pub fn preview(&self, index: usize, vars: &Vars) -> Option<String> {
         let c = self.steps.get(index)?;
         c.step.sql.as_ref()?;
-        Some(shown(&c.step, &c.bind(vars)))
+        Some(shown(&c.step, &c.params, vars))
     }
 
     /// The index of the step with this name.
@@ -307,11 +290,9 @@ impl Program {
     /// Runs the cursor's next action: one step (its `when`, SQL, conditions, think and commit),
     /// or, after the last step, the final COMMIT. Returns how the attempt ended, if it did.
     /// With `trace`, records what was sent and what came back, for timelines.
-    #[allow(clippy::too_many_arguments)]
     pub async fn step(
         &self,
-        client: &Client,
-        stmts: &[Option<Statement>],
+        session: &mut Session,
         vars: &mut Vars,
         framing: Framing,
         stats: &mut Stats,
@@ -320,7 +301,7 @@ impl Program {
     ) -> anyhow::Result<Option<End>> {
         let index = cursor.next;
         cursor.next += 1;
-        let Some((c, stmt)) = self.steps.get(index).zip(stmts.get(index)) else {
+        let Some(c) = self.steps.get(index) else {
             if !cursor.in_tx {
                 return Ok(Some(End::Committed));
             }
@@ -328,9 +309,9 @@ impl Program {
             if let Some(t) = trace.as_deref_mut() {
                 t.sql = Some("COMMIT".into());
             }
-            return match client.batch_execute("COMMIT").await {
+            return match session.commit().await {
                 Ok(()) => Ok(Some(End::Committed)),
-                Err(e) => fail(client, false, e, "COMMIT", trace).await.map(Some),
+                Err(e) => fail(session, false, e, "COMMIT", trace).await.map(Some),
             };
         };
         let step = &c.step;
@@ -350,92 +331,53 @@ impl Program {
             Think::Run => framing.think,
             Think::Fixed(d) => d,
         };
-        if let Some(stmt) = stmt {
+        if step.sql.is_some() {
             if let Some(t) = trace.as_deref_mut() {
-                t.sql = Some(shown(step, &c.bind(vars)));
+                t.sql = Some(shown(step, &c.params, vars));
             }
             if !cursor.in_tx && framing.pipeline == Pipeline::Off {
-                if let Err(e) = client.batch_execute(framing.begin).await {
-                    return fail(client, false, e, &at(), trace).await.map(Some);
+                if let Err(e) = session.begin(framing.isolation).await {
+                    return fail(session, false, e, &at(), trace).await.map(Some);
                 }
                 cursor.in_tx = true;
             }
-            // Requests polled together go out together, in order (tokio-postgres queues each
-            // on its first poll), and each is its own Sync: BEGIN, the statement and COMMIT
-            // reach the server as they would one by one. BEGIN only fails when the connection
-            // does; a COMMIT after a failed statement ends the transaction as a ROLLBACK. An
-            // interrupt that abandons this future after the COMMIT went out leaves that
-            // transaction to commit uncounted (the report says it was interrupted).
-            let send_begin = !cursor.in_tx;
-            let send_commit =
-                framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero();
-            // Bind values go straight from the slots into the message, and only the first
-            // row is kept (it is all a step captures): no per-statement vectors.
-            let values = &vars.values;
-            let args = c.params.iter().map(|&s| TextParam(values[s].as_ref()));
-            let (began, result, committed) = futures::join!(
-                async {
-                    if send_begin {
-                        Some(client.batch_execute(framing.begin).await)
-                    } else {
-                        None
-                    }
-                },
-                async {
-                    if c.captures.is_empty() {
-                        return client
-                            .execute_raw(stmt, args)
-                            .await
-                            .map(|n| (n as i64, None));
-                    }
-                    let rows = client.query_raw(stmt, args).await?;
-                    futures::pin_mut!(rows);
-                    let (mut n, mut first) = (0, None);
-                    while let Some(row) = rows.try_next().await? {
-                        n += 1;
-                        first.get_or_insert(row);
-                    }
-                    Ok((n, Some(first)))
-                },
-                async {
-                    if send_commit {
-                        Some(client.batch_execute("COMMIT").await)
-                    } else {
-                        None
-                    }
-                },
-            );
-            if let Some(Err(e)) = began {
-                return fail(client, false, e, &at(), trace).await.map(Some);
-            }
-            cursor.in_tx = !send_commit;
-            let (n, rows) = match result {
-                Ok(r) => r,
-                Err(e) => return fail(client, cursor.in_tx, e, &at(), trace).await.map(Some),
+            let exchange = Exchange {
+                statement: index,
+                begin: (!cursor.in_tx).then_some(framing.isolation),
+                commit: framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero(),
+                params: &c.params,
+                captures: &c.captures,
             };
-            if let Some(Err(e)) = committed {
-                let at = format!("{}, its COMMIT", at());
-                return fail(client, false, e, &at, trace).await.map(Some);
-            }
-            if send_commit && let Some(t) = trace.as_deref_mut() {
+            let returned = match session.exchange(exchange, &mut vars.values).await {
+                Ok(r) => r,
+                Err(Failed {
+                    phase,
+                    error,
+                    in_transaction,
+                }) => {
+                    cursor.in_tx = false;
+                    let at = match phase {
+                        Phase::Commit => format!("{}, its COMMIT", at()),
+                        Phase::Begin | Phase::Statement => at(),
+                    };
+                    return fail(session, in_transaction, error, &at, trace)
+                        .await
+                        .map(Some);
+                }
+            };
+            cursor.in_tx = !exchange.commit;
+            if exchange.commit
+                && let Some(t) = trace.as_deref_mut()
+            {
                 t.committed = step.commit;
             }
-            match &rows {
-                Some(Some(row)) => {
-                    for (i, &slot) in c.captures.iter().enumerate() {
-                        vars.values[slot] = Some(column(row, i).with_context(at)?);
-                    }
-                }
-                Some(None) => {
-                    for &slot in &c.captures {
-                        vars.values[slot] = None;
-                    }
-                }
-                None => {}
-            }
+            let (n, returns_rows) = match returned {
+                Returned::Affected(n) => (n, false),
+                Returned::Rows(n) => (n, true),
+            };
             vars.values[self.rows_slot] = Some(Value::Int(n));
             if let Some(t) = trace.as_deref_mut() {
-                t.result = Some(self.result_text(c, vars, n, rows.is_some()));
+                t.result = Some(self.result_text(c, vars, n, returns_rows));
             }
         }
         if let Some(cond) = &step.reject_if
@@ -443,7 +385,7 @@ impl Program {
                 .eval_bool(vars)
                 .map_err(|m| anyhow!("{}: reject_if {m}", at()))?
         {
-            rollback(client, cursor.in_tx).await?;
+            rollback(session, cursor.in_tx).await?;
             cursor.in_tx = false;
             return Ok(Some(End::Rejected(step.outcome.clone())));
         }
@@ -452,7 +394,7 @@ impl Program {
                 .eval_bool(vars)
                 .map_err(|m| anyhow!("{}: retry_if {m}", at()))?
         {
-            rollback(client, cursor.in_tx).await?;
+            rollback(session, cursor.in_tx).await?;
             cursor.in_tx = false;
             return Ok(Some(End::Aborted(Abort::Conflict)));
         }
@@ -474,8 +416,8 @@ impl Program {
             if let Some(t) = trace.as_deref_mut() {
                 t.committed = true;
             }
-            if let Err(e) = client.batch_execute("COMMIT").await {
-                return fail(client, false, e, &at(), trace).await.map(Some);
+            if let Err(e) = session.commit().await {
+                return fail(session, false, e, &at(), trace).await.map(Some);
             }
         }
         Ok(None)
@@ -534,18 +476,22 @@ pub struct Trace {
     pub flag: Option<String>,
     /// The step's `commit = true` committed.
     pub committed: bool,
-    /// SQLSTATE and message of the error that ended the attempt.
+    /// The engine's code (a SQLSTATE on PostgreSQL) and message of the error that ended the
+    /// attempt.
     pub error: Option<(String, String)>,
+    /// The abort class of that error, when it was an outcome of concurrency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<Abort>,
 }
 
 /// The step's SQL as written, with each `:name` replaced by the value bound to it.
-fn shown(step: &Step, params: &[TextParam]) -> String {
+fn shown(step: &Step, params: &[usize], vars: &Vars) -> String {
     let Some(sql) = &step.sql else {
         return String::new();
     };
     crate::scenario::sql::substitute(&sql.source, |name| {
         let i = sql.names.iter().position(|n| n == name);
-        Ok::<_, ()>(match i.and_then(|i| params[i].0) {
+        Ok::<_, ()>(match i.and_then(|i| vars.values[params[i]].as_ref()) {
             Some(Value::String(s)) => crate::scenario::sql::quote_literal(s),
             Some(v) => crate::scenario::expr::to_text(v).unwrap_or_else(|| "NULL".into()),
             None => "NULL".into(),
@@ -557,38 +503,37 @@ fn shown(step: &Step, params: &[TextParam]) -> String {
     .join(" ")
 }
 
-async fn rollback(client: &Client, in_tx: bool) -> anyhow::Result<()> {
+async fn rollback(session: &mut Session, in_tx: bool) -> anyhow::Result<()> {
     if in_tx {
-        client
-            .batch_execute("ROLLBACK")
+        session
+            .rollback()
             .await
-            .map_err(|e| anyhow!("ROLLBACK failed: {}", pg_message(&e)))?;
+            .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
     }
     Ok(())
 }
 
 /// Classifies an error; an abort inside a transaction is rolled back before it is reported.
 async fn fail(
-    client: &Client,
+    session: &mut Session,
     in_tx: bool,
-    e: tokio_postgres::Error,
+    e: DbError,
     at: &str,
     trace: Option<&mut Trace>,
 ) -> anyhow::Result<End> {
     if let Some(t) = trace {
-        let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
-        let msg = e
-            .as_db_error()
-            .map_or_else(|| pg_message(&e), |d| d.message().to_string());
-        t.error = Some((code, msg));
+        t.error = Some((e.code.clone(), e.message.clone()));
+        if let ErrorKind::Abort(class) = e.kind {
+            t.aborted = Some(class);
+        }
     }
-    match classify(&e) {
+    match e.kind {
         ErrorKind::Abort(class) => {
-            rollback(client, in_tx).await?;
+            rollback(session, in_tx).await?;
             Ok(End::Aborted(class))
         }
-        ErrorKind::ScenarioBug => Err(anyhow!("{at}: {}", pg_message(&e))),
-        ErrorKind::Connection => Err(anyhow!("{at}: lost the connection: {}", pg_message(&e))),
+        ErrorKind::ScenarioBug => Err(anyhow!("{at}: {e}")),
+        ErrorKind::Connection => Err(anyhow!("{at}: lost the connection: {e}")),
     }
 }
 

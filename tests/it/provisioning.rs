@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use contention::db::ephemeral::Ephemeral;
+use contention::engine::postgres::ephemeral::Ephemeral;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 

@@ -1,11 +1,10 @@
-//! The server a run uses and the database it creates there.
+//! The PostgreSQL server a run uses and the database it creates there.
 //!
 //! Order: `--db URL` (or `DATABASE_URL`), then the libpq variables with `--db-from-env`, else a
 //! private ephemeral cluster. On a server it did not start, the lab only ever creates and drops
 //! its own database (`contention_<scenario>_<pid>_<random>`); it never alters anything else.
 //! Connection strings are never shown with their password.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,17 +12,9 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::ephemeral::Ephemeral;
-
-/// Where to find a server.
-#[derive(Debug, Clone, Default)]
-pub struct ServerOptions {
-    /// `--db URL` or `DATABASE_URL`.
-    pub url: Option<String>,
-    /// `--db-from-env`: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD.
-    pub from_env: bool,
-    /// Extra server settings for an ephemeral cluster (`name`, `value`).
-    pub ephemeral_settings: Vec<(String, String)>,
-}
+use super::session::{Pool, Session};
+use super::{db_error, pg_message, quote_ident};
+use crate::engine::{DbError, Endpoint, ServerInfo, ServerOptions, run_database_name};
 
 /// A server the run can use; stops the ephemeral cluster (if any) when shut down or dropped.
 pub struct Server {
@@ -31,15 +22,6 @@ pub struct Server {
     /// For people: where the server is, without password.
     pub description: String,
     ephemeral: Option<Ephemeral>,
-}
-
-/// Version and settings recorded in every report.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ServerInfo {
-    pub version: String,
-    pub version_num: i64,
-    pub ephemeral: bool,
-    pub settings: BTreeMap<String, String>,
 }
 
 /// The database one run works in.
@@ -133,23 +115,8 @@ impl Server {
     }
 
     /// Creates the run's own database.
-    pub async fn create_database(&self, scenario: &str) -> anyhow::Result<RunDatabase> {
-        let slug: String = scenario
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .take(24)
-            .collect();
-        let name = format!(
-            "contention_{slug}_{}_{:06x}",
-            std::process::id(),
-            rand::random::<u32>() & 0xff_ffff
-        );
+    pub async fn create_database(&self, label: &str) -> anyhow::Result<RunDatabase> {
+        let name = run_database_name(label);
         let c = self.admin().await?;
         c.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
             .await
@@ -197,9 +164,24 @@ impl Drop for Server {
 }
 
 impl RunDatabase {
-    /// The database's connection settings (for external clients such as pgbench).
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// Where the database is, for external clients such as pgbench.
+    pub fn endpoint(&self) -> Endpoint {
+        let c = &self.config;
+        let (host, socket) = match c.get_hosts().first() {
+            Some(Host::Tcp(h)) => (h.clone(), false),
+            Some(Host::Unix(p)) => (p.display().to_string(), true),
+            None => ("localhost".into(), false),
+        };
+        Endpoint {
+            host,
+            socket,
+            port: c.get_ports().first().copied().unwrap_or(5432),
+            user: c.get_user().unwrap_or("postgres").to_string(),
+            password: c
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            database: self.name.clone(),
+        }
     }
 
     /// Connection settings for a client, with session settings passed as startup options.
@@ -216,17 +198,32 @@ impl RunDatabase {
         c
     }
 
-    pub async fn connect(&self, settings: &[(String, String)]) -> anyhow::Result<Client> {
-        connect(&self.client_config(settings)).await
+    /// Drops and recreates the `public` schema: everything a cell made is gone.
+    pub async fn reset(&self) -> Result<Session, DbError> {
+        let client = connect(&self.client_config(&[]))
+            .await
+            .map_err(|e| DbError {
+                kind: crate::engine::ErrorKind::Connection,
+                code: String::new(),
+                message: format!("{e:#}"),
+            })?;
+        client
+            .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(Session::own(client))
+    }
+
+    pub async fn session(&self, settings: &[(String, String)]) -> anyhow::Result<Session> {
+        Ok(Session::own(connect(&self.client_config(settings)).await?))
     }
 
     /// Connects, and leaves driving the connection to the caller: the returned future does the
-    /// socket I/O and ends when the client is dropped. A load client polls it in its own task
-    /// (see `runner`), so that a statement and its reply pass no other task on their way.
-    pub async fn connect_undriven(
+    /// socket I/O and ends when the client is dropped.
+    pub async fn session_undriven(
         &self,
         settings: &[(String, String)],
-    ) -> anyhow::Result<(Client, impl Future<Output = ()> + Send + 'static)> {
+    ) -> anyhow::Result<(Session, impl Future<Output = ()> + Send + 'static)> {
         let config = self.client_config(settings);
         let (client, conn) = config.connect(NoTls).await.map_err(|e| {
             anyhow::anyhow!(
@@ -235,9 +232,32 @@ impl RunDatabase {
                 pg_message(&e)
             )
         })?;
-        Ok((client, async move {
+        Ok((Session::own(client), async move {
             let _ = conn.await;
         }))
+    }
+
+    /// `deadlock_timeout`, which only a superuser may set (elsewhere the server's own value
+    /// stands, and a deadlock's victim then depends on timing when it is short).
+    pub async fn deadlock_timeout_setting(
+        &self,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let probe = connect(&self.client_config(&[])).await?;
+        let superuser: String = probe
+            .query_one("SELECT current_setting('is_superuser')", &[])
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))?
+            .get(0);
+        Ok(if superuser == "on" {
+            vec![("deadlock_timeout".into(), format!("{}ms", wait.as_millis()))]
+        } else {
+            Vec::new()
+        })
+    }
+
+    pub fn pool(&self, settings: &[(String, String)], size: usize) -> anyhow::Result<Pool> {
+        Pool::new(self.client_config(settings), size)
     }
 }
 
@@ -294,26 +314,6 @@ pub fn describe(c: &Config) -> String {
         c.get_user().unwrap_or("?"),
         c.get_dbname().unwrap_or("")
     )
-}
-
-/// The server's message for an error, or the driver's.
-pub fn pg_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => {
-            let mut s = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(inner) = src {
-                s.push_str(&format!(": {inner}"));
-                src = inner.source();
-            }
-            s
-        }
-    }
-}
-
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 #[cfg(test)]

@@ -1,0 +1,468 @@
+//! The engine boundary: everything that knows which database server the lab talks to.
+//!
+//! Each engine (PostgreSQL through tokio-postgres, MariaDB/MySQL through sqlx) lives in its own
+//! submodule; this module puts them behind enums with one variant per engine, so the hot path
+//! keeps static dispatch (a `match` per call, no boxing, no allocation added). Its vocabulary:
+//! - [`Server`]: provisioning (a URL, the libpq environment, a private server from the local
+//!   binaries), identity ([`ServerInfo`]), the run's own database (create, drop);
+//! - [`RunDatabase`]: one run's database: reset it, open [`Session`]s and a [`Pool`];
+//! - [`Session`]: one connection: describe and prepare statements, send a statement with its
+//!   transaction framing ([`Exchange`]), begin/commit/rollback, run setup batches and scalar
+//!   queries, its server-side id and, for replays, who blocks a session;
+//! - [`DbError`]: an error classified into the lab's classes ([`ErrorKind`]) with the engine's own
+//!   code beside it.
+//!
+//! Nothing outside `engine` names a driver crate. This module must not know about scenarios'
+//! meaning, statistics or reports.
+
+pub mod postgres;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use crate::isolation::Isolation;
+use crate::outcome::Abort;
+use crate::scenario::Value;
+
+pub use postgres::ephemeral::find_bindir;
+
+/// The engines the lab speaks.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Postgres,
+}
+
+impl EngineKind {
+    pub const ALL: [EngineKind; 1] = [EngineKind::Postgres];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Postgres => "postgres",
+        }
+    }
+
+    /// The name people use for it.
+    pub fn title(self) -> &'static str {
+        match self {
+            EngineKind::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// Parses a comma-separated list; `all` means every engine.
+    pub fn parse_list(s: &str) -> Result<Vec<EngineKind>, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part.eq_ignore_ascii_case("all") {
+                out.extend(EngineKind::ALL);
+            } else {
+                out.push(part.parse()?);
+            }
+        }
+        out.dedup();
+        if out.is_empty() {
+            return Err("expected an engine".into());
+        }
+        Ok(out)
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" | "pg" => Ok(EngineKind::Postgres),
+            _ => Err(format!("unknown engine `{s}`: expected postgres")),
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an error from the server means for the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// An outcome of concurrency the lab counts.
+    Abort(Abort),
+    /// The scenario itself is wrong (syntax, missing table, wrong type): stop the run.
+    ScenarioBug,
+    /// The connection is gone or the server is shutting down: stop the run.
+    Connection,
+}
+
+/// An error from the server (or the driver), classified.
+#[derive(Debug, Clone)]
+pub struct DbError {
+    pub kind: ErrorKind,
+    /// The engine's own code: a SQLSTATE for PostgreSQL; empty when the driver failed.
+    pub code: String,
+    /// The server's message, or the driver's error chain.
+    pub message: String,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{} ({})", self.message, self.code)
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// Where to find a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub engine: EngineKind,
+    /// `--db URL` or `DATABASE_URL`.
+    pub url: Option<String>,
+    /// `--db-from-env`: the engine's client environment variables (PGHOST, ...).
+    pub from_env: bool,
+    /// Extra server settings for a private server (`name`, `value`).
+    pub ephemeral_settings: Vec<(String, String)>,
+}
+
+/// Version and settings recorded in every report.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ServerInfo {
+    pub version: String,
+    pub version_num: i64,
+    pub ephemeral: bool,
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+/// How an external client reaches a run database (pgbench, sysbench). Never printed with the
+/// password.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// A host name, or the directory of a Unix socket (PostgreSQL) / the socket file (MySQL).
+    pub host: String,
+    pub socket: bool,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+}
+
+/// A server the run can use; a private one is stopped when shut down or dropped.
+pub enum Server {
+    Postgres(postgres::Server),
+}
+
+impl Server {
+    pub async fn provision(opts: &ServerOptions) -> anyhow::Result<Server> {
+        match opts.engine {
+            EngineKind::Postgres => postgres::Server::provision(opts)
+                .await
+                .map(Server::Postgres),
+        }
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Server::Postgres(_) => EngineKind::Postgres,
+        }
+    }
+
+    /// For people: where the server is, without password.
+    pub fn description(&self) -> &str {
+        match self {
+            Server::Postgres(s) => &s.description,
+        }
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        match self {
+            Server::Postgres(s) => s.is_ephemeral(),
+        }
+    }
+
+    pub async fn info(&self) -> anyhow::Result<ServerInfo> {
+        match self {
+            Server::Postgres(s) => s.info().await,
+        }
+    }
+
+    /// Creates the run's own database, `contention_<label>_<pid>_<random>`.
+    pub async fn create_database(&self, label: &str) -> anyhow::Result<RunDatabase> {
+        match self {
+            Server::Postgres(s) => s.create_database(label).await.map(RunDatabase::Postgres),
+        }
+    }
+
+    /// Drops a database this run created (and only such a database), ending its sessions.
+    pub async fn drop_database(&self, db: &RunDatabase) -> anyhow::Result<()> {
+        match (self, db) {
+            (Server::Postgres(s), RunDatabase::Postgres(d)) => s.drop_database(d).await,
+        }
+    }
+
+    /// Stops a private server, if this is one. Idempotent.
+    pub fn shutdown(&mut self) {
+        match self {
+            Server::Postgres(s) => s.shutdown(),
+        }
+    }
+}
+
+/// The name a run database gets: recognisable, and unique to this process.
+pub(crate) fn run_database_name(label: &str) -> String {
+    let slug: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(24)
+        .collect();
+    format!(
+        "contention_{slug}_{}_{:06x}",
+        std::process::id(),
+        rand::random::<u32>() & 0xff_ffff
+    )
+}
+
+/// The database one run works in.
+#[derive(Debug, Clone)]
+pub enum RunDatabase {
+    Postgres(postgres::RunDatabase),
+}
+
+/// The future that does a connection's socket I/O, for engines whose driver needs one polled
+/// beside the client (see [`RunDatabase::session_undriven`]).
+pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl RunDatabase {
+    pub fn name(&self) -> &str {
+        match self {
+            RunDatabase::Postgres(d) => &d.name,
+        }
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            RunDatabase::Postgres(_) => EngineKind::Postgres,
+        }
+    }
+
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            RunDatabase::Postgres(d) => d.endpoint(),
+        }
+    }
+
+    /// Empties the run database (everything the last cell made is gone) and returns a session
+    /// on it for the setup.
+    pub async fn reset(&self) -> Result<Session, DbError> {
+        match self {
+            RunDatabase::Postgres(d) => d.reset().await.map(Session::Postgres),
+        }
+    }
+
+    /// A session whose connection is driven on the runtime (setup, checks, replays).
+    pub async fn session(&self, settings: &[(String, String)]) -> anyhow::Result<Session> {
+        match self {
+            RunDatabase::Postgres(d) => d.session(settings).await.map(Session::Postgres),
+        }
+    }
+
+    /// A session and, where the engine has one, the future that drives its connection: a load
+    /// client polls it in its own task, so a reply passes no other task on its way.
+    pub async fn session_undriven(
+        &self,
+        settings: &[(String, String)],
+    ) -> anyhow::Result<(Session, Option<Driver>)> {
+        match self {
+            RunDatabase::Postgres(d) => {
+                let (s, driver) = d.session_undriven(settings).await?;
+                Ok((Session::Postgres(s), Some(Box::pin(driver))))
+            }
+        }
+    }
+
+    /// Session settings that make the server look for deadlocks after `wait` (replays use it so
+    /// that the session closing a cycle is always the victim); empty where the user may not
+    /// change it, or the engine detects deadlocks at once.
+    pub async fn deadlock_timeout_setting(
+        &self,
+        wait: std::time::Duration,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        match self {
+            RunDatabase::Postgres(d) => d.deadlock_timeout_setting(wait).await,
+        }
+    }
+
+    /// A pool of `size` connections shared by many clients (`--connections`).
+    pub fn pool(&self, settings: &[(String, String)], size: usize) -> anyhow::Result<Pool> {
+        match self {
+            RunDatabase::Postgres(d) => d.pool(settings, size).map(Pool::Postgres),
+        }
+    }
+}
+
+/// Connections shared by many clients; each attempt borrows one.
+#[derive(Clone)]
+pub enum Pool {
+    Postgres(postgres::Pool),
+}
+
+impl Pool {
+    /// Borrows a connection, with `texts` prepared on it (cached per connection).
+    pub async fn session<'t>(
+        &self,
+        texts: impl Iterator<Item = Option<&'t str>>,
+    ) -> anyhow::Result<Session> {
+        match self {
+            Pool::Postgres(p) => p.session(texts).await.map(Session::Postgres),
+        }
+    }
+}
+
+/// A result column of a described statement.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// The engine's name of its type.
+    pub type_name: String,
+    /// Whether the lab can read it into a [`Value`].
+    pub readable: bool,
+}
+
+/// One statement sent with its transaction framing: the `BEGIN` that opens the transaction
+/// before it, and the `COMMIT` after it, when the caller wants them in the same exchange. An
+/// engine that can pipelines them (PostgreSQL sends all three at once, each with its own Sync);
+/// the others send them one after the other. The server sees the same statements either way.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// The prepared statement (its index in the session's prepared list).
+    pub statement: usize,
+    /// Open a transaction at this level first.
+    pub begin: Option<Isolation>,
+    /// Commit right after the statement.
+    pub commit: bool,
+    /// The bind parameters' slots, in placeholder order.
+    pub params: &'a [usize],
+    /// The slots that receive the first row's columns (empty: the statement returns no rows).
+    pub captures: &'a [usize],
+}
+
+/// What a statement returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned {
+    /// Rows affected (a statement without result columns).
+    Affected(i64),
+    /// Rows returned; the first row's columns went into the capture slots (all `None` when
+    /// there was no row).
+    Rows(i64),
+}
+
+/// Which part of an exchange failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Begin,
+    Statement,
+    Commit,
+}
+
+/// An exchange that failed: where, why, and whether a transaction is still open.
+#[derive(Debug)]
+pub struct Failed {
+    pub phase: Phase,
+    pub error: DbError,
+    /// A transaction is open and must be rolled back.
+    pub in_transaction: bool,
+}
+
+/// One connection to a run database.
+pub enum Session {
+    Postgres(postgres::Session),
+}
+
+impl Session {
+    /// Prepares `sql` to learn its result columns (nothing is kept).
+    pub async fn describe(&mut self, sql: &str) -> Result<Vec<Column>, DbError> {
+        match self {
+            Session::Postgres(s) => s.describe(sql).await,
+        }
+    }
+
+    /// Prepares a statement and keeps it: exchanges name it by its index in this list.
+    /// `None` keeps an empty place (a step without SQL).
+    pub async fn prepare(&mut self, sql: Option<&str>) -> Result<(), DbError> {
+        match self {
+            Session::Postgres(s) => s.prepare(sql).await,
+        }
+    }
+
+    /// Sends one prepared statement, with the framing asked for; binds from `values` and writes
+    /// the captured columns back into them.
+    pub async fn exchange(
+        &mut self,
+        x: Exchange<'_>,
+        values: &mut [Option<Value>],
+    ) -> Result<Returned, Failed> {
+        match self {
+            Session::Postgres(s) => s.exchange(x, values).await,
+        }
+    }
+
+    /// Opens a transaction at `isolation`.
+    pub async fn begin(&mut self, isolation: Isolation) -> Result<(), DbError> {
+        match self {
+            Session::Postgres(s) => s.batch(postgres::begin_sql(isolation)).await,
+        }
+    }
+
+    pub async fn commit(&mut self) -> Result<(), DbError> {
+        match self {
+            Session::Postgres(s) => s.batch("COMMIT").await,
+        }
+    }
+
+    pub async fn rollback(&mut self) -> Result<(), DbError> {
+        match self {
+            Session::Postgres(s) => s.batch("ROLLBACK").await,
+        }
+    }
+
+    /// Runs SQL text that may hold several statements (setup), without parameters.
+    pub async fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        match self {
+            Session::Postgres(s) => s.batch(sql).await,
+        }
+    }
+
+    /// The first column of the first row of `sql` (`None`: no row).
+    pub async fn scalar(&mut self, sql: &str) -> Result<Option<Value>, DbError> {
+        match self {
+            Session::Postgres(s) => s.scalar(sql).await,
+        }
+    }
+
+    /// The server's id for this session (PostgreSQL's backend pid).
+    pub async fn server_id(&mut self) -> Result<i64, DbError> {
+        match self {
+            Session::Postgres(s) => s.server_id().await,
+        }
+    }
+
+    /// The server ids of the sessions that `id` waits for (empty: it is not waiting on a lock).
+    pub async fn blockers(&mut self, id: i64) -> Result<Vec<i64>, DbError> {
+        match self {
+            Session::Postgres(s) => s.blockers(id).await,
+        }
+    }
+}
