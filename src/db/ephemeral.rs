@@ -14,6 +14,10 @@
 //! (SIGKILL) is swept by the next start.
 //!
 //! It must not touch any cluster it did not create, nor listen on a network port.
+//!
+//! The engine-neutral parts (the directory with its owner file, the orphan sweep, running as a
+//! system user, waiting for readiness, stopping) are `pub(crate)` here and shared with the
+//! private MariaDB ([`super::mariadb_ephemeral`]); only what differs lives in each engine's module.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -25,11 +29,17 @@ use anyhow::{Context, anyhow, bail};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, Uid, User, chown};
 
-mod template;
+pub(crate) mod template;
 
 /// Prefix of every directory the lab creates for a private cluster.
 const DIR_PREFIX: &str = "contention-pg-";
-/// The file in that directory naming the lab process that owns it.
+/// The environment variable choosing where private clusters are made.
+const DIR_VAR: &str = "CONTENTION_PG_DIR";
+/// The postmaster's pid file, relative to the cluster's directory (for the orphan sweep).
+const PID_FILE: &str = "data/postmaster.pid";
+/// Variables that could point PostgreSQL's tools at another cluster.
+const PG_ENV: &[&str] = &["PGDATA", "PGHOST", "PGPORT"];
+/// The file in a private server's directory naming the lab process that owns it.
 const OWNER_FILE: &str = "owner.pid";
 /// Settings every private cluster gets; the caller's settings come after and win.
 const SETTINGS: &[(&str, &str)] = &[
@@ -72,21 +82,17 @@ pub struct Ephemeral {
 impl Ephemeral {
     /// Creates, starts and waits for a private cluster; `settings` are extra `-c name=value`.
     pub fn start(settings: &[(String, String)]) -> anyhow::Result<Ephemeral> {
-        sweep_orphans();
+        sweep_orphans(DIR_PREFIX, DIR_VAR, PID_FILE, Signal::SIGQUIT);
         let bindir = find_bindir()?;
         let (major, version) = major_version(&bindir)?;
-        let user = run_as()?;
-        let base = base_dir();
-        let top = tempfile::Builder::new()
-            .prefix(DIR_PREFIX)
-            .tempdir_in(&base)
-            .with_context(|| {
-                format!(
-                    "cannot create a directory for the private PostgreSQL in {}",
-                    base.display()
-                )
-            })?
-            .keep();
+        let user = run_as("postgres", "PostgreSQL")?;
+        let top = create_top(
+            DIR_PREFIX,
+            DIR_VAR,
+            &["data", "sock"],
+            user.as_ref(),
+            "PostgreSQL",
+        )?;
         let (data, sock) = (top.join("data"), top.join("sock"));
         let mut eph = Ephemeral {
             top,
@@ -98,20 +104,19 @@ impl Ephemeral {
             postmaster: None,
             from_template: false,
         };
-        fs::write(
-            eph.top.join(OWNER_FILE),
-            format!("{}\n{}\n", std::process::id(), pid_namespace()),
-        )?;
-        fs::create_dir(&eph.data)?;
-        fs::create_dir(&eph.sock)?;
-        if let Some(u) = &user {
-            for path in [&eph.top, &eph.data, &eph.sock] {
-                chown(path, Some(u.uid), Some(u.gid)).with_context(|| {
-                    format!("cannot hand {} to the postgres user", path.display())
-                })?;
-            }
-        }
-        let template = template::Template::locate(&eph.bindir, major, &version);
+        let template = template::Template::locate(
+            "CONTENTION_PG_TEMPLATE",
+            &format!("pg{major}-initdb"),
+            format!(
+                "{version}\nbindir {}\nmajor {major}\ninitdb {}\n",
+                eph.bindir.display(),
+                INITDB_ARGS.join(" ")
+            ),
+            vec![
+                ("PG_VERSION", Some(major.to_string())),
+                ("global/pg_control", None),
+            ],
+        );
         eph.from_template = template
             .as_ref()
             .is_some_and(|t| t.copy_into(&eph.data, user.as_ref()));
@@ -166,25 +171,12 @@ impl Ephemeral {
 
     /// Fast shutdown, then SIGKILL after a grace period, then remove the directory. Idempotent.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.postmaster.take() {
-            let pid = Pid::from_raw(child.id() as i32);
-            let _ = kill(pid, Signal::SIGINT);
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() >= deadline => {
-                        let _ = killpg(pid, Signal::SIGKILL);
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }
-        if self.top.exists() {
-            let _ = fs::remove_dir_all(&self.top);
-        }
+        stop_server(
+            &mut self.postmaster,
+            Signal::SIGINT,
+            STOP_TIMEOUT,
+            &self.top,
+        );
     }
 
     fn initdb(&self, user: Option<&User>) -> anyhow::Result<()> {
@@ -234,59 +226,28 @@ impl Ephemeral {
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let pidfile = self.data_dir().join("postmaster.pid");
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let child = self.postmaster.as_mut().expect("launched");
-            if let Some(status) = child.try_wait()? {
-                self.postmaster = None;
-                bail!(
-                    "the private PostgreSQL exited during start-up ({status}); its log ends:\n{}",
-                    self.log_tail()
-                );
-            }
-            // Line 8 of postmaster.pid is the server's status once it accepts connections.
-            let ready = fs::read_to_string(&pidfile)
-                .map(|s| s.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
-                .unwrap_or(false);
-            if ready {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "the private PostgreSQL was not ready within {READY_TIMEOUT:?}; its log ends:\n{}",
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let (pidfile, log) = (self.data.join("postmaster.pid"), self.log_path());
+        // Line 8 of postmaster.pid is the server's status once it accepts connections.
+        wait_ready(
+            &mut self.postmaster,
+            "PostgreSQL",
+            &log,
+            READY_TIMEOUT,
+            || {
+                fs::read_to_string(&pidfile)
+                    .is_ok_and(|s| s.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
+            },
+        )
     }
 
     /// Runs as the postgres user when the lab is root, in the cluster's directory, without
     /// libpq variables that could point the tools elsewhere.
     fn prepare<'c>(&self, cmd: &'c mut Command, user: Option<&User>) -> &'c mut Command {
-        cmd.current_dir(&self.top)
-            .env_remove("PGDATA")
-            .env_remove("PGHOST")
-            .env_remove("PGPORT")
-            .env("LC_ALL", "C");
-        if let Some(u) = user {
-            cmd.uid(u.uid.as_raw())
-                .gid(u.gid.as_raw())
-                .env("HOME", &self.top)
-                .env("USER", &u.name);
-        }
-        cmd
+        prepare(cmd, &self.top, user, PG_ENV)
     }
 
     fn log_path(&self) -> PathBuf {
         self.top.join("postgres.log")
-    }
-
-    fn log_tail(&self) -> String {
-        let log = fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 }
 
@@ -374,18 +335,157 @@ fn major_version(bindir: &Path) -> anyhow::Result<(u32, String)> {
         })
 }
 
-/// The user to run PostgreSQL as: `None` (the current user) unless the lab runs as root.
-fn run_as() -> anyhow::Result<Option<User>> {
+/// The user to run a server (`engine`, for messages) as: `None` (the current user) unless the
+/// lab runs as root, then the system user `name` (PostgreSQL refuses to run as root, MariaDB
+/// needs to be told to, and neither should).
+pub(crate) fn run_as(name: &str, engine: &str) -> anyhow::Result<Option<User>> {
     if !Uid::effective().is_root() {
         return Ok(None);
     }
-    match User::from_name("postgres")? {
+    match User::from_name(name)? {
         Some(u) => Ok(Some(u)),
         None => bail!(
-            "PostgreSQL will not run as root and there is no `postgres` system user to run it as: \
-             create one (useradd --system postgres), run the lab as another user, or give --db URL"
+            "{engine} will not run as root and there is no `{name}` system user to run it as: \
+             create one (useradd --system {name}), run the lab as another user, or give --db URL"
         ),
     }
+}
+
+/// Creates a private server's directory, `<base>/<prefix>XXXXXX` (see [`base_dir`]), with its
+/// owner file and the empty subdirectories `subdirs`, all handed to `user` when given. Nothing
+/// is left behind on failure.
+pub(crate) fn create_top(
+    prefix: &str,
+    dir_var: &str,
+    subdirs: &[&str],
+    user: Option<&User>,
+    engine: &str,
+) -> anyhow::Result<PathBuf> {
+    let base = base_dir(dir_var);
+    let top = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&base)
+        .with_context(|| {
+            format!(
+                "cannot create a directory for the private {engine} in {}",
+                base.display()
+            )
+        })?
+        .keep();
+    let filled = (|| -> anyhow::Result<()> {
+        fs::write(
+            top.join(OWNER_FILE),
+            format!("{}\n{}\n", std::process::id(), pid_namespace()),
+        )?;
+        let dirs: Vec<PathBuf> = subdirs.iter().map(|d| top.join(d)).collect();
+        for d in &dirs {
+            fs::create_dir(d)?;
+        }
+        if let Some(u) = user {
+            for path in std::iter::once(&top).chain(&dirs) {
+                chown(path, Some(u.uid), Some(u.gid)).with_context(|| {
+                    format!("cannot hand {} to the {} user", path.display(), u.name)
+                })?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = filled {
+        let _ = fs::remove_dir_all(&top);
+        return Err(e);
+    }
+    Ok(top)
+}
+
+/// Prepares a command of a private server: run in its directory `top`, as `user` when given
+/// (with `HOME` in `top`), in the C locale, without the variables in `env_remove` (the ones that
+/// could point the engine's tools at another server).
+pub(crate) fn prepare<'c>(
+    cmd: &'c mut Command,
+    top: &Path,
+    user: Option<&User>,
+    env_remove: &[&str],
+) -> &'c mut Command {
+    cmd.current_dir(top).env("LC_ALL", "C");
+    for var in env_remove {
+        cmd.env_remove(var);
+    }
+    if let Some(u) = user {
+        cmd.uid(u.uid.as_raw())
+            .gid(u.gid.as_raw())
+            .env("HOME", top)
+            .env("USER", &u.name);
+    }
+    cmd
+}
+
+/// Waits until `ready()` holds for the server process in `child` (`engine`, for messages; `log`,
+/// its log file, quoted on failure). An error if it exits first (then `child` is emptied) or
+/// `timeout` passes.
+pub(crate) fn wait_ready(
+    child: &mut Option<Child>,
+    engine: &str,
+    log: &Path,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let process = child.as_mut().expect("launched");
+        if let Some(status) = process.try_wait()? {
+            *child = None;
+            bail!(
+                "the private {engine} exited during start-up ({status}); its log ends:\n{}",
+                log_tail(log)
+            );
+        }
+        if ready() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the private {engine} was not ready within {timeout:?}; its log ends:\n{}",
+                log_tail(log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stops a private server: `signal` to the process in `child` (taken, so this is idempotent),
+/// SIGKILL to its process group if it is still there after `timeout`; then removes `top`.
+pub(crate) fn stop_server(
+    child: &mut Option<Child>,
+    signal: Signal,
+    timeout: Duration,
+    top: &Path,
+) {
+    if let Some(mut child) = child.take() {
+        let pid = Pid::from_raw(child.id() as i32);
+        let _ = kill(pid, signal);
+        let deadline = Instant::now() + timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = killpg(pid, Signal::SIGKILL);
+                    let _ = child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+    if top.exists() {
+        let _ = fs::remove_dir_all(top);
+    }
+}
+
+/// The last 20 lines of a log file.
+pub(crate) fn log_tail(path: &Path) -> String {
+    let log = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// A port number nobody listens on. The server listens only on its private socket, whose name
@@ -405,11 +505,12 @@ const SHM: &str = "/dev/shm";
 /// belongs on disk: `CONTENTION_PG_DIR`.
 const SHM_MIN_FREE: u64 = 4 << 30;
 
-/// Where private clusters are made: `CONTENTION_PG_DIR` if set; else `/dev/shm` when it is a
-/// tmpfs with at least 4 GiB free (nothing is synced anyway, and copying the template's ~1000
-/// files there takes a tenth of the time it takes on a disk); else the temp dir.
-fn base_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CONTENTION_PG_DIR").filter(|d| !d.is_empty()) {
+/// Where private servers are made: the directory in the environment variable `dir_var` (e.g.
+/// `CONTENTION_PG_DIR`) if set; else `/dev/shm` when it is a tmpfs with at least 4 GiB free
+/// (nothing is synced anyway, and copying a template's ~1000 files there takes a tenth of the
+/// time it takes on a disk); else the temp dir.
+pub(crate) fn base_dir(dir_var: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(dir_var).filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
     let roomy_tmpfs = nix::sys::statfs::statfs(SHM).is_ok_and(|fs| {
@@ -426,10 +527,14 @@ fn base_dir() -> PathBuf {
     }
 }
 
-/// Removes clusters whose owning lab process no longer exists (it was killed with SIGKILL, or
-/// the machine lost power): stops their postmaster, if it is still running, and the directory.
-fn sweep_orphans() {
-    let mut bases = vec![base_dir(), std::env::temp_dir(), PathBuf::from(SHM)];
+/// Removes the directories named `<prefix>*` (in the base directory chosen by `dir_var`, the
+/// temp dir and `/dev/shm`) whose owning lab process no longer exists (it was killed with
+/// SIGKILL, or the machine lost power): stops their server, if it is still running, and removes
+/// the directory. The server is the process named in the pid file `pid_file` (relative to the
+/// directory) if its command line names the directory: it gets `signal` (PostgreSQL: SIGQUIT,
+/// an immediate shutdown that also removes its shared memory), then SIGKILL after 5 s.
+pub(crate) fn sweep_orphans(prefix: &str, dir_var: &str, pid_file: &str, signal: Signal) {
+    let mut bases = vec![base_dir(dir_var), std::env::temp_dir(), PathBuf::from(SHM)];
     bases.sort();
     bases.dedup();
     for entry in bases
@@ -442,7 +547,7 @@ fn sweep_orphans() {
         let is_ours = entry
             .file_name()
             .to_str()
-            .is_some_and(|n| n.starts_with(DIR_PREFIX));
+            .is_some_and(|n| n.starts_with(prefix));
         let Some(owner) = is_ours.then(|| read_pid(&top.join(OWNER_FILE))).flatten() else {
             continue;
         };
@@ -454,13 +559,11 @@ fn sweep_orphans() {
         if owner_ns.is_some_and(|ns| ns != pid_namespace()) || alive(owner) {
             continue;
         }
-        if let Some(pm) = read_pid(&top.join("data").join("postmaster.pid"))
+        if let Some(pm) = read_pid(&top.join(pid_file))
             && alive(pm)
             && cmdline(pm).contains(&*top.to_string_lossy())
         {
-            // Immediate shutdown first: the postmaster stops its backends and removes its
-            // shared memory (SIGKILL would leave a segment in /dev/shm and one in SysV IPC).
-            let _ = kill(Pid::from_raw(pm), Signal::SIGQUIT);
+            let _ = kill(Pid::from_raw(pm), signal);
             let deadline = Instant::now() + Duration::from_secs(5);
             while alive(pm) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
