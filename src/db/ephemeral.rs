@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, Uid, User, chown};
+use template::Template;
 
 pub(crate) mod template;
 
@@ -104,7 +105,7 @@ impl Ephemeral {
             postmaster: None,
             from_template: false,
         };
-        let template = template::Template::locate(
+        let template = Template::locate(
             "CONTENTION_PG_TEMPLATE",
             &format!("pg{major}-initdb"),
             format!(
@@ -117,15 +118,9 @@ impl Ephemeral {
                 ("global/pg_control", None),
             ],
         );
-        eph.from_template = template
-            .as_ref()
-            .is_some_and(|t| t.copy_into(&eph.data, user.as_ref()));
-        if !eph.from_template {
-            eph.initdb(user.as_ref())?;
-            if let Some(t) = &template {
-                t.store(&eph.data);
-            }
-        }
+        eph.from_template = template::fill(template.as_ref(), &eph.data, user.as_ref(), || {
+            eph.initdb(user.as_ref())
+        })?;
         eph.launch(user.as_ref(), settings)?;
         eph.wait_ready()?;
         Ok(eph)
@@ -183,20 +178,7 @@ impl Ephemeral {
         let initdb = self.bindir.join("initdb");
         let mut cmd = Command::new(&initdb);
         cmd.arg("-D").arg(self.data_dir()).args(INITDB_ARGS);
-        let out = self
-            .prepare(&mut cmd, user)
-            .output()
-            .with_context(|| format!("cannot run {}", initdb.display()))?;
-        if !out.status.success() {
-            bail!(
-                "{} failed ({}):\n{}{}",
-                initdb.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
+        run_tool(self.prepare(&mut cmd, user), &initdb)
     }
 
     fn launch(&mut self, user: Option<&User>, settings: &[(String, String)]) -> anyhow::Result<()> {
@@ -479,6 +461,23 @@ pub(crate) fn stop_server(
     if top.exists() {
         let _ = fs::remove_dir_all(top);
     }
+}
+
+/// Runs a tool to completion (`program`, for messages); an error with its output if it fails.
+pub(crate) fn run_tool(cmd: &mut Command, program: &Path) -> anyhow::Result<()> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}):\n{}{}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// The last 20 lines of a log file.

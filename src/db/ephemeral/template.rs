@@ -145,6 +145,25 @@ impl Template {
     }
 }
 
+/// Fills the empty data directory `data` (owned by `user` when given): a copy of the template
+/// when there is a valid one, else by running `init` (the engine's initialiser), whose result is
+/// then stored as the template. Returns whether it was copied.
+pub(crate) fn fill(
+    template: Option<&Template>,
+    data: &Path,
+    user: Option<&User>,
+    init: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    if template.is_some_and(|t| t.copy_into(data, user)) {
+        return Ok(true);
+    }
+    init()?;
+    if let Some(t) = template {
+        t.store(data);
+    }
+    Ok(false)
+}
+
 /// `$XDG_CACHE_HOME` (if absolute), else `$HOME/.cache`.
 fn cache_root() -> Option<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from)
