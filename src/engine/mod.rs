@@ -15,6 +15,8 @@
 //! Nothing outside `engine` names a driver crate. This module must not know about scenarios'
 //! meaning, statistics or reports.
 
+pub mod local;
+pub mod mariadb;
 pub mod postgres;
 
 use std::fmt;
@@ -35,14 +37,16 @@ pub use postgres::ephemeral::find_bindir;
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     Postgres,
+    Mariadb,
 }
 
 impl EngineKind {
-    pub const ALL: [EngineKind; 1] = [EngineKind::Postgres];
+    pub const ALL: [EngineKind; 2] = [EngineKind::Postgres, EngineKind::Mariadb];
 
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Postgres => "postgres",
+            EngineKind::Mariadb => "mariadb",
         }
     }
 
@@ -50,6 +54,23 @@ impl EngineKind {
     pub fn title(self) -> &'static str {
         match self {
             EngineKind::Postgres => "PostgreSQL",
+            EngineKind::Mariadb => "MariaDB",
+        }
+    }
+
+    /// How statements mark bind parameters: PostgreSQL numbers them (`$1`, a name used twice
+    /// is one parameter), MySQL binds each `?` in order.
+    pub fn numbered_placeholders(self) -> bool {
+        matches!(self, EngineKind::Postgres)
+    }
+
+    /// The engine a `--db` URL points at, from its scheme.
+    pub fn of_url(url: &str) -> Option<EngineKind> {
+        let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+        match scheme.as_str() {
+            "postgres" | "postgresql" => Some(EngineKind::Postgres),
+            "mysql" | "mariadb" => Some(EngineKind::Mariadb),
+            _ => None,
         }
     }
 
@@ -76,7 +97,10 @@ impl FromStr for EngineKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.trim().to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" | "pg" => Ok(EngineKind::Postgres),
-            _ => Err(format!("unknown engine `{s}`: expected postgres")),
+            "mariadb" | "mysql" => Ok(EngineKind::Mariadb),
+            _ => Err(format!(
+                "unknown engine `{s}`: expected postgres, mariadb or all"
+            )),
         }
     }
 }
@@ -102,7 +126,8 @@ pub enum ErrorKind {
 #[derive(Debug, Clone)]
 pub struct DbError {
     pub kind: ErrorKind,
-    /// The engine's own code: a SQLSTATE for PostgreSQL; empty when the driver failed.
+    /// The engine's own code: a SQLSTATE for PostgreSQL, an error number for MySQL; empty when
+    /// the driver failed.
     pub code: String,
     /// The server's message, or the driver's error chain.
     pub message: String,
@@ -157,6 +182,7 @@ pub struct Endpoint {
 /// A server the run can use; a private one is stopped when shut down or dropped.
 pub enum Server {
     Postgres(postgres::Server),
+    Mariadb(mariadb::Server),
 }
 
 impl Server {
@@ -165,12 +191,14 @@ impl Server {
             EngineKind::Postgres => postgres::Server::provision(opts)
                 .await
                 .map(Server::Postgres),
+            EngineKind::Mariadb => mariadb::Server::provision(opts).await.map(Server::Mariadb),
         }
     }
 
     pub fn kind(&self) -> EngineKind {
         match self {
             Server::Postgres(_) => EngineKind::Postgres,
+            Server::Mariadb(_) => EngineKind::Mariadb,
         }
     }
 
@@ -178,18 +206,21 @@ impl Server {
     pub fn description(&self) -> &str {
         match self {
             Server::Postgres(s) => &s.description,
+            Server::Mariadb(s) => &s.description,
         }
     }
 
     pub fn is_ephemeral(&self) -> bool {
         match self {
             Server::Postgres(s) => s.is_ephemeral(),
+            Server::Mariadb(s) => s.is_ephemeral(),
         }
     }
 
     pub async fn info(&self) -> anyhow::Result<ServerInfo> {
         match self {
             Server::Postgres(s) => s.info().await,
+            Server::Mariadb(s) => s.info().await,
         }
     }
 
@@ -197,6 +228,7 @@ impl Server {
     pub async fn create_database(&self, label: &str) -> anyhow::Result<RunDatabase> {
         match self {
             Server::Postgres(s) => s.create_database(label).await.map(RunDatabase::Postgres),
+            Server::Mariadb(s) => s.create_database(label).await.map(RunDatabase::Mariadb),
         }
     }
 
@@ -204,6 +236,8 @@ impl Server {
     pub async fn drop_database(&self, db: &RunDatabase) -> anyhow::Result<()> {
         match (self, db) {
             (Server::Postgres(s), RunDatabase::Postgres(d)) => s.drop_database(d).await,
+            (Server::Mariadb(s), RunDatabase::Mariadb(d)) => s.drop_database(d).await,
+            _ => anyhow::bail!("the run database `{}` is not on this server", db.name()),
         }
     }
 
@@ -211,8 +245,20 @@ impl Server {
     pub fn shutdown(&mut self) {
         match self {
             Server::Postgres(s) => s.shutdown(),
+            Server::Mariadb(s) => s.shutdown(),
         }
     }
+}
+
+/// Integral decimals become integers (so `sum(balance) != 1000` compares like with like).
+pub(crate) fn decimal_value(d: rust_decimal::Decimal) -> Value {
+    use rust_decimal::prelude::ToPrimitive;
+    if d.fract().is_zero()
+        && let Some(i) = d.to_i64()
+    {
+        return Value::Int(i);
+    }
+    Value::Float(d.to_f64().unwrap_or(f64::NAN))
 }
 
 /// The name a run database gets: recognisable, and unique to this process.
@@ -239,6 +285,7 @@ pub(crate) fn run_database_name(label: &str) -> String {
 #[derive(Debug, Clone)]
 pub enum RunDatabase {
     Postgres(postgres::RunDatabase),
+    Mariadb(mariadb::RunDatabase),
 }
 
 /// The future that does a connection's socket I/O, for engines whose driver needs one polled
@@ -249,18 +296,21 @@ impl RunDatabase {
     pub fn name(&self) -> &str {
         match self {
             RunDatabase::Postgres(d) => &d.name,
+            RunDatabase::Mariadb(d) => &d.name,
         }
     }
 
     pub fn kind(&self) -> EngineKind {
         match self {
             RunDatabase::Postgres(_) => EngineKind::Postgres,
+            RunDatabase::Mariadb(_) => EngineKind::Mariadb,
         }
     }
 
     pub fn endpoint(&self) -> Endpoint {
         match self {
             RunDatabase::Postgres(d) => d.endpoint(),
+            RunDatabase::Mariadb(d) => d.endpoint(),
         }
     }
 
@@ -269,6 +319,7 @@ impl RunDatabase {
     pub async fn reset(&self) -> Result<Session, DbError> {
         match self {
             RunDatabase::Postgres(d) => d.reset().await.map(Session::Postgres),
+            RunDatabase::Mariadb(d) => d.reset().await.map(Session::Mariadb),
         }
     }
 
@@ -276,6 +327,7 @@ impl RunDatabase {
     pub async fn session(&self, settings: &[(String, String)]) -> anyhow::Result<Session> {
         match self {
             RunDatabase::Postgres(d) => d.session(settings).await.map(Session::Postgres),
+            RunDatabase::Mariadb(d) => d.session(settings).await.map(Session::Mariadb),
         }
     }
 
@@ -290,6 +342,8 @@ impl RunDatabase {
                 let (s, driver) = d.session_undriven(settings).await?;
                 Ok((Session::Postgres(s), Some(Box::pin(driver))))
             }
+            // sqlx drives a MySQL connection inside each call: nothing to poll beside it.
+            RunDatabase::Mariadb(d) => Ok((Session::Mariadb(d.session(settings).await?), None)),
         }
     }
 
@@ -302,6 +356,7 @@ impl RunDatabase {
     ) -> anyhow::Result<Vec<(String, String)>> {
         match self {
             RunDatabase::Postgres(d) => d.deadlock_timeout_setting(wait).await,
+            RunDatabase::Mariadb(d) => d.deadlock_timeout_setting(wait).await,
         }
     }
 
@@ -309,6 +364,7 @@ impl RunDatabase {
     pub fn pool(&self, settings: &[(String, String)], size: usize) -> anyhow::Result<Pool> {
         match self {
             RunDatabase::Postgres(d) => d.pool(settings, size).map(Pool::Postgres),
+            RunDatabase::Mariadb(d) => d.pool(settings, size).map(Pool::Mariadb),
         }
     }
 }
@@ -317,6 +373,7 @@ impl RunDatabase {
 #[derive(Clone)]
 pub enum Pool {
     Postgres(postgres::Pool),
+    Mariadb(mariadb::Pool),
 }
 
 impl Pool {
@@ -327,6 +384,7 @@ impl Pool {
     ) -> anyhow::Result<Session> {
         match self {
             Pool::Postgres(p) => p.session(texts).await.map(Session::Postgres),
+            Pool::Mariadb(p) => p.session(texts).await.map(Session::Mariadb),
         }
     }
 }
@@ -389,13 +447,22 @@ pub struct Failed {
 /// One connection to a run database.
 pub enum Session {
     Postgres(postgres::Session),
+    Mariadb(mariadb::Session),
 }
 
 impl Session {
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Session::Postgres(_) => EngineKind::Postgres,
+            Session::Mariadb(_) => EngineKind::Mariadb,
+        }
+    }
+
     /// Prepares `sql` to learn its result columns (nothing is kept).
     pub async fn describe(&mut self, sql: &str) -> Result<Vec<Column>, DbError> {
         match self {
             Session::Postgres(s) => s.describe(sql).await,
+            Session::Mariadb(s) => s.describe(sql).await,
         }
     }
 
@@ -404,6 +471,7 @@ impl Session {
     pub async fn prepare(&mut self, sql: Option<&str>) -> Result<(), DbError> {
         match self {
             Session::Postgres(s) => s.prepare(sql).await,
+            Session::Mariadb(s) => s.prepare(sql).await,
         }
     }
 
@@ -416,6 +484,7 @@ impl Session {
     ) -> Result<Returned, Failed> {
         match self {
             Session::Postgres(s) => s.exchange(x, values).await,
+            Session::Mariadb(s) => s.exchange(x, values).await,
         }
     }
 
@@ -423,18 +492,21 @@ impl Session {
     pub async fn begin(&mut self, isolation: Isolation) -> Result<(), DbError> {
         match self {
             Session::Postgres(s) => s.batch(postgres::begin_sql(isolation)).await,
+            Session::Mariadb(s) => s.batch(mariadb::begin_sql(isolation)).await,
         }
     }
 
     pub async fn commit(&mut self) -> Result<(), DbError> {
         match self {
             Session::Postgres(s) => s.batch("COMMIT").await,
+            Session::Mariadb(s) => s.batch("COMMIT").await,
         }
     }
 
     pub async fn rollback(&mut self) -> Result<(), DbError> {
         match self {
             Session::Postgres(s) => s.batch("ROLLBACK").await,
+            Session::Mariadb(s) => s.batch("ROLLBACK").await,
         }
     }
 
@@ -442,6 +514,7 @@ impl Session {
     pub async fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Session::Postgres(s) => s.batch(sql).await,
+            Session::Mariadb(s) => s.batch(sql).await,
         }
     }
 
@@ -449,13 +522,15 @@ impl Session {
     pub async fn scalar(&mut self, sql: &str) -> Result<Option<Value>, DbError> {
         match self {
             Session::Postgres(s) => s.scalar(sql).await,
+            Session::Mariadb(s) => s.scalar(sql).await,
         }
     }
 
-    /// The server's id for this session (PostgreSQL's backend pid).
+    /// The server's id for this session (PostgreSQL's backend pid, MySQL's connection id).
     pub async fn server_id(&mut self) -> Result<i64, DbError> {
         match self {
             Session::Postgres(s) => s.server_id().await,
+            Session::Mariadb(s) => s.server_id().await,
         }
     }
 
@@ -463,6 +538,7 @@ impl Session {
     pub async fn blockers(&mut self, id: i64) -> Result<Vec<i64>, DbError> {
         match self {
             Session::Postgres(s) => s.blockers(id).await,
+            Session::Mariadb(s) => s.blockers(id).await,
         }
     }
 }

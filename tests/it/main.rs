@@ -1,9 +1,11 @@
 //! Integration tests: the `contention` binary against real PostgreSQL, provisioned by the tool
-//! itself (a private ephemeral cluster per run), plus scenario-file validation.
+//! itself (a private ephemeral cluster per run), plus scenario-file validation and the private
+//! MariaDB's provisioning.
 
 mod bench;
 mod cli;
 mod experiments;
+mod mariadb_provisioning;
 mod matrix;
 mod provisioning;
 mod replay;

@@ -14,23 +14,34 @@
 //! (SIGKILL) is swept by the next start.
 //!
 //! It must not touch any cluster it did not create, nor listen on a network port.
+//!
+//! The engine-neutral parts (the directory with its owner file, the orphan sweep, running as a
+//! system user, waiting for readiness, stopping) are `pub(crate)` here and shared with the
+//! private MariaDB ([`super::mariadb_ephemeral`]); only what differs lives in each engine's module.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::engine::local::template::{self, Template};
+use crate::engine::local::{
+    create_top, prepare, run_as, run_tool, stop_server, sweep_orphans, wait_ready,
+};
 use anyhow::{Context, anyhow, bail};
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::{Pid, Uid, User, chown};
-
-mod template;
+use nix::sys::signal::Signal;
+use nix::unistd::User;
 
 /// Prefix of every directory the lab creates for a private cluster.
 const DIR_PREFIX: &str = "contention-pg-";
-/// The file in that directory naming the lab process that owns it.
-const OWNER_FILE: &str = "owner.pid";
+/// The environment variable choosing where private clusters are made.
+const DIR_VAR: &str = "CONTENTION_PG_DIR";
+/// The postmaster's pid file, relative to the cluster's directory (for the orphan sweep).
+const PID_FILE: &str = "data/postmaster.pid";
+/// Variables that could point PostgreSQL's tools at another cluster.
+const PG_ENV: &[&str] = &["PGDATA", "PGHOST", "PGPORT"];
+/// The file in a private server's directory naming the lab process that owns it.
 /// Settings every private cluster gets; the caller's settings come after and win.
 const SETTINGS: &[(&str, &str)] = &[
     ("listen_addresses", ""),
@@ -72,21 +83,17 @@ pub struct Ephemeral {
 impl Ephemeral {
     /// Creates, starts and waits for a private cluster; `settings` are extra `-c name=value`.
     pub fn start(settings: &[(String, String)]) -> anyhow::Result<Ephemeral> {
-        sweep_orphans();
+        sweep_orphans(DIR_PREFIX, DIR_VAR, PID_FILE, Signal::SIGQUIT);
         let bindir = find_bindir()?;
         let (major, version) = major_version(&bindir)?;
-        let user = run_as()?;
-        let base = base_dir();
-        let top = tempfile::Builder::new()
-            .prefix(DIR_PREFIX)
-            .tempdir_in(&base)
-            .with_context(|| {
-                format!(
-                    "cannot create a directory for the private PostgreSQL in {}",
-                    base.display()
-                )
-            })?
-            .keep();
+        let user = run_as("postgres", "PostgreSQL")?;
+        let top = create_top(
+            DIR_PREFIX,
+            DIR_VAR,
+            &["data", "sock"],
+            user.as_ref(),
+            "PostgreSQL",
+        )?;
         let (data, sock) = (top.join("data"), top.join("sock"));
         let mut eph = Ephemeral {
             top,
@@ -98,29 +105,22 @@ impl Ephemeral {
             postmaster: None,
             from_template: false,
         };
-        fs::write(
-            eph.top.join(OWNER_FILE),
-            format!("{}\n{}\n", std::process::id(), pid_namespace()),
-        )?;
-        fs::create_dir(&eph.data)?;
-        fs::create_dir(&eph.sock)?;
-        if let Some(u) = &user {
-            for path in [&eph.top, &eph.data, &eph.sock] {
-                chown(path, Some(u.uid), Some(u.gid)).with_context(|| {
-                    format!("cannot hand {} to the postgres user", path.display())
-                })?;
-            }
-        }
-        let template = template::Template::locate(&eph.bindir, major, &version);
-        eph.from_template = template
-            .as_ref()
-            .is_some_and(|t| t.copy_into(&eph.data, user.as_ref()));
-        if !eph.from_template {
-            eph.initdb(user.as_ref())?;
-            if let Some(t) = &template {
-                t.store(&eph.data);
-            }
-        }
+        let template = Template::locate(
+            "CONTENTION_PG_TEMPLATE",
+            &format!("pg{major}-initdb"),
+            format!(
+                "{version}\nbindir {}\nmajor {major}\ninitdb {}\n",
+                eph.bindir.display(),
+                INITDB_ARGS.join(" ")
+            ),
+            vec![
+                ("PG_VERSION", Some(major.to_string())),
+                ("global/pg_control", None),
+            ],
+        );
+        eph.from_template = template::fill(template.as_ref(), &eph.data, user.as_ref(), || {
+            eph.initdb(user.as_ref())
+        })?;
         eph.launch(user.as_ref(), settings)?;
         eph.wait_ready()?;
         Ok(eph)
@@ -166,45 +166,19 @@ impl Ephemeral {
 
     /// Fast shutdown, then SIGKILL after a grace period, then remove the directory. Idempotent.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.postmaster.take() {
-            let pid = Pid::from_raw(child.id() as i32);
-            let _ = kill(pid, Signal::SIGINT);
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() >= deadline => {
-                        let _ = killpg(pid, Signal::SIGKILL);
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }
-        if self.top.exists() {
-            let _ = fs::remove_dir_all(&self.top);
-        }
+        stop_server(
+            &mut self.postmaster,
+            Signal::SIGINT,
+            STOP_TIMEOUT,
+            &self.top,
+        );
     }
 
     fn initdb(&self, user: Option<&User>) -> anyhow::Result<()> {
         let initdb = self.bindir.join("initdb");
         let mut cmd = Command::new(&initdb);
         cmd.arg("-D").arg(self.data_dir()).args(INITDB_ARGS);
-        let out = self
-            .prepare(&mut cmd, user)
-            .output()
-            .with_context(|| format!("cannot run {}", initdb.display()))?;
-        if !out.status.success() {
-            bail!(
-                "{} failed ({}):\n{}{}",
-                initdb.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
+        run_tool(self.prepare(&mut cmd, user), &initdb)
     }
 
     fn launch(&mut self, user: Option<&User>, settings: &[(String, String)]) -> anyhow::Result<()> {
@@ -234,59 +208,28 @@ impl Ephemeral {
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let pidfile = self.data_dir().join("postmaster.pid");
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let child = self.postmaster.as_mut().expect("launched");
-            if let Some(status) = child.try_wait()? {
-                self.postmaster = None;
-                bail!(
-                    "the private PostgreSQL exited during start-up ({status}); its log ends:\n{}",
-                    self.log_tail()
-                );
-            }
-            // Line 8 of postmaster.pid is the server's status once it accepts connections.
-            let ready = fs::read_to_string(&pidfile)
-                .map(|s| s.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
-                .unwrap_or(false);
-            if ready {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "the private PostgreSQL was not ready within {READY_TIMEOUT:?}; its log ends:\n{}",
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let (pidfile, log) = (self.data.join("postmaster.pid"), self.log_path());
+        // Line 8 of postmaster.pid is the server's status once it accepts connections.
+        wait_ready(
+            &mut self.postmaster,
+            "PostgreSQL",
+            &log,
+            READY_TIMEOUT,
+            || {
+                fs::read_to_string(&pidfile)
+                    .is_ok_and(|s| s.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
+            },
+        )
     }
 
     /// Runs as the postgres user when the lab is root, in the cluster's directory, without
     /// libpq variables that could point the tools elsewhere.
     fn prepare<'c>(&self, cmd: &'c mut Command, user: Option<&User>) -> &'c mut Command {
-        cmd.current_dir(&self.top)
-            .env_remove("PGDATA")
-            .env_remove("PGHOST")
-            .env_remove("PGPORT")
-            .env("LC_ALL", "C");
-        if let Some(u) = user {
-            cmd.uid(u.uid.as_raw())
-                .gid(u.gid.as_raw())
-                .env("HOME", &self.top)
-                .env("USER", &u.name);
-        }
-        cmd
+        prepare(cmd, &self.top, user, PG_ENV)
     }
 
     fn log_path(&self) -> PathBuf {
         self.top.join("postgres.log")
-    }
-
-    fn log_tail(&self) -> String {
-        let log = fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 }
 
@@ -374,20 +317,6 @@ fn major_version(bindir: &Path) -> anyhow::Result<(u32, String)> {
         })
 }
 
-/// The user to run PostgreSQL as: `None` (the current user) unless the lab runs as root.
-fn run_as() -> anyhow::Result<Option<User>> {
-    if !Uid::effective().is_root() {
-        return Ok(None);
-    }
-    match User::from_name("postgres")? {
-        Some(u) => Ok(Some(u)),
-        None => bail!(
-            "PostgreSQL will not run as root and there is no `postgres` system user to run it as: \
-             create one (useradd --system postgres), run the lab as another user, or give --db URL"
-        ),
-    }
-}
-
 /// A port number nobody listens on. The server listens only on its private socket, whose name
 /// carries the port, so this is hygiene rather than a necessity.
 fn free_port() -> u16 {
@@ -395,121 +324,4 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(5432)
-}
-
-/// Memory-backed and present on nearly every Linux system.
-const SHM: &str = "/dev/shm";
-/// The least free space in `/dev/shm` for the lab to put clusters there: containers often give
-/// it 64 MiB, too little for a scenario's tables; its pages are RAM, and PostgreSQL keeps its
-/// dynamic shared memory there too. Bigger data (say `bench --scale 100`, 1.5 GB per database)
-/// belongs on disk: `CONTENTION_PG_DIR`.
-const SHM_MIN_FREE: u64 = 4 << 30;
-
-/// Where private clusters are made: `CONTENTION_PG_DIR` if set; else `/dev/shm` when it is a
-/// tmpfs with at least 4 GiB free (nothing is synced anyway, and copying the template's ~1000
-/// files there takes a tenth of the time it takes on a disk); else the temp dir.
-fn base_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CONTENTION_PG_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let roomy_tmpfs = nix::sys::statfs::statfs(SHM).is_ok_and(|fs| {
-        fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC
-            && fs
-                .blocks_available()
-                .saturating_mul(u64::try_from(fs.block_size()).unwrap_or(0))
-                >= SHM_MIN_FREE
-    });
-    if roomy_tmpfs {
-        PathBuf::from(SHM)
-    } else {
-        std::env::temp_dir()
-    }
-}
-
-/// Removes clusters whose owning lab process no longer exists (it was killed with SIGKILL, or
-/// the machine lost power): stops their postmaster, if it is still running, and the directory.
-fn sweep_orphans() {
-    let mut bases = vec![base_dir(), std::env::temp_dir(), PathBuf::from(SHM)];
-    bases.sort();
-    bases.dedup();
-    for entry in bases
-        .iter()
-        .filter_map(|b| fs::read_dir(b).ok())
-        .flatten()
-        .flatten()
-    {
-        let top = entry.path();
-        let is_ours = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(DIR_PREFIX));
-        let Some(owner) = is_ours.then(|| read_pid(&top.join(OWNER_FILE))).flatten() else {
-            continue;
-        };
-        // A pid means something only in its own pid namespace: a directory made by a lab in
-        // another container sharing this directory is not ours to judge.
-        let owner_ns = fs::read_to_string(top.join(OWNER_FILE))
-            .ok()
-            .and_then(|t| t.lines().nth(1).map(str::to_string));
-        if owner_ns.is_some_and(|ns| ns != pid_namespace()) || alive(owner) {
-            continue;
-        }
-        if let Some(pm) = read_pid(&top.join("data").join("postmaster.pid"))
-            && alive(pm)
-            && cmdline(pm).contains(&*top.to_string_lossy())
-        {
-            // Immediate shutdown first: the postmaster stops its backends and removes its
-            // shared memory (SIGKILL would leave a segment in /dev/shm and one in SysV IPC).
-            let _ = kill(Pid::from_raw(pm), Signal::SIGQUIT);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while alive(pm) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if alive(pm) {
-                let _ = killpg(Pid::from_raw(pm), Signal::SIGKILL);
-            }
-        }
-        let _ = fs::remove_dir_all(&top);
-    }
-}
-
-/// This process's pid namespace, e.g. `pid:[4026531836]` (empty if unknown).
-fn pid_namespace() -> String {
-    fs::read_link("/proc/self/ns/pid")
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn read_pid(path: &Path) -> Option<i32> {
-    fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Whether a process exists and is not a zombie (a killed lab not yet reaped counts as gone).
-pub(crate) fn alive(pid: i32) -> bool {
-    let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false);
-    // EPERM: it exists, owned by someone else.
-    pid > 0
-        && !zombie
-        && !matches!(
-            kill(Pid::from_raw(pid), None),
-            Err(nix::errno::Errno::ESRCH)
-        )
-}
-
-fn cmdline(pid: i32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
 }

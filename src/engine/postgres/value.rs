@@ -8,10 +8,10 @@ use std::error::Error;
 
 use bytes::BytesMut;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use tokio_postgres::Row;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
 
+use crate::engine::decimal_value;
 use crate::scenario::Value;
 use crate::scenario::expr::to_text;
 
@@ -70,7 +70,7 @@ impl<'a> FromSql<'a> for Decoded {
             Type::OID => Value::Int(u32::from_sql(ty, raw)?.into()),
             Type::FLOAT4 => Value::Float(f32::from_sql(ty, raw)?.into()),
             Type::FLOAT8 => Value::Float(f64::from_sql(ty, raw)?),
-            Type::NUMERIC => numeric(Decimal::from_sql(ty, raw)?),
+            Type::NUMERIC => decimal_value(Decimal::from_sql(ty, raw)?),
             _ => Value::String(String::from_sql(ty, raw)?),
         }))
     }
@@ -94,16 +94,6 @@ impl<'a> FromSql<'a> for Decoded {
     }
 }
 
-/// Integral numerics become integers (so `sum(balance) != 1000` compares like with like).
-fn numeric(d: Decimal) -> Value {
-    if d.fract().is_zero()
-        && let Some(i) = d.to_i64()
-    {
-        return Value::Int(i);
-    }
-    Value::Float(d.to_f64().unwrap_or(f64::NAN))
-}
-
 /// Whether the lab can read columns of this type.
 pub fn readable(ty: &Type) -> bool {
     <Decoded as FromSql>::accepts(ty)
@@ -120,8 +110,8 @@ mod tests {
 
     #[test]
     fn integral_numerics_are_integers() {
-        assert_eq!(numeric(Decimal::new(100000, 2)), Value::Int(1000));
-        assert_eq!(numeric(Decimal::new(35, 1)), Value::Float(3.5));
+        assert_eq!(decimal_value(Decimal::new(100000, 2)), Value::Int(1000));
+        assert_eq!(decimal_value(Decimal::new(35, 1)), Value::Float(3.5));
     }
 
     #[test]

@@ -1,15 +1,21 @@
-//! The initdb template cache: a pristine data directory, made once by initdb and kept under
-//! `$XDG_CACHE_HOME/contention/` (else `~/.cache/contention/`), that new private clusters copy
-//! instead of running initdb (copying is several times faster).
+//! The template cache for private servers: a pristine data directory, made once by the engine's
+//! own initialiser (PostgreSQL's initdb, `mariadb-install-db`) and kept under
+//! `$XDG_CACHE_HOME/contention/` (else `~/.cache/contention/`), that new private servers copy
+//! instead of running the initialiser (copying is several times faster).
 //!
-//! A template is keyed by the `postgres --version` line, the binaries' directory, the major
-//! version and initdb's arguments (a hash of them names its directory), and verified before use:
-//! its `KEY` file must hold the whole key, its `PG_VERSION` the major version, and `global/pg_control`
-//! must exist. It is built in a temporary directory next to it and renamed into place, so a
-//! concurrent start sees either no template or a complete one; the loser of a race discards its
-//! copy. On any problem the caller falls back to initdb; `CONTENTION_PG_TEMPLATE=off` disables
-//! the cache. As root the copy is handed to the `postgres` user, with mode 0700 on the data
-//! directory.
+//! The engine gives a template its name (e.g. `pg15-initdb`, `mariadb10.11-install`: engines
+//! never share a directory), its key (the server's `--version` line, the binaries and the
+//! initialiser's arguments; a hash of the key completes the directory's name) and the files a
+//! complete data directory has. A template is verified before use: its `KEY` file must hold the
+//! whole key and each of those files must exist (with the given content, where one is given). It
+//! is built in a temporary directory next to it and renamed into place, so a concurrent start
+//! sees either no template or a complete one; the loser of a race discards its copy. On any
+//! problem the caller falls back to the initialiser; the engine's switch variable (e.g.
+//! `CONTENTION_PG_TEMPLATE=off`) disables the cache. As root the copy is handed to the server's
+//! system user, with mode 0700 on the data directory.
+//!
+//! It must not hold anything but pristine, never started data directories, nor write outside
+//! its cache directory.
 
 use std::fs;
 use std::io;
@@ -19,55 +25,62 @@ use std::time::{Duration, SystemTime};
 
 use nix::unistd::{User, chown};
 
-use super::INITDB_ARGS;
-
 /// The file in a template holding its full key.
 const KEY_FILE: &str = "contention-template-key";
 /// Leftovers of a build interrupted by SIGKILL are removed after this long.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
+/// A file every complete data directory of an engine has: its path relative to the data
+/// directory and, when given, its content (compared trimmed).
+pub(crate) type Required = (&'static str, Option<String>);
+
 #[derive(Debug)]
-pub struct Template {
+pub(crate) struct Template {
     root: PathBuf,
     dir: PathBuf,
     key: String,
-    major: u32,
+    required: Vec<Required>,
 }
 
 impl Template {
-    /// Where the template for these binaries lives (whether or not it exists yet); `None` when
-    /// there is no cache directory or the cache is switched off.
-    pub fn locate(bindir: &Path, major: u32, version: &str) -> Option<Template> {
-        if std::env::var("CONTENTION_PG_TEMPLATE").is_ok_and(|v| v == "off" || v == "0") {
+    /// Where the template called `name` with this `key` lives (whether or not it exists yet);
+    /// `None` when there is no cache directory or `switch` (an environment variable) is `off`
+    /// or `0`.
+    pub(crate) fn locate(
+        switch: &str,
+        name: &str,
+        key: String,
+        required: Vec<Required>,
+    ) -> Option<Template> {
+        if std::env::var(switch).is_ok_and(|v| v == "off" || v == "0") {
             return None;
         }
         let root = cache_root()?.join("contention");
-        let key = format!(
-            "{version}\nbindir {}\nmajor {major}\ninitdb {}\n",
-            bindir.display(),
-            INITDB_ARGS.join(" ")
-        );
-        let dir = root.join(format!("pg{major}-initdb-{:016x}", fnv1a(key.as_bytes())));
+        let dir = root.join(format!("{name}-{:016x}", fnv1a(key.as_bytes())));
         Some(Template {
             root,
             dir,
             key,
-            major,
+            required,
         })
     }
 
     /// Whether a complete template for exactly this key is in place.
     fn valid(&self) -> bool {
         fs::read_to_string(self.dir.join(KEY_FILE)).is_ok_and(|k| k == self.key)
-            && fs::read_to_string(self.dir.join("PG_VERSION"))
-                .is_ok_and(|v| v.trim() == self.major.to_string())
-            && self.dir.join("global").join("pg_control").is_file()
+            && self.required.iter().all(|(file, content)| {
+                let path = self.dir.join(file);
+                match content {
+                    Some(c) => fs::read_to_string(&path).is_ok_and(|t| t.trim() == c),
+                    None => path.is_file(),
+                }
+            })
     }
 
     /// Copies the template into the empty directory `data` (owned by `user` when given).
     /// Returns false, leaving `data` empty again, if there is no valid template or the copy
-    /// failed: the caller then runs initdb.
-    pub fn copy_into(&self, data: &Path, user: Option<&User>) -> bool {
+    /// failed: the caller then runs initialiser.
+    pub(crate) fn copy_into(&self, data: &Path, user: Option<&User>) -> bool {
         if !self.valid() {
             return false;
         }
@@ -85,8 +98,8 @@ impl Template {
     }
 
     /// Saves a freshly initialised (never started) data directory as the template, unless a
-    /// valid one is already there. Best effort: errors only mean the next start runs initdb too.
-    pub fn store(&self, data: &Path) {
+    /// valid one is already there. Best effort: errors only mean the next start runs the initialiser too.
+    pub(crate) fn store(&self, data: &Path) {
         if self.valid() {
             return;
         }
@@ -130,6 +143,25 @@ impl Template {
         let _ = fs::remove_dir_all(&trash);
         fs::rename(tmp, &self.dir)
     }
+}
+
+/// Fills the empty data directory `data` (owned by `user` when given): a copy of the template
+/// when there is a valid one, else by running `init` (the engine's initialiser), whose result is
+/// then stored as the template. Returns whether it was copied.
+pub(crate) fn fill(
+    template: Option<&Template>,
+    data: &Path,
+    user: Option<&User>,
+    init: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    if template.is_some_and(|t| t.copy_into(data, user)) {
+        return Ok(true);
+    }
+    init()?;
+    if let Some(t) = template {
+        t.store(data);
+    }
+    Ok(false)
 }
 
 /// `$XDG_CACHE_HOME` (if absolute), else `$HOME/.cache`.

@@ -1,0 +1,315 @@
+//! One MariaDB/MySQL connection as the lab uses it: statements prepared once (sqlx keeps them
+//! in the connection's statement cache, keyed by their text), bind values sent typed from the
+//! client's slots, and a transaction's framing sent statement by statement (the MySQL protocol
+//! has no pipelining): `SET TRANSACTION ISOLATION LEVEL ...; START TRANSACTION` in one round
+//! trip, then the statement, then `COMMIT`. Also the pool of `--connections`.
+//!
+//! It sends what it is asked to and reports what came back; it must not decide what to send
+//! next, retry or count.
+
+use futures::TryStreamExt;
+use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection};
+use sqlx::pool::PoolConnection;
+use sqlx::{
+    AssertSqlSafe, Connection as _, Executor as _, SqlSafeStr as _, SqlStr, Statement as _,
+};
+
+use super::value::{bind, column, readable};
+use super::{begin_sql, db_error};
+use crate::engine::{Column, DbError, ErrorKind, Exchange, Failed, Phase, Returned};
+use crate::scenario::Value;
+
+/// A client's own connection, or one borrowed from the pool.
+enum Handle {
+    Own(MySqlConnection),
+    Pooled(PoolConnection<MySql>),
+}
+
+impl Handle {
+    fn conn(&mut self) -> &mut MySqlConnection {
+        match self {
+            Handle::Own(c) => c,
+            Handle::Pooled(p) => p,
+        }
+    }
+}
+
+/// A connection and the statements prepared on it.
+pub struct Session {
+    handle: Handle,
+    statements: Vec<Option<SqlStr>>,
+}
+
+/// Applies session settings (`SET SESSION name = value`) on a new connection.
+pub(super) async fn apply_settings(
+    conn: &mut MySqlConnection,
+    settings: &[(String, String)],
+) -> Result<(), DbError> {
+    for (name, value) in settings {
+        let literal = if value.parse::<f64>().is_ok()
+            || value.eq_ignore_ascii_case("on")
+            || value.eq_ignore_ascii_case("off")
+        {
+            value.clone()
+        } else {
+            format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+        };
+        let sql = format!("SET SESSION {name} = {literal}");
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| {
+                let mut e = db_error(&e);
+                e.message = format!("setting {name} = {value}: {}", e.message);
+                e
+            })?;
+    }
+    Ok(())
+}
+
+impl Session {
+    pub(super) async fn connect(
+        options: &MySqlConnectOptions,
+        settings: &[(String, String)],
+    ) -> Result<Session, DbError> {
+        let mut conn = MySqlConnection::connect_with(options)
+            .await
+            .map_err(|e| db_error(&e))?;
+        apply_settings(&mut conn, settings).await?;
+        Ok(Session {
+            handle: Handle::Own(conn),
+            statements: Vec::new(),
+        })
+    }
+
+    pub async fn describe(&mut self, sql: &str) -> Result<Vec<Column>, DbError> {
+        let stmt = self
+            .handle
+            .conn()
+            .prepare(AssertSqlSafe(sql).into_sql_str())
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(stmt
+            .columns()
+            .iter()
+            .map(|c| {
+                use sqlx::{Column as _, TypeInfo as _};
+                let type_name = c.type_info().name().to_string();
+                Column {
+                    name: c.name().to_string(),
+                    readable: readable(&type_name),
+                    type_name,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn prepare(&mut self, sql: Option<&str>) -> Result<(), DbError> {
+        let stmt = match sql {
+            None => None,
+            Some(sql) => {
+                let stmt = self
+                    .handle
+                    .conn()
+                    .prepare(AssertSqlSafe(sql).into_sql_str())
+                    .await
+                    .map_err(|e| db_error(&e))?;
+                Some(stmt.sql().clone())
+            }
+        };
+        self.statements.push(stmt);
+        Ok(())
+    }
+
+    pub async fn exchange(
+        &mut self,
+        x: Exchange<'_>,
+        values: &mut [Option<Value>],
+    ) -> Result<Returned, Failed> {
+        let failed = |phase, error, in_transaction| Failed {
+            phase,
+            error,
+            in_transaction,
+        };
+        if let Some(level) = x.begin {
+            self.batch(begin_sql(level))
+                .await
+                .map_err(|e| failed(Phase::Begin, e, false))?;
+        }
+        let sql = self.statements[x.statement]
+            .clone()
+            .expect("exchange of a step without SQL");
+        let mut args = MySqlArguments::default();
+        for &slot in x.params {
+            bind(&mut args, values[slot].as_ref()).map_err(|e| {
+                failed(
+                    Phase::Statement,
+                    DbError {
+                        kind: ErrorKind::ScenarioBug,
+                        code: String::new(),
+                        message: format!("cannot bind a parameter: {e}"),
+                    },
+                    true,
+                )
+            })?;
+        }
+        let query = sqlx::query_with(sql, args);
+        let conn = self.handle.conn();
+        let returned = if x.captures.is_empty() {
+            query
+                .execute(&mut *conn)
+                .await
+                .map(|r| Returned::Affected(r.rows_affected() as i64))
+                .map_err(|e| failed(Phase::Statement, db_error(&e), true))?
+        } else {
+            let mut rows = query.fetch(&mut *conn);
+            let (mut n, mut first) = (0, None);
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(row)) => {
+                        n += 1;
+                        first.get_or_insert(row);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        drop(rows);
+                        return Err(failed(Phase::Statement, db_error(&e), true));
+                    }
+                }
+            }
+            drop(rows);
+            for (i, &slot) in x.captures.iter().enumerate() {
+                values[slot] = match &first {
+                    Some(row) => Some(column(row, i).map_err(|e| {
+                        failed(
+                            Phase::Statement,
+                            DbError {
+                                kind: ErrorKind::ScenarioBug,
+                                code: String::new(),
+                                message: e.to_string(),
+                            },
+                            true,
+                        )
+                    })?),
+                    None => None,
+                };
+            }
+            Returned::Rows(n)
+        };
+        if x.commit {
+            self.batch("COMMIT")
+                .await
+                .map_err(|e| failed(Phase::Commit, e, false))?;
+        }
+        Ok(returned)
+    }
+
+    pub async fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(self.handle.conn())
+            .await
+            .map(drop)
+            .map_err(|e| db_error(&e))
+    }
+
+    pub async fn scalar(&mut self, sql: &str) -> Result<Option<Value>, DbError> {
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .fetch_optional(self.handle.conn())
+            .await
+            .map_err(|e| db_error(&e))?;
+        match row {
+            Some(r) if !sqlx::Row::is_empty(&r) => column(&r, 0).map(Some).map_err(|e| DbError {
+                kind: ErrorKind::ScenarioBug,
+                code: String::new(),
+                message: e.to_string(),
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    pub async fn server_id(&mut self) -> Result<i64, DbError> {
+        match self.scalar("SELECT CONNECTION_ID()").await? {
+            Some(Value::Int(i)) => Ok(i),
+            other => Err(DbError {
+                kind: ErrorKind::Connection,
+                code: String::new(),
+                message: format!("CONNECTION_ID() returned {other:?}"),
+            }),
+        }
+    }
+
+    /// The connections whose transactions hold the locks `id`'s transaction waits for
+    /// (`information_schema.INNODB_LOCK_WAITS`).
+    pub async fn blockers(&mut self, id: i64) -> Result<Vec<i64>, DbError> {
+        let sql = "SELECT DISTINCT b.trx_mysql_thread_id \
+                   FROM information_schema.INNODB_LOCK_WAITS w \
+                   JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id \
+                   JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id \
+                   WHERE r.trx_mysql_thread_id = ?";
+        let rows = sqlx::query(sql)
+            .bind(id)
+            .fetch_all(self.handle.conn())
+            .await
+            .map_err(|e| db_error(&e))?;
+        rows.iter()
+            .map(|r| {
+                column(r, 0)
+                    .map_err(|e| DbError {
+                        kind: ErrorKind::ScenarioBug,
+                        code: String::new(),
+                        message: e.to_string(),
+                    })
+                    .map(|v| match v {
+                        Value::Int(i) => i,
+                        _ => -1,
+                    })
+            })
+            .collect()
+    }
+}
+
+/// `--connections N`: sqlx's pool; each pooled connection caches its prepared statements.
+#[derive(Clone)]
+pub struct Pool(sqlx::Pool<MySql>);
+
+impl Pool {
+    pub(super) fn new(
+        options: MySqlConnectOptions,
+        settings: &[(String, String)],
+        size: usize,
+    ) -> anyhow::Result<Pool> {
+        let settings = std::sync::Arc::new(settings.to_vec());
+        let pool = sqlx::pool::PoolOptions::<MySql>::new()
+            .max_connections(u32::try_from(size).unwrap_or(u32::MAX))
+            .acquire_timeout(std::time::Duration::from_secs(3600))
+            .after_connect(move |conn, _| {
+                let settings = settings.clone();
+                Box::pin(async move {
+                    apply_settings(conn, &settings)
+                        .await
+                        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))
+                })
+            })
+            .connect_lazy_with(options);
+        Ok(Pool(pool))
+    }
+
+    pub async fn session<'t>(
+        &self,
+        texts: impl Iterator<Item = Option<&'t str>>,
+    ) -> anyhow::Result<Session> {
+        let conn = self
+            .0
+            .acquire()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot get a pooled connection: {}", db_error(&e)))?;
+        let mut session = Session {
+            handle: Handle::Pooled(conn),
+            statements: Vec::new(),
+        };
+        for text in texts {
+            session.prepare(text).await?;
+        }
+        Ok(session)
+    }
+}
