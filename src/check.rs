@@ -51,13 +51,33 @@ pub async fn measure(
                 })?;
                 let v = match row {
                     Some(r) if !r.is_empty() => column(&r, 0)?,
-                    _ => Value::Empty,
+                    Some(_) => {
+                        return Err(anyhow!(
+                            "{}: invariant `{}` returned a row without columns; it must return one number (0 = holds)",
+                            scenario.file.display(),
+                            inv.name
+                        ));
+                    }
+                    None => {
+                        return Err(anyhow!(
+                            "{}: invariant `{}` returned no row; it must return one number (0 = holds)",
+                            scenario.file.display(),
+                            inv.name
+                        ));
+                    }
                 };
                 match v {
                     Value::Int(i) => i,
                     Value::Float(f) => f.round() as i64,
                     Value::Boolean(b) => i64::from(b),
-                    Value::Empty => 0,
+                    // Unknown is not "holds": a NULL would hide damage (sum() over no rows).
+                    Value::Empty => {
+                        return Err(anyhow!(
+                            "{}: invariant `{}` returned NULL; it must return one number (0 = holds): use coalesce() if NULL means none",
+                            scenario.file.display(),
+                            inv.name
+                        ));
+                    }
                     other => {
                         return Err(anyhow!(
                             "{}: invariant `{}` returned {other:?}; it must return one number (0 = holds)",

@@ -276,3 +276,25 @@ fn bad_param_overrides_name_the_flag() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_invariant_that_returns_null_or_no_row_is_an_error_not_ok() {
+    let dir = scratch();
+    for (sql, says) in [
+        ("SELECT sum(v) FROM t WHERE v < 0", "returned NULL"),
+        ("SELECT v FROM t WHERE v < 0", "returned no row"),
+    ] {
+        let p = write(
+            &dir,
+            "tiny.toml",
+            &TINY.replace("SELECT count(*) FROM t WHERE v < 0", sql),
+        );
+        let path = p.to_str().unwrap();
+        let out = run(&["run", path, "--operations", "3", "--quiet"]);
+        assert_eq!(out.status.code(), Some(2), "{sql}: {}", stdout(&out));
+        let err = stderr(&out);
+        for needle in [path, "invariant `negative`", says] {
+            assert!(err.contains(needle), "{sql}: no {needle:?} in:\n{err}");
+        }
+    }
+}
