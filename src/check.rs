@@ -5,7 +5,7 @@
 //! (that is `expect`) nor print.
 
 use anyhow::anyhow;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::db::RunDatabase;
 use crate::db::server::pg_message;
@@ -23,7 +23,7 @@ pub struct Sources<'a> {
 }
 
 /// One invariant's measured damage.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measured {
     pub name: String,
     pub anomaly: String,

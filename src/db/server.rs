@@ -34,7 +34,7 @@ pub struct Server {
 }
 
 /// Version and settings recorded in every report.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ServerInfo {
     pub version: String,
     pub version_num: i64,

@@ -1,7 +1,9 @@
 //! `contention bench` against pgbench, the tpcb scenario it runs, and the initdb template cache
 //! that makes private servers start fast. Shapes only: no timing is asserted.
 
-use crate::support::{cell, contention, run, run_json, scratch, stderr, stdout, writer_damage};
+use crate::support::{
+    cell, contention, json, run, run_json, scratch, stderr, stdout, writer_damage,
+};
 
 #[test]
 fn bench_prints_a_ratio_row() {
@@ -72,15 +74,15 @@ fn tpcb_runs_without_anomalies_pipelined_or_not() {
         let mut args = vec!["tpcb", "--operations", "50", "--expect", "declared"];
         args.extend(extra);
         let (code, report) = run_json(&args);
-        assert_eq!(code, 0, "{extra:?}: {report}");
+        assert_eq!(code, 0, "{extra:?}: {}", json(&report));
         let c = cell(&report, "tpcb", "rc");
-        assert_eq!(c["stats"]["committed"].as_u64(), Some(50), "{extra:?}: {c}");
-        assert_eq!(writer_damage(c), 0, "{extra:?}: {c}");
+        assert_eq!(c.stats.committed, 50, "{extra:?}: {}", json(&c));
+        assert_eq!(writer_damage(c), 0, "{extra:?}: {}", json(&c));
         assert_eq!(
-            report["settings"]["pipeline"].as_bool(),
-            Some(extra.is_none()),
+            report.settings.pipeline,
+            extra.is_none(),
             "{extra:?}: {}",
-            report["settings"]
+            json(&report.settings)
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Scenario files: every built-in validates, and malformed files are refused with errors that
 //! name the file, the line and the key.
 
-use crate::support::{cell, invariant, run, run_json, scratch, stderr, stdout, write};
+use crate::support::{cell, invariant, json, run, run_json, scratch, stderr, stdout, write};
 
 const TINY: &str = r#"name = "tiny"
 summary = "a counter"
@@ -101,13 +101,8 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut got: Vec<&str> = v["strategies"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|s| s.as_str())
-            .collect();
+        let v: contention::scenario::Scenario = serde_json::from_slice(&out.stdout).unwrap();
+        let mut got: Vec<&str> = v.strategies.keys().map(|s| s.as_str()).collect();
         got.sort();
         let mut want = strategies.to_vec();
         want.sort();
@@ -238,8 +233,13 @@ fn invariant_sql_sees_the_runs_parameter_values() {
     let dir = scratch();
     let p = write(&dir, "tiny.toml", &text);
     let (code, r) = run_json(&[p.to_str().unwrap(), "--param", "n=5", "--operations", "5"]);
-    assert_eq!(code, 0, "{r}");
-    assert_eq!(invariant(cell(&r, "inc", "rc"), "negative"), 0, "{r}");
+    assert_eq!(code, 0, "{}", json(&r));
+    assert_eq!(
+        invariant(cell(&r, "inc", "rc"), "negative"),
+        0,
+        "{}",
+        json(&r)
+    );
 }
 
 #[test]
