@@ -456,7 +456,7 @@ Examples:
   contention report s.json --plot s.png                       a sweep's 2x2 figure (or .svg)
 
 Reads what `contention run --format json`, `contention sweep --output`, `contention replay
---format json` and `contention anomalies --format json` write. The page has no scripts and fetches nothing: plots are inline SVG.
+--format json`, `contention anomalies --format json` and `contention bench --format json` write. The page has no scripts and fetches nothing: plots are inline SVG.
 Exit codes: 0 written, 2 could not read or write.";
 
 #[derive(Debug, Args)]
