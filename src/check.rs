@@ -5,7 +5,7 @@
 //! (that is `expect`) nor print.
 
 use anyhow::anyhow;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::RunDatabase;
 use crate::scenario::{InvariantSource, Scenario, Side, Value};
@@ -21,7 +21,7 @@ pub struct Sources<'a> {
 }
 
 /// One invariant's measured damage.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measured {
     pub name: String,
     pub anomaly: String,
@@ -45,12 +45,25 @@ pub async fn measure(
                     .map_err(|e| {
                         anyhow!("{}: invariant `{}`: {e}", scenario.file.display(), inv.name)
                     })?
-                    .unwrap_or(Value::Empty);
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "{}: invariant `{}` returned no row; it must return one number (0 = holds)",
+                            scenario.file.display(),
+                            inv.name
+                        )
+                    })?;
                 match v {
                     Value::Int(i) => i,
                     Value::Float(f) => f.round() as i64,
                     Value::Boolean(b) => i64::from(b),
-                    Value::Empty => 0,
+                    // Unknown is not "holds": a NULL would hide damage (sum() over no rows).
+                    Value::Empty => {
+                        return Err(anyhow!(
+                            "{}: invariant `{}` returned NULL; it must return one number (0 = holds): use coalesce() if NULL means none",
+                            scenario.file.display(),
+                            inv.name
+                        ));
+                    }
                     other => {
                         return Err(anyhow!(
                             "{}: invariant `{}` returned {other:?}; it must return one number (0 = holds)",

@@ -285,6 +285,7 @@ Examples:
   contention bench --clients 8,32 --rounds 5 --duration 10s
   contention bench --no-pipeline                    the lab in pgbench's round trips, one per statement
   contention bench --footprint                      the lab's CPU and peak memory at 1000 clients
+  contention bench --format json --output bench.json   every figure as JSON (and bench.csv)
   contention bench --db postgres://user@host/postgres
 
 pgbench is looked for next to the server binaries, then on PATH. Exit codes: 0 ran, 2 could not
@@ -323,6 +324,14 @@ pub struct BenchArgs {
     /// does (by default they go with the neighbouring statement: see `run --help`).
     #[arg(long)]
     pub no_pipeline: bool,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// Also write the results as JSON to this file, and as CSV next to it (.csv).
+    #[arg(long, value_name = "FILE.json")]
+    pub output: Option<std::path::PathBuf>,
 
     /// No progress messages on stderr.
     #[arg(short, long)]
@@ -447,7 +456,7 @@ Examples:
   contention report s.json --plot s.png                       a sweep's 2x2 figure (or .svg)
 
 Reads what `contention run --format json`, `contention sweep --output`, `contention replay
---format json` and `contention anomalies --format json` write. The page has no scripts and fetches nothing: plots are inline SVG.
+--format json`, `contention anomalies --format json` and `contention bench --format json` write. The page has no scripts and fetches nothing: plots are inline SVG.
 Exit codes: 0 written, 2 could not read or write.";
 
 #[derive(Debug, Args)]

@@ -12,8 +12,8 @@ use std::str::FromStr;
 use crate::outcome::Abort;
 use crate::scenario::Side;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Expectation {
     /// At least one invariant of this side is broken.
     Anomalies,
@@ -89,6 +89,13 @@ impl fmt::Display for Expectation {
             Expectation::OpsAtLeast { n, of: None } => write!(f, "ops/s>={n}"),
             Expectation::OpsAtLeast { n, of: Some(c) } => write!(f, "ops/s>={n}*{c}"),
         }
+    }
+}
+
+impl TryFrom<String> for Expectation {
+    type Error = String;
+    fn try_from(s: String) -> Result<Expectation, String> {
+        s.parse()
     }
 }
 

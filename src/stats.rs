@@ -9,18 +9,18 @@ use std::ops::AddAssign;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::outcome::Abort;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stats {
     /// Operations that committed.
     pub committed: u64,
     /// Operations the business logic refused, by outcome name (`sold_out`, ...).
     pub rejected: BTreeMap<String, u64>,
     /// Failed attempts by class (every attempt counts, retried or not).
-    #[serde(serialize_with = "ser_aborts")]
+    #[serde(serialize_with = "ser_aborts", deserialize_with = "de_aborts")]
     pub aborts: [u64; Abort::ALL.len()],
     /// Attempts that were a retry of an earlier failed attempt.
     pub retries: u64,
@@ -31,7 +31,7 @@ pub struct Stats {
     /// Flags raised by `flag_if` steps, by name.
     pub flags: BTreeMap<String, u64>,
     /// Latency of committed operations, retries included, in microseconds.
-    #[serde(serialize_with = "ser_histogram")]
+    #[serde(serialize_with = "ser_histogram", deserialize_with = "de_histogram")]
     pub latency: Histogram<u64>,
 }
 
@@ -130,6 +130,26 @@ fn ser_aborts<S: serde::Serializer>(a: &[u64; Abort::ALL.len()], s: S) -> Result
     map.serialize(s)
 }
 
+/// Classes missing from the map (written before they existed) count 0.
+fn de_aborts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u64; Abort::ALL.len()], D::Error> {
+    let map = BTreeMap::<Abort, u64>::deserialize(d)?;
+    Ok(Abort::ALL.map(|c| map.get(&c).copied().unwrap_or(0)))
+}
+
+/// The histogram rebuilt from its buckets (the percentiles written beside them follow from them).
+fn de_histogram<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Buckets {
+        #[serde(default)]
+        buckets: Vec<(u64, u64)>,
+    }
+    let mut h = Histogram::new(3).map_err(serde::de::Error::custom)?;
+    for (value, count) in Buckets::deserialize(d)?.buckets {
+        h.record_n(value, count).map_err(serde::de::Error::custom)?;
+    }
+    Ok(h)
+}
+
 /// The histogram as percentiles plus its non-empty buckets (value in µs, count), so a report
 /// can be re-analysed later.
 fn ser_histogram<S: serde::Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
@@ -187,5 +207,23 @@ mod tests {
         assert_eq!(a.retries, 3);
         assert_eq!(a.latency.len(), 2);
         assert!(a.latency_ms(1.0) >= 3.9);
+    }
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let mut a = Stats::default();
+        for ms in [1, 2, 2, 3, 5, 8, 13, 210, 3400] {
+            a.record_commit(Duration::from_micros(ms * 997));
+        }
+        a.record_rejection("sold_out");
+        a.aborts[Abort::LockUnavailable.index()] = 4;
+        let b: Stats = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(b.committed, 9);
+        assert_eq!(b.rejected["sold_out"], 1);
+        assert_eq!(b.abort(Abort::LockUnavailable), 4);
+        for q in [0.0, 0.5, 0.95, 0.99, 1.0] {
+            assert_eq!(a.latency_ms(q), b.latency_ms(q), "quantile {q}");
+        }
+        assert_eq!(a.latency.len(), b.latency.len());
     }
 }

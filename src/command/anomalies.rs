@@ -13,6 +13,7 @@ use super::replay::print;
 use super::workspace::Workspace;
 use crate::cli::{AnomaliesArgs, TimelineFormat};
 use crate::replay::{self, Options, Replay};
+use crate::report::document::{self, AnomalyReport, AnomalyResult, Kind};
 use crate::scenario::{self, Scenario, catalog};
 
 pub async fn anomalies(
@@ -78,24 +79,22 @@ pub async fn anomalies(
 
     let color = args.common.color.enabled() && args.common.format == TimelineFormat::Text;
     if args.common.format == TimelineFormat::Json {
-        let rows: Vec<serde_json::Value> = results
-            .iter()
-            .map(|(i, r)| {
-                let a = chosen[*i].anomaly.as_ref();
-                serde_json::json!({
-                    "anomaly": a.map(|a| a.id.as_str()),
-                    "name": chosen[*i].name,
-                    "isolation": r.isolation,
-                    "verdict": r.verdict,
-                    "replay": r,
+        let doc = AnomalyReport {
+            kind: Kind::Anomalies,
+            version: document::VERSION,
+            tool: document::tool(),
+            server: info.clone(),
+            results: results
+                .iter()
+                .map(|(i, r)| AnomalyResult {
+                    anomaly: chosen[*i].anomaly.as_ref().map(|a| a.id.clone()),
+                    name: chosen[*i].name.clone(),
+                    isolation: r.isolation,
+                    verdict: r.verdict.clone(),
+                    replay: r.clone(),
                 })
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "tool": format!("contention {}", env!("CARGO_PKG_VERSION")),
-            "server": info,
-            "results": rows,
-        });
+                .collect(),
+        };
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
     } else {

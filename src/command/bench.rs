@@ -4,9 +4,10 @@
 //! ratio of pgbench's tps. pgbench works in its own database (`pgbench -i -s SCALE` before each of
 //! its runs, as the lab resets its own before each cell); the lab creates and drops both.
 //! `--footprint` instead runs tpcb with many clients and reports the lab's own CPU time and peak
-//! memory (getrusage of this process).
+//! memory (getrusage of this process). The figures become a `report::bench::BenchReport`,
+//! printed as a table, Markdown, CSV or JSON.
 //!
-//! It measures; it must not change what the runner does.
+//! It measures; it must not change what the runner does nor format tables itself.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,6 +22,9 @@ use super::workspace::Workspace;
 use crate::cli::BenchArgs;
 use crate::engine::{RunDatabase, find_bindir};
 use crate::isolation::Isolation;
+use crate::report;
+use crate::report::bench::{self, BenchReport, BenchRow, Comparison, Footprint, Round, Sample};
+use crate::report::document::{self, Kind};
 use crate::runner::{self, Settings};
 use crate::scenario::{self, Scenario};
 
@@ -59,17 +63,42 @@ pub async fn bench(
         .footprint
         .unwrap_or_else(|| args.clients.iter().copied().max().unwrap_or(1));
     let ws = Workspace::open(&args.db, "tpcb", most, &mut say).await?;
-    let result = match (&pgbench, args.footprint) {
-        (Some(pgbench), _) => compare(&ws, &scenario, pgbench, &args, &mut say).await,
-        (None, Some(clients)) => footprint(&ws, &scenario, clients, &args, &mut say).await,
+    let (comparison, footprint) = match (&pgbench, args.footprint) {
+        (Some(pgbench), _) => (
+            compare(&ws, &scenario, pgbench, &args, &mut say)
+                .await
+                .map(Some),
+            Ok(None),
+        ),
+        (None, Some(clients)) => (
+            Ok(None),
+            footprint(&ws, &scenario, clients, &args, &mut say)
+                .await
+                .map(Some),
+        ),
         (None, None) => unreachable!("pgbench is found unless --footprint"),
     };
     let interrupted = ws.abort.is_cancelled();
-    let version = ws.info.version.clone();
+    let server = ws.info.clone();
     ws.close(&mut say).await?;
-    let table = result?;
-    writeln!(out, "{}", version.split(" on ").next().unwrap_or(&version))?;
-    writeln!(out, "{table}")?;
+    let report = BenchReport {
+        kind: Kind::Bench,
+        version: document::VERSION,
+        tool: document::tool(),
+        server,
+        scenario: scenario.name.clone(),
+        scale: args.scale,
+        duration_s: args.duration.as_secs_f64(),
+        seed: args.seed,
+        pipeline: !args.no_pipeline,
+        comparison: comparison?,
+        footprint: footprint?,
+        interrupted,
+    };
+    if let Some(path) = &args.output {
+        report::write_files(path, &report, |w| bench::render_csv(&report, w))?;
+    }
+    bench::render(&report, args.format, out)?;
     Ok(if interrupted {
         Exit::Interrupted
     } else {
@@ -77,24 +106,16 @@ pub async fn bench(
     })
 }
 
-/// One side's run: throughput, and the client's own CPU time per transaction.
-#[derive(Debug, Clone, Copy)]
-struct Side {
-    per_sec: f64,
-    cpu_us_per_txn: f64,
-}
-
 /// Alternates pgbench and the lab at each client count (pgbench first in odd rounds, the lab
 /// first in even ones, so that a drift of the machine's speed does not favour one side); returns
-/// the table. The ratio is the median of the rounds' ratios: each round's two runs are
-/// neighbours in time, so their ratio is steadier on a shared machine than a ratio of means.
+/// the rounds of each client count with their figures.
 async fn compare(
     ws: &Workspace,
     scenario: &Scenario,
     pgbench: &std::path::Path,
     args: &BenchArgs,
     say: &mut dyn FnMut(String),
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Comparison> {
     let pg_db = ws.server.create_database("pgbench").await?;
     say(format!("pgbench database {}", pg_db.name()));
     let rows = async {
@@ -131,12 +152,15 @@ async fn compare(
                         pair.0 = Some(s);
                     }
                 }
-                if let (Some(pg), Some(lab)) = pair {
-                    rounds.push((pg, lab));
+                if let (Some(pgbench), Some(contention)) = pair {
+                    rounds.push(Round {
+                        pgbench,
+                        contention,
+                    });
                 }
             }
             if !rounds.is_empty() {
-                rows.push((clients, rounds));
+                rows.push(BenchRow::new(clients, rounds));
             }
             if ws.abort.is_cancelled() {
                 break;
@@ -148,84 +172,10 @@ async fn compare(
     let dropped = ws.server.drop_database(&pg_db).await;
     let rows = rows?;
     dropped?;
-    let framing = if args.no_pipeline {
-        "the lab sends every statement on its own, as pgbench does (7 round trips per transaction)"
-    } else {
-        "the lab sends BEGIN and COMMIT with the neighbouring statement (5 round trips per \
-         transaction, pgbench 7; --no-pipeline for 7)"
-    };
-    Ok(format!(
-        "tpcb (pgbench's TPC-B-like script), scale {}, {} per run, {} round{}, rc;\n{framing}\n{}\n\
-         ratio: contention / pgbench, the median of the rounds (their range in brackets); \
-         throughput and CPU: means of the rounds; CPU: each client program's own user + sys time \
-         (pgbench's from connecting to exiting, the lab's from resetting its tables to the end)",
-        args.scale,
-        humantime::format_duration(args.duration),
-        args.rounds,
-        if args.rounds == 1 { "" } else { "s" },
-        ratio_table(&rows)
-    ))
-}
-
-fn ratio_table(rows: &[(u32, Vec<(Side, Side)>)]) -> String {
-    let mut b = tabled::builder::Builder::default();
-    b.push_record([
-        "clients",
-        "pgbench tps",
-        "contention ops/s",
-        "ratio",
-        "pgbench CPU µs/txn",
-        "contention CPU µs/op",
-    ]);
-    for (clients, rounds) in rows {
-        if rounds.is_empty() {
-            continue;
-        }
-        let mean = |f: &dyn Fn(&(Side, Side)) -> f64| {
-            rounds.iter().map(f).sum::<f64>() / rounds.len() as f64
-        };
-        let mut ratios: Vec<f64> = rounds
-            .iter()
-            .filter(|(pg, _)| pg.per_sec > 0.0)
-            .map(|(pg, lab)| lab.per_sec / pg.per_sec)
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        let ratio = match ratios.as_slice() {
-            [] => "-".to_string(),
-            [one] => format!("{one:.2}"),
-            all => format!(
-                "{:.2} ({:.2}-{:.2})",
-                median(all),
-                all[0],
-                all[all.len() - 1]
-            ),
-        };
-        b.push_record([
-            clients.to_string(),
-            format!("{:.0}", mean(&|r| r.0.per_sec)),
-            format!("{:.0}", mean(&|r| r.1.per_sec)),
-            ratio,
-            format!("{:.0}", mean(&|r| r.0.cpu_us_per_txn)),
-            format!("{:.0}", mean(&|r| r.1.cpu_us_per_txn)),
-        ]);
-    }
-    let mut t = b.build();
-    t.with(tabled::settings::Style::rounded());
-    t.modify(
-        tabled::settings::object::Columns::new(1..),
-        tabled::settings::Alignment::right(),
-    );
-    t.to_string()
-}
-
-/// The median of sorted values (not empty).
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
+    Ok(Comparison {
+        rounds: args.rounds,
+        rows,
+    })
 }
 
 /// CPU time (user, sys) in seconds of this process or of its waited-for children.
@@ -247,7 +197,7 @@ async fn run_lab(
     scenario: &Scenario,
     clients: u32,
     args: &BenchArgs,
-) -> anyhow::Result<(Side, u64, bool)> {
+) -> anyhow::Result<(Sample, u64, bool)> {
     let strategy = scenario.strategies.get("tpcb").expect("tpcb strategy");
     let settings = Settings {
         clients,
@@ -275,7 +225,7 @@ async fn run_lab(
     let secs = outcome.elapsed.as_secs_f64().max(1e-9);
     let committed = outcome.stats.committed;
     Ok((
-        Side {
+        Sample {
             per_sec: committed as f64 / secs,
             cpu_us_per_txn: cpu * 1e6 / committed.max(1) as f64,
         },
@@ -291,51 +241,23 @@ async fn footprint(
     clients: u32,
     args: &BenchArgs,
     say: &mut dyn FnMut(String),
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Footprint> {
     say(format!(
         "tpcb with {clients} clients for {}",
         humantime::format_duration(args.duration)
     ));
     let before = cpu_times(UsageWho::RUSAGE_SELF)?;
-    let (side, committed, _) = run_lab(ws, scenario, clients, args).await?;
-    let ops = side.per_sec;
+    let (sample, committed, _) = run_lab(ws, scenario, clients, args).await?;
     let after = cpu_times(UsageWho::RUSAGE_SELF)?;
-    let (user, sys) = (after.0 - before.0, after.1 - before.1);
     // ru_maxrss is in KiB on Linux.
     let rss_mib = getrusage(UsageWho::RUSAGE_SELF)?.max_rss() as f64 / 1024.0;
-    let mut b = tabled::builder::Builder::default();
-    b.push_record([
-        "clients",
-        "committed",
-        "ops/s",
-        "user s",
-        "sys s",
-        "CPU s per 1000 ops",
-        "peak RSS MiB",
-    ]);
-    b.push_record([
-        clients.to_string(),
-        committed.to_string(),
-        format!("{ops:.0}"),
-        format!("{user:.2}"),
-        format!("{sys:.2}"),
-        if committed > 0 {
-            format!("{:.3}", (user + sys) * 1000.0 / committed as f64)
-        } else {
-            "-".into()
-        },
-        format!("{rss_mib:.1}"),
-    ]);
-    let mut t = b.build();
-    t.with(tabled::settings::Style::rounded());
-    t.modify(
-        tabled::settings::object::Columns::new(0..),
-        tabled::settings::Alignment::right(),
-    );
-    Ok(format!(
-        "contention's own footprint: tpcb, scale {}, {} run, rc (CPU = this process during the cell: reset, connecting and preparing the clients, the run; peak RSS = the whole process)\n{t}",
-        args.scale,
-        humantime::format_duration(args.duration),
+    Ok(Footprint::new(
+        clients,
+        committed,
+        sample.per_sec,
+        after.0 - before.0,
+        after.1 - before.1,
+        rss_mib,
     ))
 }
 
@@ -394,7 +316,7 @@ async fn run_pgbench(
     db: &RunDatabase,
     clients: u32,
     args: &BenchArgs,
-) -> anyhow::Result<Side> {
+) -> anyhow::Result<Sample> {
     let mut init = pgbench_command(pgbench, db);
     init.args(["-i", "-q", "-s", &args.scale.to_string()])
         .arg(db.name());
@@ -435,7 +357,7 @@ async fn run_pgbench(
     let txns = parse_count(&text).ok_or_else(|| {
         anyhow!("no `number of transactions actually processed` line in pgbench's output:\n{text}")
     })?;
-    Ok(Side {
+    Ok(Sample {
         per_sec: tps,
         cpu_us_per_txn: cpu * 1e6 / txns.max(1) as f64,
     })
@@ -470,7 +392,7 @@ fn parse_tps(text: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, parse_count, parse_tps};
+    use super::{parse_count, parse_tps};
 
     #[test]
     fn reads_pgbench_tps() {
@@ -490,12 +412,5 @@ mod tests {
             Some(100)
         );
         assert_eq!(parse_count("tps = 1"), None);
-    }
-
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(&[0.9]), 0.9);
-        assert_eq!(median(&[0.8, 1.0, 1.3]), 1.0);
-        assert_eq!(median(&[0.8, 1.0, 1.2, 1.3]), 1.1);
     }
 }

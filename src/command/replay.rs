@@ -11,6 +11,7 @@ use super::workspace::Workspace;
 use crate::cli::{ReplayArgs, TimelineFormat};
 use crate::isolation::Isolation;
 use crate::replay::{self, Options, Replay, timeline};
+use crate::report::document::{self, Kind, ReplayReport};
 use crate::scenario::{self, Scenario, Schedule, Strategy};
 
 pub async fn replay(
@@ -91,12 +92,14 @@ pub fn print(
 ) -> anyhow::Result<()> {
     match format {
         TimelineFormat::Json => {
-            let doc = serde_json::json!({
-                "tool": format!("contention {}", env!("CARGO_PKG_VERSION")),
-                "server": info,
-                "scenario": scenario,
-                "replays": replays,
-            });
+            let doc = ReplayReport {
+                kind: Kind::Replay,
+                version: document::VERSION,
+                tool: document::tool(),
+                server: info.clone(),
+                scenario: scenario.clone(),
+                replays: replays.to_vec(),
+            };
             serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)?;
         }

@@ -6,34 +6,33 @@ use anyhow::{Context, bail};
 
 use super::Exit;
 use crate::cli::ReportArgs;
-use crate::report::html::{self, Kind, Source};
+use crate::report::document::Document;
+use crate::report::html::{self, Source};
 use crate::report::plot;
 
 pub fn report(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
     let mut sources = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let doc: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-        Kind::of(&doc).with_context(|| path.display().to_string())?;
         sources.push(Source {
             name: path.display().to_string(),
-            doc,
+            doc: Document::read(path)?,
         });
     }
     if let Some(target) = &args.plot {
-        let sweeps: Vec<&Source> = sources
+        let sweeps: Vec<(&str, &crate::report::sweep::SweepReport)> = sources
             .iter()
-            .filter(|s| Kind::of(&s.doc).is_ok_and(|k| k == Kind::Sweep))
+            .filter_map(|s| match &s.doc {
+                Document::Sweep(sweep) => Some((s.name.as_str(), &**sweep)),
+                _ => None,
+            })
             .collect();
-        let [sweep] = sweeps.as_slice() else {
+        let [(name, sweep)] = sweeps.as_slice() else {
             bail!(
                 "--plot draws one sweep, and {} of the files are sweeps",
                 sweeps.len()
             );
         };
-        plot::render(&sweep.doc, target).with_context(|| sweep.name.clone())?;
+        plot::render(sweep, target).with_context(|| name.to_string())?;
         writeln!(out, "wrote {}", target.display())?;
     }
     if let Some(target) = &args.html {

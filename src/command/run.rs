@@ -15,6 +15,7 @@ use crate::cli::{LoadArgs, RunArgs};
 use crate::engine::RunDatabase;
 use crate::expect::Expectation;
 use crate::isolation::Isolation;
+use crate::report::document::{self, Kind};
 use crate::report::{self, Cell, RunReport};
 use crate::runner::{self, Settings};
 use crate::scenario::{self, Scenario, Side, Strategy};
@@ -149,8 +150,9 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     }
     let interrupted = abort.is_cancelled();
     let report = RunReport {
-        kind: "run",
-        tool: format!("contention {}", env!("CARGO_PKG_VERSION")),
+        kind: Kind::Run,
+        version: document::VERSION,
+        tool: document::tool(),
         scenario,
         settings,
         server: info,

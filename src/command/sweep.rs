@@ -14,7 +14,8 @@ use super::run::{pick_strategies, run_cells, settings};
 use super::workspace::Workspace;
 use crate::cli::SweepArgs;
 use crate::isolation::Isolation;
-use crate::report::sweep::{Point, SweepReport, render_csv, render_table};
+use crate::report::document::{self, Kind};
+use crate::report::sweep::{Point, SweepReport, Swept, render_csv, render_table};
 use crate::report::{Cell, Format};
 use crate::runner::Settings;
 use crate::scenario::{self, Scenario};
@@ -82,7 +83,7 @@ pub async fn sweep(
     };
 
     // One scenario and settings per value, all checked before anything runs.
-    let mut plans: Vec<(serde_json::Value, Scenario, Settings)> = Vec::new();
+    let mut plans: Vec<(Swept, Scenario, Settings)> = Vec::new();
     for v in &values {
         let mut load = args.load.clone();
         match &varied {
@@ -99,7 +100,7 @@ pub async fn sweep(
         }
         let sc = scenario::load(&args.scenario, &load.params)?;
         let st = settings(&load, &sc)?;
-        plans.push((json_value(v), sc, st));
+        plans.push((Swept::parse(v), sc, st));
     }
     let strategy_names: Vec<String> = pick_strategies(&base, &args.strategy)?
         .iter()
@@ -190,8 +191,9 @@ pub async fn sweep(
         }
     }
     let report = SweepReport {
-        kind: "sweep",
-        tool: format!("contention {}", env!("CARGO_PKG_VERSION")),
+        kind: Kind::Sweep,
+        version: document::VERSION,
+        tool: document::tool(),
         scenario: base,
         server: info,
         vary: name,
@@ -208,7 +210,7 @@ pub async fn sweep(
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| anyhow!("--plot {}: {e}", path.display()))?;
         }
-        crate::report::plot::render(&serde_json::to_value(&report)?, path)?;
+        crate::report::plot::render(&report, path)?;
     }
     match args.format {
         Format::Table => render_table(&report, false, out)?,
@@ -224,15 +226,4 @@ pub async fn sweep(
     } else {
         Exit::Ok
     })
-}
-
-/// `4` -> 4, `0.5` -> 0.5, anything else a string.
-fn json_value(v: &str) -> serde_json::Value {
-    if let Ok(i) = v.parse::<i64>() {
-        i.into()
-    } else if let Ok(f) = v.parse::<f64>() {
-        f.into()
-    } else {
-        v.into()
-    }
 }

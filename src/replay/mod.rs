@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use evalexpr::{ContextWithMutableVariables, HashMapContext};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::check::{self, Measured, Sources};
 use crate::engine::{RunDatabase, Session};
@@ -47,7 +47,7 @@ pub struct Options {
 }
 
 /// One row of a timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     pub session: String,
     /// The schedule token that ran it (none after the schedule).
@@ -64,7 +64,7 @@ pub struct Event {
     pub end: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Ran,
@@ -99,6 +99,21 @@ impl Serialize for Verdict {
     }
 }
 
+impl<'de> Deserialize<'de> for Verdict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Verdict, D::Error> {
+        let label = String::deserialize(d)?;
+        match label.as_str() {
+            "possible" => Ok(Verdict::Possible),
+            "prevented" => Ok(Verdict::Prevented),
+            other => other
+                .strip_prefix("prevented by abort (")
+                .and_then(|rest| rest.strip_suffix(')'))
+                .map(|code| Verdict::PreventedByAbort(code.to_string()))
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown verdict `{other}`"))),
+        }
+    }
+}
+
 impl Verdict {
     pub fn is_prevented(&self) -> bool {
         !matches!(self, Verdict::Possible)
@@ -114,7 +129,7 @@ impl Verdict {
 }
 
 /// How each session's operation ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionEnd {
     pub session: String,
     pub end: String,
@@ -122,7 +137,7 @@ pub struct SessionEnd {
 }
 
 /// A finished replay.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Replay {
     pub scenario: String,
     pub strategy: Option<String>,

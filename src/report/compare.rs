@@ -1,15 +1,22 @@
 //! Two result files side by side (`contention compare before.json after.json`): cells of run
 //! reports matched by strategy@level, points of sweeps by strategy@level and value; throughput
-//! ratio, abort rate and anomalies before and after, with what changed named. Reads the JSON
-//! documents as written (so files from older versions still compare); it must not run anything.
+//! ratio, abort rate and anomalies before and after, with what changed named. Reads the typed
+//! documents ([`Document`]; files without `kind` or `version`, from older versions, still
+//! compare); it must not run anything.
 
 use std::io::Write;
+use std::path::Path;
 
-use anyhow::{anyhow, bail};
-use serde_json::Value;
+use anyhow::bail;
 use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Alignment, Style};
+
+use super::document::Document;
+use super::settings_fields;
+use super::sweep::abort_rate;
+use crate::runner::Settings;
+use crate::scenario::Side;
 
 /// One comparable row of a document: key, ops/s, abort rate (0..1), anomalies (count or rate).
 struct Row {
@@ -19,72 +26,58 @@ struct Row {
     anomalies: f64,
 }
 
-fn rows(doc: &Value, name: &str) -> anyhow::Result<(String, Vec<Row>)> {
-    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
-    if doc["kind"] == "sweep" {
-        let vary = doc["vary"].as_str().unwrap_or("value");
-        let points = doc["points"]
-            .as_array()
-            .ok_or_else(|| anyhow!("{name}: a sweep without points"))?;
-        let rows = points
-            .iter()
-            .map(|p| Row {
-                key: format!(
-                    "{}@{} {vary}={}",
-                    text(&p["strategy"]),
-                    text(&p["isolation"]),
-                    text(&p["value"])
-                ),
-                ops: f(&p["ops_per_s"]["mean"]),
-                aborts: f(&p["abort_rate"]["mean"]),
-                anomalies: f(&p["anomaly_rate"]["mean"]),
-            })
-            .collect();
-        return Ok(("anomalies /1k ops".into(), rows));
+/// The rows of a run report or a sweep, with the unit of their anomaly column.
+fn rows(doc: &Document, name: &str) -> anyhow::Result<(&'static str, Vec<Row>)> {
+    match doc {
+        Document::Sweep(s) => Ok((
+            "anomalies /1k ops",
+            s.points
+                .iter()
+                .map(|p| Row {
+                    key: format!("{}@{} {}={}", p.strategy, p.isolation, s.vary, p.value),
+                    ops: p.ops_per_s.mean,
+                    aborts: p.abort_rate.mean,
+                    anomalies: p.anomaly_rate.mean,
+                })
+                .collect(),
+        )),
+        Document::Run(r) => Ok((
+            "anomalies",
+            r.cells
+                .iter()
+                .map(|c| Row {
+                    key: c.label(),
+                    ops: c.ops_per_s,
+                    aborts: abort_rate(c),
+                    anomalies: c
+                        .invariants
+                        .iter()
+                        .filter(|m| m.side == Side::Writer)
+                        .map(|m| m.value.abs() as f64)
+                        .sum(),
+                })
+                .collect(),
+        )),
+        other => bail!(
+            "{name}: a {} document; compare reads run reports (cells) and sweeps (points): write one with --output or --format json",
+            other.kind()
+        ),
     }
-    let cells = doc["cells"]
-        .as_array()
-        .ok_or_else(|| anyhow!("{name}: neither a run report (cells) nor a sweep (points); write one with --output or --format json"))?;
-    let rows = cells
-        .iter()
-        .map(|c| {
-            let stats = &c["stats"];
-            let aborts: f64 = stats["aborts"]
-                .as_object()
-                .map_or(0.0, |m| m.values().map(f).sum());
-            let rejected: f64 = stats["rejected"]
-                .as_object()
-                .map_or(0.0, |m| m.values().map(f).sum());
-            let attempts = f(&stats["committed"]) + rejected + aborts;
-            let anomalies: f64 = c["invariants"].as_array().map_or(0.0, |v| {
-                v.iter()
-                    .filter(|m| m["side"] == "writer")
-                    .map(|m| f(&m["value"]).abs())
-                    .sum()
-            });
-            Row {
-                key: format!("{}@{}", text(&c["strategy"]), text(&c["isolation"])),
-                ops: f(&c["ops_per_s"]),
-                aborts: if attempts > 0.0 {
-                    aborts / attempts
-                } else {
-                    0.0
-                },
-                anomalies,
-            }
-        })
-        .collect();
-    Ok(("anomalies".into(), rows))
 }
 
-fn text(v: &Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+/// The scenario's name and the run settings of a run report or a sweep.
+fn scenario_and_settings(doc: &Document) -> Option<(&str, &Settings)> {
+    match doc {
+        Document::Run(r) => Some((&r.scenario.name, &r.settings)),
+        Document::Sweep(s) => Some((&s.scenario.name, &s.settings)),
+        _ => None,
+    }
 }
 
 /// Prints the comparison of `before` and `after` (names are for messages).
 pub fn render(
-    before: (&str, &Value),
-    after: (&str, &Value),
+    before: (&str, &Document),
+    after: (&str, &Document),
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let (unit, a) = rows(before.1, before.0)?;
@@ -96,18 +89,17 @@ pub fn render(
             after.0
         );
     }
-    let scenario = |d: &Value| text(&d["scenario"]["name"]);
-    if scenario(before.1) != scenario(after.1) {
-        writeln!(
-            out,
-            "note: different scenarios: {} and {}",
-            scenario(before.1),
-            scenario(after.1)
-        )?;
-    }
-    let differ = differing_settings(&before.1["settings"], &after.1["settings"]);
-    if !differ.is_empty() {
-        writeln!(out, "note: settings differ: {}", differ.join(", "))?;
+    if let (Some((sa, a_set)), Some((sb, b_set))) = (
+        scenario_and_settings(before.1),
+        scenario_and_settings(after.1),
+    ) {
+        if sa != sb {
+            writeln!(out, "note: different scenarios: {sa} and {sb}")?;
+        }
+        let differ = differing_settings(a_set, b_set);
+        if !differ.is_empty() {
+            writeln!(out, "note: settings differ: {}", differ.join(", "))?;
+        }
     }
     let mut t = Builder::default();
     t.push_record([
@@ -171,21 +163,14 @@ pub fn render(
     Ok(())
 }
 
-/// `name before → after` for each run setting whose recorded value differs (a setting missing
-/// from one file, written by another version, shows as `-`).
-fn differing_settings(before: &Value, after: &Value) -> Vec<String> {
-    let empty = serde_json::Map::new();
-    let (b, a) = (
-        before.as_object().unwrap_or(&empty),
-        after.as_object().unwrap_or(&empty),
-    );
-    let shown = |v: Option<&Value>| v.map_or_else(|| "-".to_string(), text);
-    let names: Vec<&String> = b.keys().chain(a.keys()).collect();
-    let mut seen = std::collections::HashSet::new();
-    names
-        .into_iter()
-        .filter(|k| seen.insert(*k) && b.get(*k) != a.get(*k))
-        .map(|k| format!("{k} {} → {}", shown(b.get(k)), shown(a.get(k))))
+/// `name before → after` for each run setting whose value differs (unset shows as `-`).
+fn differing_settings(before: &Settings, after: &Settings) -> Vec<String> {
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+    settings_fields(before)
+        .iter()
+        .zip(settings_fields(after).iter())
+        .filter(|((_, b), (_, a))| b != a)
+        .map(|((k, b), (_, a))| format!("{k} {} → {}", shown(b), shown(a)))
         .collect()
 }
 
@@ -197,8 +182,7 @@ fn num(x: f64) -> String {
     }
 }
 
-/// Reads a result file.
-pub fn read(path: &str) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{path}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| anyhow!("{path}: not a JSON result file: {e}"))
+/// Reads a result file (errors name it).
+pub fn read(path: &str) -> anyhow::Result<Document> {
+    Document::read(Path::new(path))
 }

@@ -1,67 +1,30 @@
-//! One self-contained HTML page from the JSON documents the tool writes: run reports
-//! (`contention run --format json`), sweeps (`contention sweep --output`) and replays
-//! (`contention replay --format json`). Inline CSS, plots inlined as SVG, no scripts and no
-//! network fetches: the file can be mailed, archived or opened offline.
+//! One self-contained HTML page from the documents the tool writes: run reports
+//! (`contention run --format json`), sweeps (`contention sweep --output`), replays
+//! (`contention replay --format json`), the anomaly table and benchmarks, read as their types
+//! ([`Document`]). Inline CSS, plots inlined as SVG, no scripts and no network fetches: the file
+//! can be mailed, archived or opened offline.
 //!
 //! Every piece of text taken from a document is escaped. Rendering only: this module reads the
-//! JSON and must not run anything.
+//! typed documents and must not run anything.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use anyhow::{Context, bail};
-use serde_json::Value;
+use anyhow::Context;
 
-use super::plot;
-
-/// What a JSON document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Run,
-    Sweep,
-    Replay,
-    /// `contention anomalies --format json`: the classic anomaly table.
-    Anomalies,
-}
-
-impl Kind {
-    /// Recognises a document by its `kind` (or, for documents written before `kind` existed, by
-    /// its shape: `cells` for a run, `replays` for replays).
-    pub fn of(doc: &Value) -> anyhow::Result<Kind> {
-        match doc.get("kind").and_then(Value::as_str) {
-            Some("run") => return Ok(Kind::Run),
-            Some("sweep") => return Ok(Kind::Sweep),
-            Some("replay") => return Ok(Kind::Replay),
-            Some("anomalies") => return Ok(Kind::Anomalies),
-            Some(other) => bail!("unknown document kind \"{other}\""),
-            None => {}
-        }
-        if doc.get("replays").is_some_and(Value::is_array) {
-            Ok(Kind::Replay)
-        } else if doc.get("results").is_some_and(Value::is_array) {
-            Ok(Kind::Anomalies)
-        } else if doc.get("cells").is_some_and(Value::is_array) {
-            Ok(Kind::Run)
-        } else {
-            bail!(
-                "not a contention document: expected a run report (\"cells\"), a sweep (\"kind\": \"sweep\"), replays (\"replays\") or the anomaly table (\"results\")"
-            )
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Run => "run",
-            Kind::Sweep => "sweep",
-            Kind::Replay => "replay",
-            Kind::Anomalies => "anomalies",
-        }
-    }
-}
+use super::bench::BenchReport;
+use super::document::{AnomalyReport, Document, ReplayReport};
+use super::sweep::{Summary, SweepReport};
+use super::{Cell, RunReport, plot, settings_fields};
+use crate::engine::ServerInfo;
+use crate::outcome::Abort;
+use crate::replay::{Event, Kind as EventKind, Replay, Verdict};
+use crate::scenario::{Invariant, Scenario, Side};
 
 /// A document to render and where it came from (shown in the page).
 pub struct Source {
     pub name: String,
-    pub doc: Value,
+    pub doc: Document,
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -127,24 +90,17 @@ table.timeline tr.after td { background: var(--head); color: var(--muted); font-
 
 /// The whole page for these documents, in the order given.
 pub fn render(sources: &[Source]) -> anyhow::Result<String> {
-    let mut kinds = Vec::with_capacity(sources.len());
-    for s in sources {
-        kinds.push(Kind::of(&s.doc).with_context(|| s.name.clone())?);
-    }
     let tool = sources
         .iter()
-        .find_map(|s| s.doc.get("tool").and_then(Value::as_str))
+        .map(|s| tool_of(&s.doc))
+        .next()
         .unwrap_or("contention");
 
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let title = match sources {
-        [one] => format!(
-            "contention: {} {}",
-            scenario_name(&one.doc),
-            kinds[0].name()
-        ),
+        [one] => format!("contention: {} {}", scenario_name(&one.doc), one.doc.kind()),
         _ => "contention report".to_string(),
     };
     let _ = writeln!(h, "<title>{}</title>", esc(&title));
@@ -162,11 +118,11 @@ pub fn render(sources: &[Source]) -> anyhow::Result<String> {
     );
     if sources.len() > 1 {
         h.push_str("<nav><ul>\n");
-        for (i, (s, k)) in sources.iter().zip(&kinds).enumerate() {
+        for (i, s) in sources.iter().enumerate() {
             let _ = writeln!(
                 h,
                 "<li><a href=\"#doc-{i}\">{}: {}</a> <span class=\"muted\">({})</span></li>",
-                k.name(),
+                s.doc.kind(),
                 esc(&scenario_name(&s.doc)),
                 esc(&s.name)
             );
@@ -175,13 +131,14 @@ pub fn render(sources: &[Source]) -> anyhow::Result<String> {
     }
     h.push_str("</header>\n");
 
-    for (i, (s, k)) in sources.iter().zip(&kinds).enumerate() {
-        let _ = writeln!(h, "<section class=\"doc {}\" id=\"doc-{i}\">", k.name());
-        match k {
-            Kind::Run => run(&mut h, &s.doc),
-            Kind::Sweep => sweep(&mut h, &s.doc).with_context(|| s.name.clone())?,
-            Kind::Replay => replays(&mut h, &s.doc),
-            Kind::Anomalies => anomalies(&mut h, &s.doc),
+    for (i, s) in sources.iter().enumerate() {
+        let _ = writeln!(h, "<section class=\"doc {}\" id=\"doc-{i}\">", s.doc.kind());
+        match &s.doc {
+            Document::Run(r) => run(&mut h, r),
+            Document::Sweep(r) => sweep(&mut h, r).with_context(|| s.name.clone())?,
+            Document::Replay(r) => replays(&mut h, r),
+            Document::Anomalies(r) => anomalies(&mut h, r),
+            Document::Bench(r) => bench(&mut h, r),
         }
         let _ = writeln!(
             h,
@@ -193,36 +150,24 @@ pub fn render(sources: &[Source]) -> anyhow::Result<String> {
     Ok(h)
 }
 
-fn scenario_name(doc: &Value) -> String {
-    doc.pointer("/scenario/name")
-        .and_then(Value::as_str)
-        .or_else(|| doc.pointer("/replays/0/scenario").and_then(Value::as_str))
-        .or_else(|| doc.get("results").map(|_| "classic anomalies"))
-        .unwrap_or("?")
-        .to_string()
-}
-
-/// A JSON scalar as text (strings without quotes); null as empty.
-fn text(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+fn tool_of(doc: &Document) -> &str {
+    match doc {
+        Document::Run(r) => &r.tool,
+        Document::Sweep(r) => &r.tool,
+        Document::Replay(r) => &r.tool,
+        Document::Anomalies(r) => &r.tool,
+        Document::Bench(r) => &r.tool,
     }
 }
 
-fn u(v: &Value, pointer: &str) -> u64 {
-    v.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn f(v: &Value, pointer: &str) -> Option<f64> {
-    v.pointer(pointer).and_then(Value::as_f64)
-}
-
-fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+fn scenario_name(doc: &Document) -> String {
+    match doc {
+        Document::Run(r) => r.scenario.name.clone(),
+        Document::Sweep(r) => r.scenario.name.clone(),
+        Document::Replay(r) => r.scenario.name.clone(),
+        Document::Anomalies(_) => "classic anomalies".into(),
+        Document::Bench(r) => r.scenario.clone(),
+    }
 }
 
 fn th(h: &mut String, label: &str, num: bool, title: &str) {
@@ -255,179 +200,158 @@ fn meta(h: &mut String, rows: &[(&str, String)]) {
 }
 
 /// A collapsible key/value table (server settings and the like).
-fn settings_table(h: &mut String, summary: &str, map: Option<&Value>) {
-    let Some(map) = map.and_then(Value::as_object).filter(|m| !m.is_empty()) else {
+fn settings_table<'a>(
+    h: &mut String,
+    summary: &str,
+    rows: impl IntoIterator<Item = (&'a str, String)>,
+) {
+    let rows: Vec<(&str, String)> = rows.into_iter().collect();
+    if rows.is_empty() {
         return;
-    };
+    }
     let _ = writeln!(
         h,
         "<details><summary>{}</summary>\n<table class=\"settings\">",
         esc(summary)
     );
-    for (k, v) in map {
+    for (k, v) in rows {
         let _ = writeln!(
             h,
             "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
             esc(k),
-            esc(&text(Some(v)))
+            esc(&v)
         );
     }
     h.push_str("</table></details>\n");
 }
 
-fn settings_line(settings: Option<&Value>, skip: &str) -> String {
-    let Some(map) = settings.and_then(Value::as_object) else {
-        return String::new();
-    };
-    map.iter()
-        .filter(|(k, v)| k.as_str() != skip && !v.is_null())
-        .map(|(k, v)| format!("{k} {}", text(Some(v))))
+fn server_settings(h: &mut String, server: &ServerInfo) {
+    let s: &BTreeMap<String, String> = &server.settings;
+    settings_table(
+        h,
+        "server settings",
+        s.iter().map(|(k, v)| (k.as_str(), v.clone())),
+    );
+}
+
+/// The run settings that are set, as one line, without `skip` (a sweep's varied setting).
+fn settings_line(settings: &crate::runner::Settings, skip: &str) -> String {
+    settings_fields(settings)
+        .into_iter()
+        .filter(|(k, _)| *k != skip)
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn params_line(doc: &Value) -> String {
-    doc.pointer("/scenario/params")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, p)| format!("{k} = {}", text(p.get("value"))))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
-
-fn server_line(doc: &Value) -> String {
-    let version = text(doc.pointer("/server/version"));
-    match doc.pointer("/server/ephemeral").and_then(Value::as_bool) {
-        Some(true) => format!("{version} (private, ephemeral)"),
-        _ => version,
-    }
-}
-
-/// Invariant declarations of the scenario: (name, anomaly, side, explain).
-fn invariants(doc: &Value) -> Vec<(String, String, String, String)> {
-    let declared: Vec<_> = doc
-        .pointer("/scenario/invariants")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|i| {
-                    (
-                        text(i.get("name")),
-                        text(i.get("anomaly")),
-                        text(i.get("side")),
-                        text(i.get("explain")),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if !declared.is_empty() {
-        return declared;
-    }
-    // Without the scenario: whatever the cells measured.
-    let mut seen: Vec<(String, String, String, String)> = Vec::new();
-    for c in arr(doc, "cells") {
-        for m in arr(c, "invariants") {
-            let name = text(m.get("name"));
-            if !seen.iter().any(|s| s.0 == name) {
-                seen.push((
-                    name,
-                    text(m.get("anomaly")),
-                    text(m.get("side")),
-                    String::new(),
-                ));
-            }
-        }
-    }
-    seen
-}
-
-fn measured(cell: &Value, name: &str) -> i64 {
-    arr(cell, "invariants")
+fn params_line(scenario: &Scenario) -> String {
+    scenario
+        .params
         .iter()
-        .find(|m| m.get("name").and_then(Value::as_str) == Some(name))
-        .and_then(|m| m.get("value"))
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
+        .map(|(k, p)| {
+            format!(
+                "{k} = {}",
+                crate::scenario::expr::to_text(&p.value).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Abort classes as the run report names them, with the column label and its meaning.
-const ABORTS: [(&str, &str, &str); 5] = [
-    ("serialization", "40001", "serialization failure"),
-    ("deadlock", "40P01", "deadlock detected"),
-    ("lock-unavailable", "55P03", "lock not available"),
-    (
-        "conflict",
-        "conflict",
-        "the strategy's own check (retry_if)",
-    ),
-    ("other", "other", "any other SQL error"),
-];
-
-fn run(h: &mut String, doc: &Value) {
-    let name = scenario_name(doc);
-    let _ = writeln!(h, "<h2><span class=\"kind\">run</span>{}</h2>", esc(&name));
-    let summary = text(doc.pointer("/scenario/summary"));
-    if !summary.is_empty() {
-        let _ = writeln!(h, "<p>{}</p>", esc(&summary));
-    }
-    let s = doc.get("settings");
-    let g = |k: &str| text(s.and_then(|s| s.get(k)));
-    let load = if g("operations").is_empty() {
-        format!("{} per cell", g("duration"))
+fn server_line(server: &ServerInfo) -> String {
+    if server.ephemeral {
+        format!("{} (private, ephemeral)", server.version)
     } else {
-        format!("{} operations per cell", g("operations"))
+        server.version.clone()
+    }
+}
+
+fn measured(cell: &Cell, name: &str) -> i64 {
+    cell.invariants
+        .iter()
+        .find(|m| m.name == name)
+        .map_or(0, |m| m.value)
+}
+
+/// What each abort class means, for column titles.
+fn abort_meaning(a: Abort) -> &'static str {
+    match a {
+        Abort::Serialization => "serialization failure",
+        Abort::Deadlock => "deadlock detected",
+        Abort::LockUnavailable => "lock not available",
+        Abort::Conflict => "the strategy's own check (retry_if)",
+        Abort::Other => "any other SQL error",
+    }
+}
+
+fn run(h: &mut String, r: &RunReport) {
+    let name = &r.scenario.name;
+    let _ = writeln!(h, "<h2><span class=\"kind\">run</span>{}</h2>", esc(name));
+    if !r.scenario.summary.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&r.scenario.summary));
+    }
+    let s = &r.settings;
+    let load = match s.operations {
+        Some(n) => format!("{n} operations per cell"),
+        None => format!("{} per cell", humantime::format_duration(s.duration)),
     };
     meta(
         h,
         &[
             (
                 "scenario",
-                format!("{name} ({})", text(doc.pointer("/scenario/file"))),
+                format!("{name} ({})", r.scenario.file.display()),
             ),
-            ("clients", g("clients")),
+            ("clients", s.clients.to_string()),
             ("load", load),
-            ("think", g("think")),
-            ("seed", g("seed")),
-            ("max tries", g("max_tries")),
-            ("connections", {
-                let c = g("connections");
-                if c.is_empty() {
-                    "one per client".into()
-                } else {
-                    format!("a pool of {c}")
-                }
-            }),
-            ("parameters", params_line(doc)),
-            ("server", server_line(doc)),
-            ("database", text(doc.get("database"))),
-            ("tool", text(doc.get("tool"))),
+            ("think", humantime::format_duration(s.think).to_string()),
+            ("seed", s.seed.to_string()),
+            ("max tries", s.max_tries.to_string()),
+            (
+                "connections",
+                match s.connections {
+                    None => "one per client".into(),
+                    Some(c) => format!("a pool of {c}"),
+                },
+            ),
+            ("parameters", params_line(&r.scenario)),
+            ("server", server_line(&r.server)),
+            ("database", r.database.clone()),
+            ("tool", r.tool.clone()),
         ],
     );
-    settings_table(h, "server settings", doc.pointer("/server/settings"));
-    settings_table(h, "run settings (as recorded)", s);
+    server_settings(h, &r.server);
+    settings_table(
+        h,
+        "run settings (as recorded)",
+        settings_fields(s)
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_else(|| "-".into()))),
+    );
 
-    let invs = invariants(doc);
-    let cells = arr(doc, "cells");
-    let any_failures = cells.iter().any(|c| !arr(c, "failures").is_empty());
+    let invs: &[Invariant] = &r.scenario.invariants;
+    let cells = &r.cells;
+    let any_failures = cells.iter().any(|c| !c.failures.is_empty());
     h.push_str("<div class=\"scroll\"><table class=\"matrix\">\n<thead><tr>");
     th(h, "strategy", false, "");
     th(h, "isolation", false, "");
     th(h, "committed", true, "operations that committed");
     th(h, "rejected", true, "business rejections (e.g. sold_out)");
-    for (name, anomaly, side, _) in &invs {
-        let label = if side == "reader" {
-            format!("{name} (reader)")
+    for inv in invs {
+        let label = if inv.side == Side::Reader {
+            format!("{} (reader)", inv.name)
         } else {
-            name.clone()
+            inv.name.clone()
         };
-        th(h, &label, true, anomaly);
+        th(h, &label, true, &inv.anomaly);
     }
-    for (_, label, meaning) in ABORTS {
-        th(h, label, true, &format!("aborted attempts: {meaning}"));
+    for a in Abort::ALL {
+        th(
+            h,
+            a.sqlstate(),
+            true,
+            &format!("aborted attempts: {}", abort_meaning(a)),
+        );
     }
     th(h, "retries", true, "re-attempts");
     th(h, "failed", true, "operations given up");
@@ -445,44 +369,34 @@ fn run(h: &mut String, doc: &Value) {
     h.push_str("</tr></thead>\n<tbody>\n");
     for c in cells {
         h.push_str("<tr>");
-        td(h, &text(c.get("strategy")), "name");
-        let mut iso = text(c.get("isolation"));
-        if c.get("pinned").and_then(Value::as_bool) == Some(true) {
+        td(h, &c.strategy, "name");
+        let mut iso = c.isolation.to_string();
+        if c.pinned {
             iso.push_str(" (pinned)");
         }
         td(h, &iso, "name");
-        td(h, &u(c, "/stats/committed").to_string(), "num");
-        let rejected: u64 = c
-            .pointer("/stats/rejected")
-            .and_then(Value::as_object)
-            .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
-        td(h, &rejected.to_string(), "num");
-        for (name, ..) in &invs {
-            match measured(c, name) {
+        td(h, &c.stats.committed.to_string(), "num");
+        td(h, &c.stats.total_rejected().to_string(), "num");
+        for inv in invs {
+            match measured(c, &inv.name) {
                 0 => td(h, "ok", "num ok"),
                 v => td(h, &v.to_string(), "num bad"),
             }
         }
-        for (key, ..) in ABORTS {
-            td(h, &u(c, &format!("/stats/aborts/{key}")).to_string(), "num");
+        for a in Abort::ALL {
+            td(h, &c.stats.abort(a).to_string(), "num");
         }
-        td(h, &u(c, "/stats/retries").to_string(), "num");
-        td(h, &u(c, "/stats/failed").to_string(), "num");
-        td(
-            h,
-            &format!("{:.0}", f(c, "/ops_per_s").unwrap_or(0.0)),
-            "num",
-        );
-        for q in ["p50", "p99"] {
-            let ms = f(c, &format!("/stats/latency/{q}")).unwrap_or(0.0) / 1000.0;
-            td(h, &format!("{ms:.1}"), "num");
+        td(h, &c.stats.retries.to_string(), "num");
+        td(h, &c.stats.failed.to_string(), "num");
+        td(h, &format!("{:.0}", c.ops_per_s), "num");
+        for q in [0.5, 0.99] {
+            td(h, &format!("{:.1}", c.stats.latency_ms(q)), "num");
         }
         if any_failures {
-            let failures: Vec<String> = arr(c, "failures").iter().map(|f| text(Some(f))).collect();
-            if failures.is_empty() {
+            if c.failures.is_empty() {
                 td(h, "ok", "ok");
             } else {
-                td(h, &failures.join("; "), "bad");
+                td(h, &c.failures.join("; "), "bad");
             }
         }
         h.push_str("</tr>\n");
@@ -491,39 +405,33 @@ fn run(h: &mut String, doc: &Value) {
     let _ = writeln!(
         h,
         "<p class=\"muted\">Aborted attempts: {}.</p>",
-        esc(&ABORTS
+        esc(&Abort::ALL
             .iter()
-            .map(|(_, label, meaning)| format!("{label} {meaning}"))
+            .map(|a| format!("{} {}", a.sqlstate(), abort_meaning(*a)))
             .collect::<Vec<_>>()
             .join(", "))
     );
 
     // The anomalies found, one line per broken invariant.
     let mut found = Vec::new();
-    for (name, anomaly, side, explain) in &invs {
+    for inv in invs {
         let where_: Vec<String> = cells
             .iter()
             .filter_map(|c| {
-                let v = measured(c, name);
-                (v != 0).then(|| {
-                    format!(
-                        "{}@{} ({v})",
-                        text(c.get("strategy")),
-                        text(c.get("isolation"))
-                    )
-                })
+                let v = measured(c, &inv.name);
+                (v != 0).then(|| format!("{} ({v})", c.label()))
             })
             .collect();
         if !where_.is_empty() {
-            found.push((name, anomaly, side, explain, where_));
+            found.push((inv, where_));
         }
     }
     if found.is_empty() {
         h.push_str("<h3>Anomalies</h3>\n<p>None observed.</p>\n");
     } else {
         h.push_str("<h3>Anomalies</h3>\n<ul class=\"anomalies\">\n");
-        for (name, anomaly, side, explain, where_) in found {
-            let reader = if side == "reader" {
+        for (inv, where_) in found {
+            let reader = if inv.side == Side::Reader {
                 " [seen by a concurrent reader, not damage done by the writers]"
             } else {
                 ""
@@ -531,64 +439,57 @@ fn run(h: &mut String, doc: &Value) {
             let _ = writeln!(
                 h,
                 "<li><strong>{}</strong> — {}{} in {}: {}</li>",
-                esc(name),
-                esc(anomaly),
+                esc(&inv.name),
+                esc(&inv.anomaly),
                 esc(reader),
                 esc(&where_.join(", ")),
-                esc(explain)
+                esc(&inv.explain)
             );
         }
         h.push_str("</ul>\n");
     }
     let total_ops: u64 = cells
         .iter()
-        .map(|c| {
-            u(c, "/stats/committed")
-                + c.pointer("/stats/rejected")
-                    .and_then(Value::as_object)
-                    .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
-        })
+        .map(|c| c.stats.committed + c.stats.total_rejected())
         .sum();
     let _ = writeln!(
         h,
         "<p class=\"muted\">\"ok\" means not observed in this run ({total_ops} operations in all): evidence, not proof.</p>"
     );
-    for note in arr(doc, "notes") {
-        let _ = writeln!(h, "<p>Note: {}</p>", esc(&text(Some(note))));
+    for note in &r.notes {
+        let _ = writeln!(h, "<p>Note: {}</p>", esc(note));
     }
-    if doc.get("interrupted").and_then(Value::as_bool) == Some(true) {
+    if r.interrupted {
         h.push_str("<p class=\"bad\"><strong>Interrupted: partial results.</strong></p>\n");
     }
 }
 
-fn sweep(h: &mut String, doc: &Value) -> anyhow::Result<()> {
-    let name = scenario_name(doc);
-    let vary = text(doc.get("vary"));
+fn sweep(h: &mut String, r: &SweepReport) -> anyhow::Result<()> {
+    let vary = &r.vary;
     let _ = writeln!(
         h,
         "<h2><span class=\"kind\">sweep</span>{} over {}</h2>",
-        esc(&name),
-        esc(&vary)
+        esc(&r.scenario.name),
+        esc(vary)
     );
-    let summary = text(doc.pointer("/scenario/summary"));
-    if !summary.is_empty() {
-        let _ = writeln!(h, "<p>{}</p>", esc(&summary));
+    if !r.scenario.summary.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&r.scenario.summary));
     }
-    let values: Vec<String> = arr(doc, "values").iter().map(|v| text(Some(v))).collect();
+    let values: Vec<String> = r.values.iter().map(ToString::to_string).collect();
     meta(
         h,
         &[
             ("varied", format!("{vary} = {}", values.join(", "))),
-            ("runs per point", text(doc.get("repeat"))),
-            ("settings", settings_line(doc.get("settings"), &vary)),
-            ("parameters", params_line(doc)),
-            ("server", server_line(doc)),
-            ("tool", text(doc.get("tool"))),
+            ("runs per point", r.repeat.to_string()),
+            ("settings", settings_line(&r.settings, vary)),
+            ("parameters", params_line(&r.scenario)),
+            ("server", server_line(&r.server)),
+            ("tool", r.tool.clone()),
         ],
     );
-    settings_table(h, "server settings", doc.pointer("/server/settings"));
+    server_settings(h, &r.server);
 
-    let svg = plot::render_svg(doc)?;
+    let svg = plot::render_svg(r)?;
     // The XML declaration, if any, is not allowed inside HTML.
     let svg = match svg.find("<svg") {
         Some(i) => &svg[i..],
@@ -599,7 +500,7 @@ fn sweep(h: &mut String, doc: &Value) -> anyhow::Result<()> {
     h.push_str("<h3>Points</h3>\n<div class=\"scroll\"><table class=\"points\">\n<thead><tr>");
     th(h, "strategy", false, "");
     th(h, "isolation", false, "");
-    th(h, &vary, true, "the varied parameter");
+    th(h, vary, true, "the varied parameter");
     th(h, "runs", true, "repetitions");
     th(
         h,
@@ -621,32 +522,31 @@ fn sweep(h: &mut String, doc: &Value) -> anyhow::Result<()> {
         "anomalies per 1,000 committed operations: mean (min–max)",
     );
     h.push_str("</tr></thead>\n<tbody>\n");
-    for p in arr(doc, "points") {
+    for p in &r.points {
         h.push_str("<tr>");
-        td(h, &text(p.get("strategy")), "name");
-        td(h, &text(p.get("isolation")), "name");
-        td(h, &text(p.get("value")), "num");
-        td(h, &text(p.get("runs")), "num");
-        for (key, scale, decimals) in [
-            ("ops_per_s", 1.0, 0),
-            ("p99_ms", 1.0, 1),
-            ("abort_rate", 100.0, 1),
-            ("anomaly_rate", 1.0, 1),
-        ] {
-            let m = p.get(key);
-            let get = |k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_f64);
-            let cell = match (get("mean"), get("min"), get("max")) {
-                (Some(mean), Some(lo), Some(hi)) if hi > lo => format!(
+        td(h, &p.strategy, "name");
+        td(h, &p.isolation.to_string(), "name");
+        td(h, &p.value.to_string(), "num");
+        td(h, &p.runs.to_string(), "num");
+        let measures: [(Summary, f64, usize, bool); 4] = [
+            (p.ops_per_s, 1.0, 0, false),
+            (p.p99_ms, 1.0, 1, false),
+            (p.abort_rate, 100.0, 1, false),
+            (p.anomaly_rate, 1.0, 1, true),
+        ];
+        for (m, scale, decimals, anomalies) in measures {
+            let cell = if m.max > m.min {
+                format!(
                     "{:.d$} ({:.d$}–{:.d$})",
-                    mean * scale,
-                    lo * scale,
-                    hi * scale,
+                    m.mean * scale,
+                    m.min * scale,
+                    m.max * scale,
                     d = decimals
-                ),
-                (Some(mean), ..) => format!("{:.d$}", mean * scale, d = decimals),
-                _ => "–".to_string(),
+                )
+            } else {
+                format!("{:.d$}", m.mean * scale, d = decimals)
             };
-            let bad = key == "anomaly_rate" && get("max").is_some_and(|v| v > 0.0);
+            let bad = anomalies && m.max > 0.0;
             td(h, &cell, if bad { "num bad" } else { "num" });
         }
         h.push_str("</tr>\n");
@@ -655,82 +555,63 @@ fn sweep(h: &mut String, doc: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn replays(h: &mut String, doc: &Value) {
-    let name = scenario_name(doc);
+fn replays(h: &mut String, r: &ReplayReport) {
     let _ = writeln!(
         h,
         "<h2><span class=\"kind\">replay</span>{}</h2>",
-        esc(&name)
+        esc(&r.scenario.name)
     );
     meta(
         h,
-        &[
-            ("server", server_line(doc)),
-            ("tool", text(doc.get("tool"))),
-        ],
+        &[("server", server_line(&r.server)), ("tool", r.tool.clone())],
     );
-    // Invariant explanations come from the scenario when the document carries it.
-    let declared = invariants(doc);
-    for r in arr(doc, "replays") {
-        replay(h, doc, r, &declared);
+    for one in &r.replays {
+        replay(h, Some(&r.scenario), one);
     }
 }
 
-fn replay(h: &mut String, doc: &Value, r: &Value, declared: &[(String, String, String, String)]) {
-    let schedule = text(r.get("schedule"));
-    let tokens: Vec<String> = arr(r, "tokens").iter().map(|t| text(Some(t))).collect();
+/// One replay's timeline and outcome; invariant explanations and the schedule's story come from
+/// the scenario when the document carries it.
+fn replay(h: &mut String, scenario: Option<&Scenario>, r: &Replay) {
     let _ = writeln!(
         h,
         "<h3>{} · {} @ {} · schedule {}: <code>{}</code></h3>",
-        esc(&text(r.get("scenario"))),
-        esc(&text(r.get("strategy"))),
-        esc(&text(r.get("isolation"))),
-        esc(&schedule),
-        esc(&tokens.join(" "))
+        esc(&r.scenario),
+        esc(r.strategy.as_deref().unwrap_or("")),
+        esc(&r.isolation.to_string()),
+        esc(&r.schedule),
+        esc(&r.tokens.join(" "))
     );
-    let summary = doc
-        .pointer(&format!(
-            "/scenario/schedules/{}/summary",
-            schedule.replace('~', "~0").replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let summary = scenario
+        .and_then(|s| s.schedules.get(&r.schedule))
+        .map_or("", |s| s.summary.as_str());
     if !summary.is_empty() {
         let _ = writeln!(h, "<p>{}</p>", esc(summary));
     }
 
-    let sessions: Vec<String> = arr(r, "sessions").iter().map(|s| text(Some(s))).collect();
-    let ends_at = r
-        .get("schedule_ends_at")
-        .and_then(Value::as_u64)
-        .map(|n| n as usize);
-    let events = arr(r, "events");
     h.push_str("<div class=\"scroll\"><table class=\"timeline\">\n<thead><tr>");
     th(h, "#", false, "schedule token (or step and try)");
-    for s in &sessions {
+    for s in &r.sessions {
         th(h, &format!("session {s}"), false, "");
     }
     h.push_str("</tr></thead>\n<tbody>\n");
-    for (n, e) in events.iter().enumerate() {
-        if ends_at == Some(n) {
+    for (n, e) in r.events.iter().enumerate() {
+        if n == r.schedule_ends_at {
             let _ = writeln!(
                 h,
                 "<tr class=\"after\"><td colspan=\"{}\">after the schedule: the rest, session by session, then retries</td></tr>",
-                sessions.len() + 1
+                r.sessions.len() + 1
             );
         }
-        let session = text(e.get("session"));
-        let step = text(e.get("step"));
-        let attempt = e.get("try").and_then(Value::as_u64).unwrap_or(1);
-        let label = match e.get("token").and_then(Value::as_str) {
-            Some(t) => t.to_string(),
-            None if attempt <= 1 => format!("{session}{step}"),
-            None => format!("{session}{step} (try {attempt})"),
+        let label = match &e.token {
+            Some(t) => t.clone(),
+            None if e.attempt <= 1 => format!("{}{}", e.session, e.step),
+            None => format!("{}{} (try {})", e.session, e.step, e.attempt),
         };
         h.push_str("<tr>");
         td(h, &label, "step");
-        for s in &sessions {
-            if *s == session {
+        for s in &r.sessions {
+            if *s == e.session {
                 let _ = write!(h, "<td>{}</td>", event_cell(e));
             } else {
                 h.push_str("<td></td>");
@@ -740,89 +621,74 @@ fn replay(h: &mut String, doc: &Value, r: &Value, declared: &[(String, String, S
     }
     h.push_str("</tbody></table></div>\n<ul class=\"outcome\">\n");
 
-    let ends: Vec<String> = arr(r, "ends")
+    let ends: Vec<String> = r
+        .ends
         .iter()
         .map(|e| {
-            let tries = e.get("tries").and_then(Value::as_u64).unwrap_or(1);
-            let tries = if tries > 1 {
-                format!(" after {tries} tries")
+            let tries = if e.tries > 1 {
+                format!(" after {} tries", e.tries)
             } else {
                 String::new()
             };
-            format!("{} {}{tries}", text(e.get("session")), text(e.get("end")))
+            format!("{} {}{tries}", e.session, e.end)
         })
         .collect();
     if !ends.is_empty() {
         let _ = writeln!(h, "<li>{}</li>", esc(&ends.join(" · ")));
     }
-    for m in arr(r, "invariants") {
-        let name = text(m.get("name"));
-        let value = m.get("value").and_then(Value::as_i64).unwrap_or(0);
-        let reader = if text(m.get("side")) == "reader" {
+    for m in &r.invariants {
+        let reader = if m.side == Side::Reader {
             " (seen by a reader)"
         } else {
             ""
         };
-        if value == 0 {
+        if m.value == 0 {
             let _ = writeln!(
                 h,
                 "<li><code>{}</code> = 0{}: holds</li>",
-                esc(&name),
+                esc(&m.name),
                 esc(reader)
             );
         } else {
-            let explain = declared
-                .iter()
-                .find(|d| d.0 == name)
-                .map(|d| d.3.clone())
-                .unwrap_or_default();
+            let explain = scenario
+                .and_then(|s| s.invariants.iter().find(|i| i.name == m.name))
+                .map_or("", |i| i.explain.as_str());
             let _ = writeln!(
                 h,
-                "<li><code class=\"bad\">{}</code> = {value}{}: {} — {}</li>",
-                esc(&name),
+                "<li><code class=\"bad\">{}</code> = {}{}: {} — {}</li>",
+                esc(&m.name),
+                m.value,
                 esc(reader),
-                esc(&text(m.get("anomaly"))),
-                esc(&explain)
+                esc(&m.anomaly),
+                esc(explain)
             );
         }
     }
-    let verdict = text(r.get("verdict"));
-    let class = if verdict == "possible" {
-        "possible"
-    } else {
-        "prevented"
-    };
-    let meaning = if verdict == "possible" {
-        "the anomaly happened"
-    } else {
-        "no anomaly"
+    let (class, meaning) = match r.verdict {
+        Verdict::Possible => ("possible", "the anomaly happened"),
+        _ => ("prevented", "no anomaly"),
     };
     let _ = writeln!(
         h,
         "<li><span class=\"verdict {class}\">{}</span> {}</li>\n</ul>",
-        esc(&verdict),
+        esc(&r.verdict.label()),
         meaning
     );
 }
 
-fn anomalies(h: &mut String, doc: &Value) {
+fn anomalies(h: &mut String, r: &AnomalyReport) {
     h.push_str("<h2><span class=\"kind\">anomalies</span>The classic anomalies</h2>\n");
     meta(
         h,
-        &[
-            ("server", server_line(doc)),
-            ("tool", text(doc.get("tool"))),
-        ],
+        &[("server", server_line(&r.server)), ("tool", r.tool.clone())],
     );
-    let results = arr(doc, "results");
-    let mut levels: Vec<String> = Vec::new();
-    let mut rows: Vec<(String, String)> = Vec::new();
-    for r in results {
-        let level = text(r.get("isolation"));
-        if !levels.contains(&level) {
-            levels.push(level);
+    let mut levels = Vec::new();
+    let mut rows: Vec<(String, &str)> = Vec::new();
+    for a in &r.results {
+        if !levels.contains(&a.isolation) {
+            levels.push(a.isolation);
         }
-        let row = (text(r.get("anomaly")), text(r.get("name")));
+        let row = (a.anomaly.clone().unwrap_or_default(), a.name.as_str());
         if !rows.contains(&row) {
             rows.push(row);
         }
@@ -831,7 +697,7 @@ fn anomalies(h: &mut String, doc: &Value) {
     th(h, "anomaly", false, "");
     th(h, "name", false, "");
     for l in &levels {
-        th(h, l, false, "");
+        th(h, &l.to_string(), false, "");
     }
     h.push_str("</tr></thead>\n<tbody>\n");
     for (id, name) in &rows {
@@ -839,100 +705,157 @@ fn anomalies(h: &mut String, doc: &Value) {
         td(h, id, "name");
         td(h, name, "name");
         for l in &levels {
-            let verdict = results
-                .iter()
-                .find(|r| {
-                    text(r.get("anomaly")) == *id
-                        && text(r.get("name")) == *name
-                        && text(r.get("isolation")) == *l
-                })
-                .map(|r| text(r.get("verdict")))
-                .unwrap_or_default();
-            let class = match verdict.as_str() {
-                "possible" => "bad",
-                "" => "",
-                _ => "ok",
-            };
-            td(h, &verdict, class);
+            let verdict = r.results.iter().find(|a| {
+                a.anomaly.clone().unwrap_or_default() == *id && a.name == *name && a.isolation == *l
+            });
+            match verdict.map(|a| &a.verdict) {
+                None => td(h, "", ""),
+                Some(v @ Verdict::Possible) => td(h, &v.label(), "bad"),
+                Some(v) => td(h, &v.label(), "ok"),
+            }
         }
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody></table></div>\n");
     h.push_str("<p class=\"muted\">Each verdict is what one deterministic schedule did on this server. The timelines:</p>\n");
-    let declared = invariants(doc);
-    for r in results {
-        let Some(replay_doc) = r.get("replay") else {
-            continue;
-        };
+    for a in &r.results {
         let _ = writeln!(
             h,
             "<details><summary>{} {} @ {}: {}</summary>",
-            esc(&text(r.get("anomaly"))),
-            esc(&text(r.get("name"))),
-            esc(&text(r.get("isolation"))),
-            esc(&text(r.get("verdict")))
+            esc(a.anomaly.as_deref().unwrap_or("")),
+            esc(&a.name),
+            esc(&a.isolation.to_string()),
+            esc(&a.verdict.label())
         );
-        replay(h, doc, replay_doc, &declared);
+        replay(h, None, &a.replay);
         h.push_str("</details>\n");
     }
 }
 
+fn bench(h: &mut String, r: &BenchReport) {
+    let _ = writeln!(
+        h,
+        "<h2><span class=\"kind\">bench</span>{} against pgbench</h2>",
+        esc(&r.scenario)
+    );
+    meta(
+        h,
+        &[
+            ("scale", r.scale.to_string()),
+            ("duration", format!("{} s per run", r.duration_s)),
+            (
+                "round trips",
+                if r.pipeline {
+                    "BEGIN and COMMIT sent with the neighbouring statement".into()
+                } else {
+                    "every statement on its own (--no-pipeline)".into()
+                },
+            ),
+            ("seed", r.seed.to_string()),
+            ("server", server_line(&r.server)),
+            ("tool", r.tool.clone()),
+        ],
+    );
+    if let Some(c) = &r.comparison {
+        h.push_str("<div class=\"scroll\"><table class=\"bench\">\n<thead><tr>");
+        th(h, "clients", true, "");
+        th(h, "rounds", true, "");
+        th(h, "pgbench tps", true, "mean of the rounds");
+        th(h, "contention ops/s", true, "mean of the rounds");
+        th(
+            h,
+            "ratio",
+            true,
+            "contention / pgbench: median of the rounds (range)",
+        );
+        th(h, "pgbench CPU µs/txn", true, "mean of the rounds");
+        th(h, "contention CPU µs/op", true, "mean of the rounds");
+        h.push_str("</tr></thead>\n<tbody>\n");
+        for row in &c.rows {
+            h.push_str("<tr>");
+            td(h, &row.clients.to_string(), "num");
+            td(h, &row.rounds.len().to_string(), "num");
+            td(h, &format!("{:.0}", row.pgbench_tps), "num");
+            td(h, &format!("{:.0}", row.contention_ops_per_s), "num");
+            let ratio = row.ratio.map_or("-".to_string(), |q| {
+                format!("{:.2} ({:.2}–{:.2})", q.median, q.min, q.max)
+            });
+            td(h, &ratio, "num");
+            td(h, &format!("{:.0}", row.pgbench_cpu_us_per_txn), "num");
+            td(h, &format!("{:.0}", row.contention_cpu_us_per_op), "num");
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</tbody></table></div>\n");
+    }
+    if let Some(f) = &r.footprint {
+        meta(
+            h,
+            &[
+                ("clients", f.clients.to_string()),
+                ("committed", f.committed.to_string()),
+                ("ops/s", format!("{:.0}", f.ops_per_s)),
+                (
+                    "CPU user / sys",
+                    format!("{:.2} s / {:.2} s", f.user_s, f.sys_s),
+                ),
+                (
+                    "CPU per 1000 ops",
+                    f.cpu_s_per_1000_ops
+                        .map_or_else(|| "-".into(), |c| format!("{c:.3} s")),
+                ),
+                ("peak RSS", format!("{:.1} MiB", f.peak_rss_mib)),
+            ],
+        );
+    }
+    if r.interrupted {
+        h.push_str("<p class=\"bad\"><strong>Interrupted: partial results.</strong></p>\n");
+    }
+}
+
 /// One session's cell for one event of a timeline (mirrors the terminal timeline).
-fn event_cell(e: &Value) -> String {
+fn event_cell(e: &Event) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let sql = e.get("sql").and_then(Value::as_str);
-    let kind = e.get("kind");
-    let simple = kind.and_then(Value::as_str);
-    if let Some(w) = kind.and_then(|k| k.get("waits")) {
-        if let Some(sql) = sql {
-            parts.push(format!("<div class=\"sql\">{}</div>", esc(sql)));
+    let sql = e.trace.sql.as_deref();
+    match &e.kind {
+        EventKind::Waits { blockers } => {
+            if let Some(sql) = sql {
+                parts.push(format!("<div class=\"sql\">{}</div>", esc(sql)));
+            }
+            parts.push(format!(
+                "<div class=\"wait\">waits for {}</div>",
+                esc(&blockers.join(", "))
+            ));
+            return parts.concat();
         }
-        let blockers: Vec<String> = w
-            .get("blockers")
-            .and_then(Value::as_array)
-            .map(|b| b.iter().map(|x| text(Some(x))).collect())
-            .unwrap_or_default();
-        parts.push(format!(
-            "<div class=\"wait\">waits for {}</div>",
-            esc(&blockers.join(", "))
-        ));
-        return parts.concat();
+        EventKind::Nothing => return "<div class=\"res\">(nothing to do)</div>".to_string(),
+        EventKind::StillWaiting => return "<div class=\"wait\">(still waiting)</div>".to_string(),
+        EventKind::Ran | EventKind::Resumes => {}
     }
-    match simple {
-        Some("nothing") => return "<div class=\"res\">(nothing to do)</div>".to_string(),
-        Some("still_waiting") | Some("still-waiting") => {
-            return "<div class=\"wait\">(still waiting)</div>".to_string();
-        }
-        _ => {}
-    }
-    let resumed = simple == Some("resumes");
-    match (sql, resumed) {
+    match (sql, e.kind == EventKind::Resumes) {
         (Some(_), true) => parts.push("<div class=\"wait\">resumes</div>".to_string()),
         (Some(sql), false) => parts.push(format!("<div class=\"sql\">{}</div>", esc(sql))),
-        (None, _) if e.get("skipped").and_then(Value::as_bool) == Some(true) => {
+        (None, _) if e.trace.skipped => {
             parts.push("<div class=\"res\">(skipped: <code>when</code> is false)</div>".into())
         }
         (None, _) => parts.push("<div class=\"res\">(no SQL)</div>".into()),
     }
-    if let Some(res) = e.get("result").and_then(Value::as_str) {
+    if let Some(res) = &e.trace.result {
         parts.push(format!("<div class=\"res\">→ {}</div>", esc(res)));
     }
-    if let Some(err) = e.get("error").and_then(Value::as_array) {
-        let code = text(err.first());
-        let msg = text(err.get(1));
+    if let Some((code, msg)) = &e.trace.error {
         parts.push(format!(
             "<div class=\"err\">ERROR {}: {}</div>",
-            esc(&code),
-            esc(&msg)
+            esc(code),
+            esc(msg)
         ));
     }
-    if let Some(flag) = e.get("flag").and_then(Value::as_str) {
+    if let Some(flag) = &e.trace.flag {
         parts.push(format!("<div class=\"err\">flags {}</div>", esc(flag)));
     }
-    if e.get("committed").and_then(Value::as_bool) == Some(true) {
+    if e.trace.committed {
         parts.push("<div class=\"end-ok\">COMMIT</div>".into());
     }
-    match e.get("end").and_then(Value::as_str) {
+    match e.end.as_deref() {
         None => {}
         Some("committed") => parts.push("<div class=\"end-ok\">⇒ committed</div>".into()),
         Some(end) => parts.push(format!("<div class=\"end-bad\">⇒ {}</div>", esc(end))),
@@ -943,7 +866,10 @@ fn event_cell(e: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::check::Measured;
+    use crate::isolation::Isolation;
+    use crate::report::document::{Kind, VERSION};
+    use crate::stats::Stats;
 
     #[test]
     fn escapes_markup() {
@@ -954,34 +880,62 @@ mod tests {
     }
 
     #[test]
-    fn recognises_documents() {
-        assert_eq!(Kind::of(&json!({"cells": []})).unwrap(), Kind::Run);
-        assert_eq!(Kind::of(&json!({"kind": "run"})).unwrap(), Kind::Run);
-        assert_eq!(Kind::of(&json!({"kind": "sweep"})).unwrap(), Kind::Sweep);
-        assert_eq!(Kind::of(&json!({"replays": []})).unwrap(), Kind::Replay);
-        assert_eq!(Kind::of(&json!({"results": []})).unwrap(), Kind::Anomalies);
-        assert!(Kind::of(&json!({"x": 1})).is_err());
-    }
-
-    #[test]
     fn text_from_documents_is_escaped() {
-        let doc = json!({
-            "tool": "contention 0.1.0",
-            "scenario": {"name": "<b>evil</b>", "invariants": [
-                {"name": "x<y", "anomaly": "a&b", "side": "writer", "explain": "<i>why</i>"}
-            ]},
-            "settings": {"clients": 2},
-            "server": {"version": "PostgreSQL 15.20"},
-            "cells": [{"strategy": "<s>", "isolation": "rc", "pinned": false, "ops_per_s": 1.0,
-                "stats": {"committed": 1, "rejected": {}, "aborts": {}, "retries": 0, "failed": 0,
-                          "latency": {"p50": 1000, "p99": 2000}},
-                "invariants": [{"name": "x<y", "anomaly": "a&b", "side": "writer", "value": 3}],
-                "failures": []}],
-            "notes": ["<note>"],
-        });
+        let mut scenario = crate::scenario::load("ticketmaster", &[]).unwrap();
+        scenario.name = "<b>evil</b>".into();
+        scenario.invariants.truncate(1);
+        let inv = &mut scenario.invariants[0];
+        inv.name = "x<y".into();
+        inv.anomaly = "a&b".into();
+        inv.explain = "<i>why</i>".into();
+        let mut stats = Stats::default();
+        stats.record_commit(std::time::Duration::from_millis(2));
+        let report = RunReport {
+            kind: Kind::Run,
+            version: VERSION,
+            tool: "contention 0.1.0".into(),
+            scenario,
+            settings: crate::runner::Settings {
+                clients: 2,
+                duration: std::time::Duration::from_secs(1),
+                operations: None,
+                think: std::time::Duration::ZERO,
+                max_tries: 3,
+                seed: 1,
+                connections: None,
+                pipeline: true,
+                live: None,
+            },
+            server: ServerInfo {
+                version: "PostgreSQL 15.20".into(),
+                version_num: 150020,
+                ephemeral: false,
+                settings: Default::default(),
+            },
+            database: "db".into(),
+            cells: vec![Cell {
+                strategy: "<s>".into(),
+                isolation: Isolation::Rc,
+                pinned: false,
+                elapsed_s: 1.0,
+                ops_per_s: 1.0,
+                stats,
+                auditors: Vec::new(),
+                invariants: vec![Measured {
+                    name: "x<y".into(),
+                    anomaly: "a&b".into(),
+                    side: Side::Writer,
+                    value: 3,
+                }],
+                failures: Vec::new(),
+                interrupted: false,
+            }],
+            notes: vec!["<note>".into()],
+            interrupted: false,
+        };
         let html = render(&[Source {
             name: "r<1>.json".into(),
-            doc,
+            doc: Document::Run(Box::new(report)),
         }])
         .unwrap();
         for raw in ["<b>evil", "<s>", "x<y", "<i>why", "<note>", "r<1>"] {
@@ -989,5 +943,9 @@ mod tests {
         }
         assert!(html.contains("&lt;b&gt;evil&lt;/b&gt;"));
         assert!(html.contains("<td class=\"num bad\">3</td>"));
+        assert!(
+            html.contains("&lt;i&gt;why&lt;/i&gt;"),
+            "the explanation is shown"
+        );
     }
 }

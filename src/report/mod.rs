@@ -1,9 +1,13 @@
 //! The results of a run as data ([`RunReport`], one [`Cell`] per strategy and isolation level)
-//! and their rendering as a table, Markdown, CSV or JSON into any `impl Write`.
+//! and their rendering as a table, Markdown, CSV or JSON into any `impl Write`. Every document
+//! the lab writes is a type of this module's children (see [`document`]), read back by the same
+//! types.
 //!
 //! Rendering only: this module must not run anything or decide outcomes.
 
+pub mod bench;
 pub mod compare;
+pub mod document;
 pub mod html;
 pub mod plot;
 pub mod sweep;
@@ -11,7 +15,7 @@ mod table;
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::check::Measured;
 use crate::engine::ServerInfo;
@@ -21,6 +25,7 @@ use crate::outcome::Abort;
 use crate::runner::{Outcome, Settings};
 use crate::scenario::{Scenario, Side};
 use crate::stats::Stats;
+use document::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -31,7 +36,7 @@ pub enum Format {
 }
 
 /// One strategy at one isolation level.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cell {
     pub strategy: String,
     pub isolation: Isolation,
@@ -47,7 +52,7 @@ pub struct Cell {
     pub interrupted: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditorCell {
     pub name: String,
     pub stats: Stats,
@@ -112,10 +117,13 @@ impl Observed for Cell {
 }
 
 /// Everything a run produced, with what is needed to repeat it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
-    /// "run", to tell run reports from sweeps and replays in files.
-    pub kind: &'static str,
+    /// [`Kind::Run`], to tell run reports from sweeps and replays in files.
+    pub kind: Kind,
+    /// [`document::VERSION`] when written (0: before documents had versions).
+    #[serde(default)]
+    pub version: u32,
     pub tool: String,
     pub scenario: Scenario,
     pub settings: Settings,
@@ -133,6 +141,34 @@ impl RunReport {
             .iter()
             .flat_map(|c| c.failures.iter().map(move |f| (c, f)))
     }
+}
+
+/// A run's settings as (name, value) in the names of the JSON, `None` when unset: what the HTML
+/// page shows and `compare` diffs. Every field is named here (a new one will not compile until
+/// it is listed).
+pub fn settings_fields(s: &Settings) -> Vec<(&'static str, Option<String>)> {
+    let Settings {
+        clients,
+        duration,
+        operations,
+        think,
+        max_tries,
+        seed,
+        connections,
+        pipeline,
+        live: _,
+    } = s;
+    let time = |d: &std::time::Duration| Some(humantime::format_duration(*d).to_string());
+    vec![
+        ("clients", Some(clients.to_string())),
+        ("duration", time(duration)),
+        ("operations", operations.map(|n| n.to_string())),
+        ("think", time(think)),
+        ("max_tries", Some(max_tries.to_string())),
+        ("seed", Some(seed.to_string())),
+        ("connections", connections.map(|n| n.to_string())),
+        ("pipeline", Some(pipeline.to_string())),
+    ]
 }
 
 /// The lab's two table looks: rounded boxes on a terminal, or a Markdown table.

@@ -5,18 +5,19 @@
 //! SVG or PNG, chosen by the output's extension. Text is laid out (and, for PNG, drawn) with the
 //! DejaVu Sans font compiled into the binary, so no system fonts are needed at run time.
 //!
-//! Rendering only: this module reads the JSON document and must not run anything.
+//! Rendering only: this module reads the typed sweep ([`SweepReport`]) and must not run anything.
 
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
 };
-use serde_json::Value;
+
+use super::sweep::{Point as SweepPoint, Summary, SweepReport, Swept};
 
 /// Size of the figure in pixels (SVG user units): 16:10, readable on a slide.
 const SIZE: (u32, u32) = (1600, 1000);
@@ -38,15 +39,21 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// What each panel shows: (title, axis label, key in a point, scale to the unit shown).
-const METRICS: [(&str, &str, &str, f64); 4] = [
-    ("Throughput", "committed ops/s", "ops_per_s", 1.0),
-    ("p99 latency", "ms", "p99_ms", 1.0),
-    ("Abort rate", "% of attempts aborted", "abort_rate", 100.0),
+/// What each panel shows: (title, axis label, the measure of a point, scale to the unit shown).
+type Metric = (&'static str, &'static str, fn(&SweepPoint) -> Summary, f64);
+const METRICS: [Metric; 4] = [
+    ("Throughput", "committed ops/s", |p| p.ops_per_s, 1.0),
+    ("p99 latency", "ms", |p| p.p99_ms, 1.0),
+    (
+        "Abort rate",
+        "% of attempts aborted",
+        |p| p.abort_rate,
+        100.0,
+    ),
     (
         "Anomaly rate",
         "anomalies per 1,000 committed ops",
-        "anomaly_rate",
+        |p| p.anomaly_rate,
         1.0,
     ),
 ];
@@ -68,8 +75,8 @@ fn register_fonts() {
 }
 
 /// Draws the sweep's figure into `path`: SVG for `.svg`, PNG for `.png`.
-pub fn render(sweep: &Value, path: &Path) -> anyhow::Result<()> {
-    let figure = Figure::from_json(sweep)?;
+pub fn render(sweep: &SweepReport, path: &Path) -> anyhow::Result<()> {
+    let figure = Figure::from_sweep(sweep)?;
     register_fonts();
     let ext = path
         .extension()
@@ -95,8 +102,8 @@ pub fn render(sweep: &Value, path: &Path) -> anyhow::Result<()> {
 }
 
 /// The sweep's figure as an SVG document (for inlining into HTML).
-pub fn render_svg(sweep: &Value) -> anyhow::Result<String> {
-    let figure = Figure::from_json(sweep)?;
+pub fn render_svg(sweep: &SweepReport) -> anyhow::Result<String> {
+    let figure = Figure::from_sweep(sweep)?;
     register_fonts();
     let mut svg = String::new();
     {
@@ -163,22 +170,10 @@ struct Figure {
     bars: bool,
 }
 
-/// A value as a key to match points to the document's `values` (1 and 1.0 are the same).
-fn value_key(v: &Value) -> String {
+/// A swept value as a tick label (whole floats without decimals).
+fn value_label(v: &Swept) -> String {
     match v {
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |f| f.to_string()),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn value_label(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
-            _ => n.to_string(),
-        },
+        Swept::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
         other => other.to_string(),
     }
 }
@@ -213,16 +208,15 @@ fn is_power_of_two(f: f64) -> bool {
     f >= 1.0 && f.fract() == 0.0 && (f as u64).is_power_of_two()
 }
 
-fn stat(v: &Value, scale: f64) -> Option<Stat> {
-    let get = |k: &str| v.get(k).and_then(Value::as_f64);
-    let mean = get("mean").or_else(|| v.as_f64())?;
-    if !mean.is_finite() {
+fn stat(s: Summary, scale: f64) -> Option<Stat> {
+    if !s.mean.is_finite() {
         return None;
     }
+    let or_mean = |x: f64| if x.is_finite() { x } else { s.mean };
     Some(Stat {
-        mean: mean * scale,
-        min: get("min").unwrap_or(mean) * scale,
-        max: get("max").unwrap_or(mean) * scale,
+        mean: s.mean * scale,
+        min: or_mean(s.min) * scale,
+        max: or_mean(s.max) * scale,
     })
 }
 
@@ -231,47 +225,22 @@ fn short_version(v: &str) -> String {
     v.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 impl Figure {
-    fn from_json(doc: &Value) -> anyhow::Result<Figure> {
-        if doc.get("kind").and_then(Value::as_str) != Some("sweep") {
-            bail!("not a sweep document (its \"kind\" is not \"sweep\")");
-        }
-        let points = doc
-            .get("points")
-            .and_then(Value::as_array)
-            .context("a sweep document needs a \"points\" array")?;
+    fn from_sweep(doc: &SweepReport) -> anyhow::Result<Figure> {
+        let points = &doc.points;
         if points.is_empty() {
             bail!("the sweep has no points to plot");
         }
-        let vary = doc
-            .get("vary")
-            .and_then(Value::as_str)
-            .unwrap_or("value")
-            .to_string();
+        let vary = doc.vary.clone();
 
-        // The swept values, in the document's order (else in order of first appearance).
-        let mut values: Vec<Value> = doc
-            .get("values")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        // The swept values, in the document's order (then any others in order of appearance).
+        let mut values: Vec<Swept> = doc.values.clone();
         for p in points {
-            if let Some(v) = p.get("value")
-                && !values.iter().any(|w| value_key(w) == value_key(v))
-            {
-                values.push(v.clone());
+            if !values.iter().any(|w| w.same(&p.value)) {
+                values.push(p.value.clone());
             }
         }
-        let numbers: Option<Vec<f64>> = values.iter().map(Value::as_f64).collect();
+        let numbers: Option<Vec<f64>> = values.iter().map(Swept::as_f64).collect();
         let scale = match &numbers {
             Some(ns) if ns.len() >= 2 && ns.iter().all(|&f| is_power_of_two(f)) => Scale::Log2,
             Some(ns) if spans_decades(ns) => Scale::Log10,
@@ -295,37 +264,30 @@ impl Figure {
 
         // Series in order of first appearance; a colour each while the palette lasts (else by
         // strategy), marker by isolation.
-        let name =
-            |p: &Value, k: &str| p.get(k).and_then(scalar).unwrap_or_else(|| "?".to_string());
-        let mut strategies: Vec<String> = Vec::new();
+        let mut strategies: Vec<&str> = Vec::new();
         let mut levels: Vec<String> = Vec::new();
+        let mut labels: Vec<String> = Vec::new();
         for p in points {
-            let (s, i) = (name(p, "strategy"), name(p, "isolation"));
-            if !strategies.contains(&s) {
-                strategies.push(s);
+            if !strategies.contains(&p.strategy.as_str()) {
+                strategies.push(&p.strategy);
             }
-            if !levels.contains(&i) {
-                levels.push(i);
+            let level = p.isolation.to_string();
+            let label = format!("{} @ {level}", p.strategy);
+            if !levels.contains(&level) {
+                levels.push(level);
+            }
+            if !labels.contains(&label) {
+                labels.push(label);
             }
         }
-        let labels: Vec<String> = points
-            .iter()
-            .map(|p| format!("{} @ {}", name(p, "strategy"), name(p, "isolation")))
-            .fold(Vec::new(), |mut v, l| {
-                if !v.contains(&l) {
-                    v.push(l);
-                }
-                v
-            });
         let mut series: Vec<Series> = Vec::new();
         for p in points {
-            let (s, i) = (name(p, "strategy"), name(p, "isolation"));
-            let label = format!("{s} @ {i}");
-            let Some(v) = p.get("value") else { continue };
-            let Some(idx) = values.iter().position(|w| value_key(w) == value_key(v)) else {
+            let level = p.isolation.to_string();
+            let label = format!("{} @ {level}", p.strategy);
+            let Some(idx) = values.iter().position(|w| w.same(&p.value)) else {
                 continue;
             };
-            let metrics = METRICS.map(|(_, _, key, k)| p.get(key).and_then(|m| stat(m, k)));
+            let metrics = METRICS.map(|(_, _, measure, k)| stat(measure(p), k));
             let point = Point {
                 x: coordinate(idx),
                 metrics,
@@ -333,8 +295,11 @@ impl Figure {
             match series.iter_mut().find(|x| x.label == label) {
                 Some(x) => x.points.push(point),
                 None => {
-                    let si = strategies.iter().position(|x| *x == s).unwrap_or(0);
-                    let li = levels.iter().position(|x| *x == i).unwrap_or(0);
+                    let si = strategies
+                        .iter()
+                        .position(|x| *x == p.strategy)
+                        .unwrap_or(0);
+                    let li = levels.iter().position(|x| *x == level).unwrap_or(0);
                     let ci = if labels.len() <= PALETTE.len() {
                         series.len()
                     } else {
@@ -353,12 +318,8 @@ impl Figure {
             s.points.sort_by(|a, b| a.x.total_cmp(&b.x));
         }
 
-        let repeat = doc.get("repeat").and_then(Value::as_u64).unwrap_or(1);
-        let scenario = doc
-            .pointer("/scenario/name")
-            .and_then(Value::as_str)
-            .unwrap_or("sweep");
-        let title = format!("{scenario}: varying {vary}");
+        let repeat = doc.repeat.max(1);
+        let title = format!("{}: varying {vary}", doc.scenario.name);
         let mut parts = vec![format!(
             "{vary} = {}",
             ticks
@@ -372,24 +333,21 @@ impl Figure {
         } else {
             "1 run per point".to_string()
         });
-        if let Some(settings) = doc.get("settings").and_then(Value::as_object) {
-            let shown: Vec<String> = ["clients", "duration", "operations", "think", "seed"]
-                .iter()
-                .filter(|k| **k != vary)
-                .filter_map(|k| {
-                    settings
-                        .get(*k)
-                        .and_then(scalar)
-                        .map(|v| format!("{k} {v}"))
-                })
-                .collect();
-            if !shown.is_empty() {
-                parts.push(shown.join(", "));
-            }
-        }
-        if let Some(v) = doc.pointer("/server/version").and_then(Value::as_str) {
-            parts.push(short_version(v));
-        }
+        let st = &doc.settings;
+        let duration = |d| humantime::format_duration(d).to_string();
+        let shown: Vec<String> = [
+            ("clients", Some(st.clients.to_string())),
+            ("duration", Some(duration(st.duration))),
+            ("operations", st.operations.map(|n| n.to_string())),
+            ("think", Some(duration(st.think))),
+            ("seed", Some(st.seed.to_string())),
+        ]
+        .into_iter()
+        .filter(|(k, _)| *k != vary)
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+        .collect();
+        parts.push(shown.join(", "));
+        parts.push(short_version(&doc.server.version));
         Ok(Figure {
             title,
             subtitle: parts.join("  ·  "),
@@ -842,81 +800,120 @@ fn number(v: f64, range: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::engine::ServerInfo;
+    use crate::isolation::Isolation;
+    use crate::report::document::{Kind, VERSION};
 
-    fn doc(values: Value) -> Value {
-        let vs = values.as_array().unwrap().clone();
-        json!({
-            "kind": "sweep",
-            "scenario": {"name": "ticketmaster"},
-            "vary": "clients",
-            "values": values,
-            "repeat": 2,
-            "points": vs.iter().map(|v| json!({
-                "strategy": "naive", "isolation": "rc", "value": v, "runs": 2,
-                "ops_per_s": {"mean": 10.0, "min": 9.0, "max": 11.0},
-                "p99_ms": {"mean": 5.0, "min": 4.0, "max": 6.0},
-                "abort_rate": {"mean": 0.1, "min": 0.0, "max": 0.2},
-                "anomaly_rate": {"mean": 0.0, "min": 0.0, "max": 0.0},
-            })).collect::<Vec<_>>(),
-        })
+    fn summary(mean: f64, min: f64, max: f64) -> Summary {
+        Summary { mean, min, max }
+    }
+
+    fn doc(values: Vec<Swept>) -> SweepReport {
+        let scenario = crate::scenario::load("ticketmaster", &[]).unwrap();
+        let settings = crate::runner::Settings {
+            clients: 8,
+            duration: std::time::Duration::from_millis(400),
+            operations: None,
+            think: std::time::Duration::from_millis(5),
+            max_tries: 10,
+            seed: 1,
+            connections: None,
+            pipeline: true,
+            live: None,
+        };
+        SweepReport {
+            kind: Kind::Sweep,
+            version: VERSION,
+            tool: "contention test".into(),
+            scenario,
+            server: ServerInfo {
+                version: "PostgreSQL 15.20 on x86_64".into(),
+                version_num: 150020,
+                ephemeral: true,
+                settings: Default::default(),
+            },
+            vary: "clients".into(),
+            points: values
+                .iter()
+                .map(|v| SweepPoint {
+                    strategy: "naive".into(),
+                    isolation: Isolation::Rc,
+                    value: v.clone(),
+                    runs: 2,
+                    ops_per_s: summary(10.0, 9.0, 11.0),
+                    p99_ms: summary(5.0, 4.0, 6.0),
+                    abort_rate: summary(0.1, 0.0, 0.2),
+                    anomaly_rate: summary(0.0, 0.0, 0.0),
+                    cells: Vec::new(),
+                })
+                .collect(),
+            values,
+            repeat: 2,
+            settings,
+            interrupted: false,
+        }
+    }
+
+    fn ints(xs: &[i64]) -> Vec<Swept> {
+        xs.iter().map(|x| Swept::Int(*x)).collect()
     }
 
     #[test]
     fn powers_of_two_use_a_log_scale() {
-        let f = Figure::from_json(&doc(json!([1, 2, 4, 8, 16]))).unwrap();
+        let f = Figure::from_sweep(&doc(ints(&[1, 2, 4, 8, 16]))).unwrap();
         assert_eq!(f.scale, Scale::Log2);
         assert_eq!(f.ticks[4], (4.0, "16".to_string()));
         assert_eq!(f.series.len(), 1);
         assert_eq!(f.series[0].points.len(), 5);
         // abort rate is shown in percent
         assert!((f.series[0].points[0].metrics[2].unwrap().mean - 10.0).abs() < 1e-9);
+        assert!(f.title.starts_with("ticketmaster"), "{}", f.title);
+        assert!(f.subtitle.contains("PostgreSQL 15.20") && !f.subtitle.contains("x86_64"));
+        assert!(
+            !f.subtitle.contains("clients 1"),
+            "the varied setting is not repeated"
+        );
     }
 
     #[test]
     fn other_numbers_are_linear_and_strings_categorical() {
-        let f = Figure::from_json(&doc(json!([1, 3, 10]))).unwrap();
+        let f = Figure::from_sweep(&doc(ints(&[1, 3, 10]))).unwrap();
         assert_eq!(f.scale, Scale::Linear);
-        let f = Figure::from_json(&doc(json!([1, 10, 50, 100, 500]))).unwrap();
+        let f = Figure::from_sweep(&doc(ints(&[1, 10, 50, 100, 500]))).unwrap();
         assert_eq!(f.scale, Scale::Log10);
-        let f = Figure::from_json(&doc(json!([0, 1, 10, 200]))).unwrap();
+        let f = Figure::from_sweep(&doc(ints(&[0, 1, 10, 200]))).unwrap();
         assert_eq!(f.scale, Scale::Linear);
         // 0 and 1 would overprint on a 0..200 axis: 1 loses its label
         assert_eq!(f.ticks[1].1, "");
         assert_eq!(f.ticks[2].1, "");
         assert_eq!(f.ticks[3].1, "200");
-        let f = Figure::from_json(&doc(json!(["low", "high"]))).unwrap();
+        let f = Figure::from_sweep(&doc(vec![Swept::parse("low"), Swept::parse("high")])).unwrap();
         assert_eq!(f.scale, Scale::Categorical);
         assert_eq!(f.ticks[1], (1.0, "high".to_string()));
     }
 
     #[test]
-    fn a_run_report_is_not_a_sweep() {
-        let e = Figure::from_json(&json!({"kind": "run", "cells": []})).unwrap_err();
-        assert!(e.to_string().contains("not a sweep"), "{e}");
-    }
-
-    #[test]
     fn odd_sweeps_still_draw() {
-        // One value, nothing committed (no p99), strings, fractions, missing stats.
+        // One value, nothing committed, strings, fractions.
         for values in [
-            json!([4]),
-            json!(["a"]),
-            json!([0.5, 0.25, 2.5]),
-            json!([0, 1]),
+            ints(&[4]),
+            vec![Swept::parse("a")],
+            vec![Swept::Float(0.5), Swept::Float(0.25), Swept::Float(2.5)],
+            ints(&[0, 1]),
         ] {
             let mut d = doc(values.clone());
-            for p in d["points"].as_array_mut().unwrap() {
-                p["p99_ms"] = Value::Null;
-                p.as_object_mut().unwrap().remove("anomaly_rate");
+            for p in &mut d.points {
+                p.p99_ms = summary(0.0, 0.0, 0.0);
+                p.anomaly_rate = summary(f64::NAN, f64::NAN, f64::NAN);
             }
-            let svg = render_svg(&d).unwrap_or_else(|e| panic!("{values}: {e:#}"));
+            let svg = render_svg(&d).unwrap_or_else(|e| panic!("{values:?}: {e:#}"));
             assert!(
                 svg.contains("<svg") && svg.contains("Throughput"),
-                "{values}"
+                "{values:?}"
             );
         }
-        let empty = json!({"kind": "sweep", "vary": "clients", "values": [], "points": []});
+        let mut empty = doc(Vec::new());
+        empty.points.clear();
         assert!(render_svg(&empty).is_err());
     }
 
@@ -925,5 +922,7 @@ mod tests {
         assert_eq!(number(1200.0, 3000.0), "1200");
         assert_eq!(number(0.5, 1.0), "0.5");
         assert_eq!(number(2.0, 10.0), "2");
+        assert_eq!(value_label(&Swept::Float(2.0)), "2");
+        assert_eq!(value_label(&Swept::Float(2.5)), "2.5");
     }
 }

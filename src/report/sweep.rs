@@ -5,19 +5,20 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tabled::builder::Builder;
 use tabled::settings::Alignment;
 use tabled::settings::object::Columns;
 
 use super::Cell;
+use super::document::Kind;
 use crate::engine::ServerInfo;
 use crate::isolation::Isolation;
 use crate::runner::Settings;
 use crate::scenario::{Scenario, Side};
 
 /// Mean, min and max of one measure over the repetitions.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub mean: f64,
     pub min: f64,
@@ -40,12 +41,60 @@ impl Summary {
     }
 }
 
+/// A value of the varied parameter: a whole number, a number, or a word.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Swept {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Swept {
+    /// `4` -> 4, `0.5` -> 0.5, anything else a word.
+    pub fn parse(v: &str) -> Swept {
+        if let Ok(i) = v.parse::<i64>() {
+            Swept::Int(i)
+        } else if let Ok(f) = v.parse::<f64>() {
+            Swept::Float(f)
+        } else {
+            Swept::Text(v.to_string())
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Swept::Int(i) => Some(*i as f64),
+            Swept::Float(f) => Some(*f),
+            Swept::Text(_) => None,
+        }
+    }
+
+    /// The same value (1 and 1.0 are).
+    pub fn same(&self, other: &Swept) -> bool {
+        match (self.as_f64(), other.as_f64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self == other,
+        }
+    }
+}
+
+impl std::fmt::Display for Swept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Swept::Int(i) => write!(f, "{i}"),
+            Swept::Float(x) => write!(f, "{x}"),
+            Swept::Text(s) => f.write_str(s),
+        }
+    }
+}
+
 /// One strategy at one level at one value of the varied parameter.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Point {
     pub strategy: String,
     pub isolation: Isolation,
-    pub value: serde_json::Value,
+    pub value: Swept,
     pub runs: usize,
     pub ops_per_s: Summary,
     pub p99_ms: Summary,
@@ -57,14 +106,18 @@ pub struct Point {
 }
 
 /// Everything a sweep produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepReport {
-    pub kind: &'static str,
+    /// [`Kind::Sweep`].
+    pub kind: Kind,
+    /// [`super::document::VERSION`] when written (0: before documents had versions).
+    #[serde(default)]
+    pub version: u32,
     pub tool: String,
     pub scenario: Scenario,
     pub server: ServerInfo,
     pub vary: String,
-    pub values: Vec<serde_json::Value>,
+    pub values: Vec<Swept>,
     pub repeat: u32,
     pub settings: Settings,
     pub points: Vec<Point>,
@@ -95,7 +148,7 @@ pub fn anomaly_rate(c: &Cell) -> f64 {
 
 impl Point {
     /// Aggregates the repetitions of one (strategy, isolation, value).
-    pub fn new(value: serde_json::Value, cells: Vec<Cell>) -> Point {
+    pub fn new(value: Swept, cells: Vec<Cell>) -> Point {
         let measure =
             |f: &dyn Fn(&Cell) -> f64| Summary::of(&cells.iter().map(f).collect::<Vec<_>>());
         Point {
@@ -137,10 +190,7 @@ fn rows(r: &SweepReport) -> Vec<Vec<String>> {
     r.points
         .iter()
         .map(|p| {
-            let value = p
-                .value
-                .as_str()
-                .map_or_else(|| p.value.to_string(), str::to_string);
+            let value = p.value.to_string();
             let pct = Summary {
                 mean: p.abort_rate.mean * 100.0,
                 min: p.abort_rate.min * 100.0,
@@ -215,10 +265,7 @@ pub fn render_csv(r: &SweepReport, out: &mut dyn Write) -> io::Result<()> {
         "anomaly_rate_mean",
     ])?;
     for p in &r.points {
-        let value = p
-            .value
-            .as_str()
-            .map_or_else(|| p.value.to_string(), str::to_string);
+        let value = p.value.to_string();
         w.write_record([
             r.scenario.name.clone(),
             p.strategy.clone(),

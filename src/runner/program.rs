@@ -466,7 +466,7 @@ impl Cursor {
 }
 
 /// What one action did, for timelines (filled only when asked for).
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Trace {
     /// The statement with its bind values shown inline.
     pub sql: Option<String>,

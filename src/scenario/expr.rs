@@ -85,6 +85,30 @@ impl serde::Serialize for Expr {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Expr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Expr, D::Error> {
+        let source = String::deserialize(d)?;
+        Expr::parse(&source).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A value from plain JSON (as [`to_json`] writes it).
+pub fn from_json(v: serde_json::Value) -> Result<Value, String> {
+    Ok(match v {
+        serde_json::Value::Null => Value::Empty,
+        serde_json::Value::Bool(b) => Value::Boolean(b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().ok_or_else(|| format!("{n}: not a number"))?),
+        },
+        serde_json::Value::String(s) => Value::String(s),
+        serde_json::Value::Array(a) => {
+            Value::Tuple(a.into_iter().map(from_json).collect::<Result<_, _>>()?)
+        }
+        serde_json::Value::Object(_) => return Err("expected a value, not an object".into()),
+    })
+}
+
 /// A value as plain JSON (for reports).
 pub fn to_json(v: &Value) -> serde_json::Value {
     match v {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
 pub use expr::{Expr, Value};
@@ -32,7 +32,7 @@ use crate::outcome::Abort;
 pub const BUILTINS: [&str; 4] = ["client", "op", "try", "rows"];
 
 /// A validated scenario, with parameters already resolved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scenario {
     pub name: String,
     pub summary: String,
@@ -66,12 +66,12 @@ impl Scenario {
 }
 
 /// One participant of a replay: runs its own steps, or one operation of the strategy replayed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
     pub name: String,
     pub summary: String,
     /// Fixed values for draws (and extra variables), instead of seeded random ones.
-    #[serde(serialize_with = "ser_bind")]
+    #[serde(serialize_with = "ser_bind", deserialize_with = "de_bind")]
     pub bind: Vec<(String, Value)>,
     pub steps: Option<Vec<Step>>,
 }
@@ -84,8 +84,15 @@ fn ser_bind<S: serde::Serializer>(b: &[(String, Value)], s: S) -> Result<S::Ok, 
     m.serialize(s)
 }
 
+fn de_bind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, Value)>, D::Error> {
+    let m = IndexMap::<String, serde_json::Value>::deserialize(d)?;
+    m.into_iter()
+        .map(|(k, v)| Ok((k, expr::from_json(v).map_err(serde::de::Error::custom)?)))
+        .collect()
+}
+
 /// An explicit order of the sessions' steps.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Schedule {
     pub name: String,
     pub summary: String,
@@ -95,7 +102,7 @@ pub struct Schedule {
 }
 
 /// "Run session `a` up to and including its step `target`" (earlier steps first, if needed).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
     pub session: String,
     pub target: Target,
@@ -103,7 +110,7 @@ pub struct Token {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Target {
     /// The n-th step, from 1; one past the last step is the final commit.
@@ -115,18 +122,18 @@ pub enum Target {
 }
 
 /// Which classic anomaly a catalogue scenario exhibits.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassicAnomaly {
     pub id: String,
     pub reference: String,
     pub definition: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Param {
-    #[serde(serialize_with = "ser_value")]
+    #[serde(serialize_with = "ser_value", deserialize_with = "de_value")]
     pub value: Value,
-    #[serde(serialize_with = "ser_value")]
+    #[serde(serialize_with = "ser_value", deserialize_with = "de_value")]
     pub default: Value,
     pub help: String,
 }
@@ -135,15 +142,19 @@ fn ser_value<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
     expr::to_json(v).serialize(s)
 }
 
+fn de_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    expr::from_json(serde_json::Value::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
 /// A per-operation random draw, seeded from the run seed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Draw {
     pub name: String,
     pub kind: DrawKind,
     pub distinct_from: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DrawKind {
     /// Integers low..=high, each equally likely.
@@ -154,7 +165,7 @@ pub enum DrawKind {
     Chance { p: f64 },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunDefaults {
     pub clients: u32,
     #[serde(with = "humantime_serde_compat")]
@@ -167,7 +178,7 @@ pub struct RunDefaults {
 }
 
 /// One named way of doing the business operation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Strategy {
     pub name: String,
     pub summary: String,
@@ -185,7 +196,7 @@ impl Strategy {
 }
 
 /// A role that reads concurrently with the clients, flagging what it sees.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Auditor {
     pub name: String,
     pub summary: String,
@@ -214,7 +225,7 @@ fn expectations_at(list: &[(Isolation, Vec<Expectation>)], level: Isolation) -> 
 /// One step of an operation, in order: `when` gates it, `sql` runs (its first row's columns
 /// become variables, `rows` the row count), then `reject_if`, `retry_if`, `flag_if` are checked,
 /// then the client thinks, then `commit` ends the transaction.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
     /// For schedules (`a.read`).
     pub name: Option<String>,
@@ -232,7 +243,7 @@ pub struct Step {
     pub commit: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Think {
     None,
@@ -241,7 +252,7 @@ pub enum Think {
     Fixed(#[serde(with = "humantime_serde_compat")] Duration),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Side {
     /// Damage done by the writing clients' strategy.
@@ -250,7 +261,7 @@ pub enum Side {
     Reader,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invariant {
     pub name: String,
     pub anomaly: String,
@@ -261,7 +272,7 @@ pub struct Invariant {
     pub prevented_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvariantSource {
     /// SQL returning one number after the clients stop.
@@ -282,5 +293,9 @@ mod humantime_serde_compat {
     use std::time::Duration;
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }

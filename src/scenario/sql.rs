@@ -19,6 +19,17 @@ pub struct NamedSql {
     pub names: Vec<String>,
 }
 
+/// Read back from its `source` (the rewritten text and names follow from it).
+impl<'de> serde::Deserialize<'de> for NamedSql {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NamedSql, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Written {
+            source: String,
+        }
+        Written::deserialize(d).map(|w| parse_named(&w.source))
+    }
+}
+
 /// Turns `:name` placeholders into `$n` bind parameters, one per distinct name.
 pub fn parse_named(sql: &str) -> NamedSql {
     let mut names: Vec<String> = Vec::new();

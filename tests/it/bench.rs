@@ -1,10 +1,16 @@
 //! `contention bench` against pgbench, the tpcb scenario it runs, and the initdb template cache
 //! that makes private servers start fast. Shapes only: no timing is asserted.
 
-use crate::support::{cell, contention, run, run_json, scratch, stderr, stdout, writer_damage};
+use contention::report::document::Document;
+
+use crate::support::{
+    cell, contention, document, json, run, run_json, scratch, stderr, stdout, writer_damage,
+};
 
 #[test]
 fn bench_prints_a_ratio_row() {
+    let dir = scratch();
+    let file = dir.path().join("bench.json");
     let out = run(&[
         "bench",
         "--clients",
@@ -13,6 +19,8 @@ fn bench_prints_a_ratio_row() {
         "1s",
         "--rounds",
         "2",
+        "--output",
+        file.to_str().unwrap(),
     ]);
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "stdout:\n{text}\nstderr:\n{err}");
@@ -44,10 +52,90 @@ fn bench_prints_a_ratio_row() {
         .unwrap_or_else(|| panic!("no min-max in {row:?}"));
     let [median, low, high] = [median, low, high].map(|v| v.parse::<f64>().unwrap());
     assert!(low > 0.0 && low <= median && median <= high, "{row:?}");
+    // The file carries every figure of the table, and its rounds.
+    let Document::Bench(doc) = Document::read(&file).unwrap() else {
+        panic!("not a bench document");
+    };
+    let c = doc.comparison.as_ref().expect("pgbench against the lab");
+    assert_eq!((c.rounds, c.rows.len()), (2, 1));
+    let r = &c.rows[0];
+    assert_eq!((r.clients, r.rounds.len()), (1, 2));
+    let ratio = r.ratio.expect("a ratio");
+    assert_eq!(
+        [ratio.median, ratio.min, ratio.max].map(|v| format!("{v:.2}")),
+        [
+            row[3].split(' ').next().unwrap(),
+            &format!("{low:.2}"),
+            &format!("{high:.2}")
+        ]
+        .map(str::to_string)
+    );
+    for (figure, column) in [
+        (r.pgbench_tps, 1),
+        (r.contention_ops_per_s, 2),
+        (r.pgbench_cpu_us_per_txn, 4),
+        (r.contention_cpu_us_per_op, 5),
+    ] {
+        assert_eq!(
+            format!("{figure:.0}"),
+            row[column],
+            "column {column}: {row:?}"
+        );
+    }
+    let mean = (r.rounds[0].pgbench.per_sec + r.rounds[1].pgbench.per_sec) / 2.0;
+    assert!((mean - r.pgbench_tps).abs() < 1e-6, "{}", json(&doc));
+    assert!(doc.pipeline && doc.comparison.is_some() && doc.footprint.is_none());
+    let csv = std::fs::read_to_string(file.with_extension("csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.starts_with("clients,rounds,pgbench_tps,"), "{csv}");
     assert!(
         err.contains("pgbench database contention_pgbench_"),
         "{err}"
     );
+}
+
+#[test]
+fn bench_footprint_writes_json() {
+    let out = run(&[
+        "bench",
+        "--footprint",
+        "20",
+        "--duration",
+        "1s",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    let Document::Bench(doc) = document(&out) else {
+        panic!("not a bench document: {}", stdout(&out));
+    };
+    let f = doc.footprint.as_ref().expect("the footprint");
+    assert!(doc.comparison.is_none());
+    assert_eq!(f.clients, 20);
+    assert!(f.committed > 0 && f.ops_per_s > 0.0, "{}", json(&doc));
+    assert!(
+        f.user_s + f.sys_s > 0.0 && f.peak_rss_mib > 1.0,
+        "{}",
+        json(&doc)
+    );
+    let per_1000 = f.cpu_s_per_1000_ops.expect("something committed");
+    assert!(
+        (per_1000 - (f.user_s + f.sys_s) * 1000.0 / f.committed as f64).abs() < 1e-9,
+        "{}",
+        json(&doc)
+    );
+    let md = run(&[
+        "bench",
+        "--footprint",
+        "5",
+        "--duration",
+        "1s",
+        "--format",
+        "markdown",
+        "--quiet",
+    ]);
+    assert!(md.status.success(), "{}", stderr(&md));
+    assert!(stdout(&md).contains("| clients |"), "{}", stdout(&md));
 }
 
 #[test]
@@ -72,15 +160,15 @@ fn tpcb_runs_without_anomalies_pipelined_or_not() {
         let mut args = vec!["tpcb", "--operations", "50", "--expect", "declared"];
         args.extend(extra);
         let (code, report) = run_json(&args);
-        assert_eq!(code, 0, "{extra:?}: {report}");
+        assert_eq!(code, 0, "{extra:?}: {}", json(&report));
         let c = cell(&report, "tpcb", "rc");
-        assert_eq!(c["stats"]["committed"].as_u64(), Some(50), "{extra:?}: {c}");
-        assert_eq!(writer_damage(c), 0, "{extra:?}: {c}");
+        assert_eq!(c.stats.committed, 50, "{extra:?}: {}", json(&c));
+        assert_eq!(writer_damage(c), 0, "{extra:?}: {}", json(&c));
         assert_eq!(
-            report["settings"]["pipeline"].as_bool(),
-            Some(extra.is_none()),
+            report.settings.pipeline,
+            extra.is_none(),
             "{extra:?}: {}",
-            report["settings"]
+            json(&report.settings)
         );
     }
 }

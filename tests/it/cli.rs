@@ -2,7 +2,7 @@
 //! how a client frames its transactions (pipelined or not).
 
 use crate::support::{
-    aborts, cell, invariant, run, run_json, scratch, stderr, stdout, write, writer_damage,
+    aborts, cell, invariant, json, run, run_json, scratch, stderr, stdout, write, writer_damage,
 };
 
 #[test]
@@ -103,19 +103,22 @@ fn json_records_what_is_needed_to_repeat_the_run() {
         "6",
     ]);
     assert_eq!(code, 0);
-    assert_eq!(r["settings"]["seed"], 7);
-    assert_eq!(r["settings"]["clients"], 6);
-    assert_eq!(r["scenario"]["params"]["seats"]["value"], 3);
-    assert!(
-        r["server"]["version"]
-            .as_str()
-            .unwrap()
-            .starts_with("PostgreSQL")
+    assert_eq!(r.settings.seed, 7);
+    assert_eq!(r.settings.clients, 6);
+    assert_eq!(
+        r.scenario.params["seats"].value,
+        contention::scenario::Value::Int(3)
     );
-    assert!(r["server"]["settings"]["deadlock_timeout"].is_string());
+    assert!(r.server.version.starts_with("PostgreSQL"));
+    assert!(r.server.settings.contains_key("deadlock_timeout"));
     let c = cell(&r, "conditional", "rc");
-    assert_eq!(c["stats"]["committed"], 3, "three seats, three sales: {c}");
-    assert!(c["stats"]["latency"]["p99"].as_u64().unwrap() > 0);
+    assert_eq!(
+        c.stats.committed,
+        3,
+        "three seats, three sales: {}",
+        json(&c)
+    );
+    assert!(c.stats.latency_ms(0.99) > 0.0);
 }
 
 #[test]
@@ -134,7 +137,7 @@ fn clients_can_share_a_small_pool() {
     assert_eq!(code, 0);
     let c = cell(&r, "conditional", "rc");
     assert_eq!(writer_damage(c), 0);
-    assert_eq!(c["stats"]["committed"], 4);
+    assert_eq!(c.stats.committed, 4);
 }
 
 /// Even operations insert id 1, which only the first of them can: the others fail with a
@@ -174,11 +177,11 @@ fn a_failed_statement_ends_its_transaction_pipelined_or_not() {
         ];
         args.extend_from_slice(extra);
         let (code, r) = run_json(&args);
-        assert_eq!(code, 0, "{extra:?}: {r}");
+        assert_eq!(code, 0, "{extra:?}: {}", json(&r));
         let c = cell(&r, "insert", "rc");
-        assert_eq!(c["stats"]["committed"], 6, "{extra:?}: {c}");
-        assert_eq!(aborts(c, "other"), 4, "{extra:?}: {c}");
-        assert_eq!(c["stats"]["failed"], 4, "{extra:?}: {c}");
-        assert_eq!(invariant(c, "rows_not_six"), 0, "{extra:?}: {c}");
+        assert_eq!(c.stats.committed, 6, "{extra:?}: {}", json(&c));
+        assert_eq!(aborts(c, "other"), 4, "{extra:?}: {}", json(&c));
+        assert_eq!(c.stats.failed, 4, "{extra:?}: {}", json(&c));
+        assert_eq!(invariant(c, "rows_not_six"), 0, "{extra:?}: {}", json(&c));
     }
 }

@@ -1,9 +1,17 @@
 //! Experiments: sweeps (points, repetitions, result files), CI expectations with scopes and
 //! measured rules (a failing one exits 1), and `compare` of two result files.
 
-use serde_json::Value;
+use contention::report::document::{Document, Kind, VERSION};
+use contention::report::sweep::{SweepReport, Swept};
 
-use crate::support::{run, scratch, stderr, stdout};
+use crate::support::{document, run, scratch, stderr, stdout};
+
+fn sweep_of(doc: Document) -> SweepReport {
+    match doc {
+        Document::Sweep(s) => *s,
+        other => panic!("a {} document, not a sweep", other.kind()),
+    }
+}
 
 #[test]
 fn a_sweep_aggregates_repetitions_and_writes_json_and_csv() {
@@ -34,29 +42,35 @@ fn a_sweep_aggregates_repetitions_and_writes_json_and_csv() {
         plot.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    assert_eq!(doc["kind"], "sweep");
-    assert_eq!(doc["vary"], "clients");
-    assert_eq!(doc["values"], serde_json::json!([1, 4]));
-    let points = doc["points"].as_array().unwrap();
-    assert_eq!(points.len(), 4, "2 strategies x 2 values at rc");
-    for p in points {
-        assert_eq!(p["runs"], 2);
-        assert_eq!(p["cells"].as_array().unwrap().len(), 2);
-        assert!(p["ops_per_s"]["mean"].as_f64().unwrap() > 0.0);
-        assert!(p["ops_per_s"]["min"].as_f64().unwrap() <= p["ops_per_s"]["max"].as_f64().unwrap());
-        assert_eq!(
-            p["anomaly_rate"]["max"], 0.0,
-            "correct strategies: no anomalies"
-        );
+    let doc = sweep_of(document(&out));
+    assert_eq!((doc.kind, doc.version), (Kind::Sweep, VERSION));
+    assert_eq!(doc.vary, "clients");
+    assert_eq!(doc.values, vec![Swept::Int(1), Swept::Int(4)]);
+    assert_eq!(doc.points.len(), 4, "2 strategies x 2 values at rc");
+    for p in &doc.points {
+        assert_eq!(p.runs, 2);
+        assert_eq!(p.cells.len(), 2);
+        assert!(p.ops_per_s.mean > 0.0);
+        assert!(p.ops_per_s.min <= p.ops_per_s.max);
+        assert_eq!(p.anomaly_rate.max, 0.0, "correct strategies: no anomalies");
         // Each repetition sold exactly its 20 operations' tickets (seats are plenty).
-        for c in p["cells"].as_array().unwrap() {
-            assert_eq!(c["stats"]["committed"], 20);
+        for c in &p.cells {
+            assert_eq!(c.stats.committed, 20);
         }
     }
     // The file holds the same document, and the CSV one row per point.
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(file["points"].as_array().unwrap().len(), 4);
+    let file = sweep_of(Document::read(&json).unwrap());
+    assert_eq!(file.points.len(), 4);
+    assert_eq!(
+        file.points
+            .iter()
+            .map(|p| (p.value.clone(), p.ops_per_s))
+            .collect::<Vec<_>>(),
+        doc.points
+            .iter()
+            .map(|p| (p.value.clone(), p.ops_per_s))
+            .collect::<Vec<_>>()
+    );
     let csv = std::fs::read_to_string(json.with_extension("csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     assert!(
@@ -204,4 +218,39 @@ fn compare_shows_ratios_and_anomaly_changes() {
         "{}",
         stderr(&missing)
     );
+
+    // An unknown kind, a newer version and an older file without kind or version.
+    let text = std::fs::read_to_string(&a).unwrap();
+    let cake = dir.path().join("cake.json");
+    std::fs::write(
+        &cake,
+        text.replacen("\"kind\": \"run\"", "\"kind\": \"cake\"", 1),
+    )
+    .unwrap();
+    let newer = dir.path().join("newer.json");
+    std::fs::write(&newer, text.replacen("\"version\": 1", "\"version\": 2", 1)).unwrap();
+    for (file, needle) in [
+        (&cake, "unknown document kind \"cake\""),
+        (&newer, "version 2, written by a newer contention"),
+    ] {
+        let out = run(&["compare", a.to_str().unwrap(), file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(file.to_str().unwrap()) && err.contains(needle),
+            "{needle}: {err}"
+        );
+    }
+    let old = dir.path().join("old.json");
+    let unversioned = text
+        .replacen("\"kind\": \"run\",", "", 1)
+        .replacen("\"version\": 1,", "", 1);
+    assert!(
+        !unversioned.contains("\"kind\": \"run\""),
+        "{unversioned:.200}"
+    );
+    std::fs::write(&old, unversioned).unwrap();
+    let out = run(&["compare", old.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("naive@rc"), "{}", stdout(&out));
 }

@@ -3,13 +3,13 @@
 //! level, and REPEATABLE READ / SERIALIZABLE abort with 40001 where PostgreSQL does.
 //! Every run also checks the scenario's own declared expectations (`--expect declared`).
 
-use serde_json::Value;
+use contention::report::RunReport;
 
-use crate::support::{aborts, cell, committed, invariant, run_json, writer_damage};
+use crate::support::{aborts, cell, committed, invariant, json, run_json, writer_damage};
 
 const LEVELS: [&str; 3] = ["rc", "rr", "serializable"];
 
-fn matrix(scenario: &str, seed: &str) -> Value {
+fn matrix(scenario: &str, seed: &str) -> RunReport {
     let (code, report) = run_json(&[
         scenario,
         "--isolation",
@@ -19,17 +19,9 @@ fn matrix(scenario: &str, seed: &str) -> Value {
         "--seed",
         seed,
     ]);
-    let failures: Vec<String> = report["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| {
-            c["failures"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(move |f| format!("{}@{}: {f}", c["strategy"], c["isolation"]))
-        })
+    let failures: Vec<String> = report
+        .failures()
+        .map(|(c, f)| format!("{}: {f}", c.label()))
         .collect();
     assert_eq!(
         code, 0,
@@ -39,9 +31,12 @@ fn matrix(scenario: &str, seed: &str) -> Value {
 }
 
 /// A correct strategy: no writer-side damage at any level, and it did real work.
-fn safe_everywhere(report: &Value, strategy: &str) {
-    let levels: Vec<&str> = match report["scenario"]["strategies"][strategy]["isolation"].as_str() {
-        Some(pinned) => vec![pinned],
+fn safe_everywhere(report: &RunReport, strategy: &str) {
+    let pinned = report.scenario.strategies[strategy]
+        .isolation
+        .map(|l| l.to_string());
+    let levels: Vec<&str> = match &pinned {
+        Some(pinned) => vec![pinned.as_str()],
         None => LEVELS.to_vec(),
     };
     for level in levels {
@@ -49,17 +44,11 @@ fn safe_everywhere(report: &Value, strategy: &str) {
         assert_eq!(
             writer_damage(c),
             0,
-            "{strategy}@{level} must show no anomaly: {c}"
+            "{strategy}@{level} must show no anomaly: {}",
+            json(c)
         );
         assert!(
-            committed(c)
-                + c["stats"]["rejected"]
-                    .as_object()
-                    .unwrap()
-                    .values()
-                    .map(|v| v.as_u64().unwrap())
-                    .sum::<u64>()
-                > 0,
+            committed(c) + c.stats.total_rejected() > 0,
             "{strategy}@{level} did nothing"
         );
     }

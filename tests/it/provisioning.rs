@@ -79,12 +79,7 @@ fn a_run_against_db_leaves_no_database_and_touches_nothing_else() {
         "conditional,naive",
     ]);
     assert_eq!(code, 0);
-    assert!(
-        report["database"]
-            .as_str()
-            .unwrap()
-            .starts_with("contention_ticketmaster_")
-    );
+    assert!(report.database.starts_with("contention_ticketmaster_"));
     assert!(
         f.lab_databases().is_empty(),
         "left behind: {:?}",

@@ -1,56 +1,56 @@
 //! Deterministic replays: each core scenario's schedule gives the outcome of the catalogue at
 //! every level, the same timeline on every run; the anomaly catalogue gives PostgreSQL's table.
 
-use serde_json::Value;
+use contention::replay::{Event, Kind as EventKind, Replay};
+use contention::report::document::Document;
 
-use crate::support::{run, stderr, stdout};
+use crate::support::{document, json, run, stderr, stdout};
 
 /// `contention replay ... --format json`, returning the replays.
-fn replays(args: &[&str]) -> Vec<Value> {
+fn replays(args: &[&str]) -> Vec<Replay> {
     let mut all = vec!["replay"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--format", "json", "--quiet"]);
     let out = run(&all);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    doc["replays"].as_array().expect("replays").clone()
+    match document(&out) {
+        Document::Replay(r) => r.replays,
+        other => panic!("a {} document from `replay`", other.kind()),
+    }
 }
 
-fn find<'a>(rs: &'a [Value], strategy: &str, level: &str) -> &'a Value {
+fn find<'a>(rs: &'a [Replay], strategy: &str, level: &str) -> &'a Replay {
     rs.iter()
-        .find(|r| r["strategy"] == strategy && r["isolation"] == level)
+        .find(|r| r.strategy.as_deref() == Some(strategy) && r.isolation.to_string() == level)
         .unwrap_or_else(|| panic!("no replay {strategy}@{level}"))
 }
 
-fn verdict(r: &Value) -> &str {
-    r["verdict"].as_str().expect("verdict")
+fn verdict(r: &Replay) -> String {
+    r.verdict.label()
 }
 
-fn invariant(r: &Value, name: &str) -> i64 {
-    r["invariants"]
-        .as_array()
-        .unwrap()
+fn invariant(r: &Replay, name: &str) -> i64 {
+    r.invariants
         .iter()
-        .find(|m| m["name"] == name)
-        .unwrap()["value"]
-        .as_i64()
-        .unwrap()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no invariant {name}"))
+        .value
 }
 
 /// The timeline without anything that may differ between runs (there should be nothing).
-fn timeline(rs: &[Value]) -> Vec<Value> {
+fn timeline(rs: &[Replay]) -> Vec<String> {
     rs.iter()
-        .map(|r| serde_json::json!([r["strategy"], r["isolation"], r["events"], r["verdict"]]))
+        .map(|r| json(&(&r.strategy, r.isolation, &r.events, &r.verdict)))
         .collect()
 }
 
-fn events_of<'a>(r: &'a Value, session: &str) -> Vec<&'a Value> {
-    r["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["session"] == session)
-        .collect()
+fn events_of<'a>(r: &'a Replay, session: &str) -> Vec<&'a Event> {
+    r.events.iter().filter(|e| e.session == session).collect()
+}
+
+/// The SQLSTATE of the error that ended the event's attempt, if any.
+fn error(e: &Event) -> Option<&str> {
+    e.trace.error.as_ref().map(|(code, _)| code.as_str())
 }
 
 #[test]
@@ -79,7 +79,11 @@ fn ticketmaster_oversells_step_by_step_at_read_committed_only() {
     }
     // The unchecked conditional UPDATE at rc: b's UPDATE changes 0 rows and its INSERT runs anyway.
     let b = events_of(find(rs, "unchecked-conditional", "rc"), "b");
-    assert!(b.iter().any(|e| e["result"] == "0 rows affected"), "{b:?}");
+    assert!(
+        b.iter()
+            .any(|e| e.trace.result.as_deref() == Some("0 rows affected")),
+        "{b:?}"
+    );
     for safe in ["conditional", "for-update", "version", "table-lock"] {
         for level in ["rc", "rr", "serializable"] {
             assert!(
@@ -93,13 +97,15 @@ fn ticketmaster_oversells_step_by_step_at_read_committed_only() {
     let fu = find(rs, "for-update", "rc");
     let b = events_of(fu, "b");
     assert!(
-        b.iter()
-            .any(|e| e["kind"]["waits"]["blockers"] == serde_json::json!(["a"])),
+        b.iter().any(|e| e.kind
+            == EventKind::Waits {
+                blockers: vec!["a".into()]
+            }),
         "{b:?}"
     );
     assert!(
         b.iter()
-            .any(|e| e["kind"] == "resumes" && e["end"] == "rejected: sold_out"),
+            .any(|e| e.kind == EventKind::Resumes && e.end.as_deref() == Some("rejected: sold_out")),
         "{b:?}"
     );
 }
@@ -138,35 +144,30 @@ fn deadlock_victim_is_the_session_that_closes_the_cycle() {
             let un = find(&rs, "unordered", level);
             let b = events_of(un, "b");
             assert!(
-                b.iter().any(|e| e["error"][0] == "40P01"),
+                b.iter().any(|e| error(e) == Some("40P01")),
                 "unordered@{level}: b closes the cycle and gets 40P01: {b:?}"
             );
             assert!(
-                events_of(un, "a").iter().all(|e| e["error"].is_null()),
+                events_of(un, "a").iter().all(|e| error(e).is_none()),
                 "a is never the victim"
             );
             let ordered = find(&rs, "ordered", level);
             assert!(
-                ordered["events"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .all(|e| e["error"][0] != "40P01"),
+                ordered.events.iter().all(|e| error(e) != Some("40P01")),
                 "ordered: no deadlock (at rr and serializable b's lock after a's commit is a 40001)"
             );
             assert!(
                 events_of(ordered, "b")
                     .iter()
-                    .any(|e| e["kind"]["waits"].is_object()),
+                    .any(|e| matches!(e.kind, EventKind::Waits { .. })),
                 "ordered: b waits its turn"
             );
             for s in ["nowait", "lock-timeout"] {
                 assert!(
-                    find(&rs, s, level)["events"]
-                        .as_array()
-                        .unwrap()
+                    find(&rs, s, level)
+                        .events
                         .iter()
-                        .any(|e| e["error"][0] == "55P03"),
+                        .any(|e| error(e) == Some("55P03")),
                     "{s}@{level}: 55P03"
                 );
             }
@@ -184,13 +185,13 @@ fn a_schedule_can_be_given_on_the_command_line() {
         "a1 a2 a3 a4 b1 b2 b3 b4",
     ]);
     let r = &rs[0];
-    assert_eq!(r["schedule"], "given");
+    assert_eq!(r.schedule, "given");
     assert_eq!(
         verdict(r),
         "prevented",
         "run one after the other, the second buyer finds it sold out"
     );
-    assert_eq!(r["ends"][1]["end"], "rejected: sold_out");
+    assert_eq!(r.ends[1].end, "rejected: sold_out");
 
     let out = run(&["replay", "ticketmaster", "--schedule", "a1 b9"]);
     assert_eq!(out.status.code(), Some(2));
@@ -257,17 +258,20 @@ fn the_anomaly_table_matches_postgresql() {
     for _ in 0..2 {
         let out = run(&["anomalies", "--format", "json", "--quiet"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        let results = doc["results"].as_array().unwrap();
+        let Document::Anomalies(doc) = document(&out) else {
+            panic!("not the anomaly table: {}", stdout(&out));
+        };
+        let results = &doc.results;
         assert_eq!(results.len(), 30, "10 anomalies x 3 levels");
         for (id, prevented) in POSTGRES {
             for (level, want) in ["rc", "rr", "serializable"].iter().zip(prevented) {
                 let r = results
                     .iter()
-                    .find(|r| r["anomaly"] == id && r["isolation"] == *level)
+                    .find(|r| r.anomaly.as_deref() == Some(id) && r.isolation.to_string() == *level)
                     .unwrap_or_else(|| panic!("no result for {id}@{level}"));
-                let v = r["verdict"].as_str().unwrap();
-                assert_eq!(v.starts_with("prevented"), want, "{id}@{level}: {v}");
+                let v = r.verdict.label();
+                assert_eq!(r.verdict.is_prevented(), want, "{id}@{level}: {v}");
+                assert_eq!(r.replay.verdict, r.verdict, "{id}@{level}");
             }
         }
     }

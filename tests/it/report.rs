@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::{run, run_json, scratch, stderr, stdout};
 
-/// A small sweep (ticketmaster, clients 1..16, 2 runs per point) in the format `sweep` writes.
+/// A small sweep (ticketmaster, clients 1..16, 2 runs per point) in the format `sweep` writes
+/// (two sweeps' points in one document; the cells' latency buckets emptied to keep it small).
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sweep-ticketmaster-clients.json")
 }

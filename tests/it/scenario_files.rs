@@ -1,7 +1,7 @@
 //! Scenario files: every built-in validates, and malformed files are refused with errors that
 //! name the file, the line and the key.
 
-use crate::support::{cell, invariant, run, run_json, scratch, stderr, stdout, write};
+use crate::support::{cell, invariant, json, run, run_json, scratch, stderr, stdout, write};
 
 const TINY: &str = r#"name = "tiny"
 summary = "a counter"
@@ -101,13 +101,8 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut got: Vec<&str> = v["strategies"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|s| s.as_str())
-            .collect();
+        let v: contention::scenario::Scenario = serde_json::from_slice(&out.stdout).unwrap();
+        let mut got: Vec<&str> = v.strategies.keys().map(|s| s.as_str()).collect();
         got.sort();
         let mut want = strategies.to_vec();
         want.sort();
@@ -238,8 +233,13 @@ fn invariant_sql_sees_the_runs_parameter_values() {
     let dir = scratch();
     let p = write(&dir, "tiny.toml", &text);
     let (code, r) = run_json(&[p.to_str().unwrap(), "--param", "n=5", "--operations", "5"]);
-    assert_eq!(code, 0, "{r}");
-    assert_eq!(invariant(cell(&r, "inc", "rc"), "negative"), 0, "{r}");
+    assert_eq!(code, 0, "{}", json(&r));
+    assert_eq!(
+        invariant(cell(&r, "inc", "rc"), "negative"),
+        0,
+        "{}",
+        json(&r)
+    );
 }
 
 #[test]
@@ -275,4 +275,26 @@ fn bad_param_overrides_name_the_flag() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn an_invariant_that_returns_null_or_no_row_is_an_error_not_ok() {
+    let dir = scratch();
+    for (sql, says) in [
+        ("SELECT sum(v) FROM t WHERE v < 0", "returned NULL"),
+        ("SELECT v FROM t WHERE v < 0", "returned no row"),
+    ] {
+        let p = write(
+            &dir,
+            "tiny.toml",
+            &TINY.replace("SELECT count(*) FROM t WHERE v < 0", sql),
+        );
+        let path = p.to_str().unwrap();
+        let out = run(&["run", path, "--operations", "3", "--quiet"]);
+        assert_eq!(out.status.code(), Some(2), "{sql}: {}", stdout(&out));
+        let err = stderr(&out);
+        for needle in [path, "invariant `negative`", says] {
+            assert!(err.contains(needle), "{sql}: no {needle:?} in:\n{err}");
+        }
+    }
 }

@@ -1,9 +1,12 @@
-//! Running the binary and reading its JSON report.
+//! Running the binary and reading its JSON documents, as the lab's own types.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
+use contention::outcome::Abort;
+use contention::report::document::Document;
+use contention::report::{Cell, RunReport};
+use contention::scenario::Side;
 
 /// The binary, with no ambient database configuration.
 pub fn contention() -> Command {
@@ -34,64 +37,70 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A document from a command's stdout; panics with its output when it is not one.
+pub fn document(out: &Output) -> Document {
+    Document::parse(&stdout(out)).unwrap_or_else(|e| {
+        panic!(
+            "no JSON document ({e:#}); exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            stdout(out),
+            stderr(out)
+        )
+    })
+}
+
 /// Runs `contention run ... --format json --quiet` and returns (exit code, report).
-pub fn run_json(args: &[&str]) -> (i32, Value) {
+pub fn run_json(args: &[&str]) -> (i32, RunReport) {
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--format", "json", "--quiet"]);
     let out = run(&all);
     let code = out.status.code().unwrap_or(-1);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON report ({e}); exit {code}\nstdout:\n{}\nstderr:\n{}",
-            stdout(&out),
-            stderr(&out)
-        )
-    });
-    (code, report)
+    match document(&out) {
+        Document::Run(r) => (code, *r),
+        other => panic!("a {} document from `run`", other.kind()),
+    }
+}
+
+/// Something of a document as compact JSON, for assertion messages.
+pub fn json(x: &impl serde::Serialize) -> String {
+    serde_json::to_string(x).unwrap_or_else(|e| format!("(unprintable: {e})"))
 }
 
 /// The cell of a report for a strategy at an isolation level.
-pub fn cell<'a>(report: &'a Value, strategy: &str, isolation: &str) -> &'a Value {
-    report["cells"]
-        .as_array()
-        .expect("cells")
+pub fn cell<'a>(report: &'a RunReport, strategy: &str, isolation: &str) -> &'a Cell {
+    report
+        .cells
         .iter()
-        .find(|c| c["strategy"] == strategy && c["isolation"] == isolation)
+        .find(|c| c.strategy == strategy && c.isolation.to_string() == isolation)
         .unwrap_or_else(|| panic!("no cell {strategy}@{isolation}"))
 }
 
 /// An invariant's measured damage in a cell.
-pub fn invariant(cell: &Value, name: &str) -> i64 {
-    cell["invariants"]
-        .as_array()
-        .expect("invariants")
+pub fn invariant(cell: &Cell, name: &str) -> i64 {
+    cell.invariants
         .iter()
-        .find(|m| m["name"] == name)
-        .unwrap_or_else(|| panic!("no invariant {name}"))["value"]
-        .as_i64()
-        .expect("a number")
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no invariant {name}"))
+        .value
 }
 
 /// Damage over all writer-side invariants of a cell.
-pub fn writer_damage(cell: &Value) -> i64 {
-    cell["invariants"]
-        .as_array()
-        .expect("invariants")
+pub fn writer_damage(cell: &Cell) -> i64 {
+    cell.invariants
         .iter()
-        .filter(|m| m["side"] == "writer")
-        .map(|m| m["value"].as_i64().expect("a number"))
+        .filter(|m| m.side == Side::Writer)
+        .map(|m| m.value)
         .sum()
 }
 
-pub fn aborts(cell: &Value, class: &str) -> u64 {
-    cell["stats"]["aborts"][class]
-        .as_u64()
-        .expect("abort count")
+pub fn aborts(cell: &Cell, class: &str) -> u64 {
+    cell.stats
+        .abort(class.parse::<Abort>().expect("an abort class"))
 }
 
-pub fn committed(cell: &Value) -> u64 {
-    cell["stats"]["committed"].as_u64().expect("committed")
+pub fn committed(cell: &Cell) -> u64 {
+    cell.stats.committed
 }
 
 /// A scratch directory for scenario files written by a test.

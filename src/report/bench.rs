@@ -1,0 +1,390 @@
+//! `contention bench`'s results as data ([`BenchReport`]): the lab against pgbench round by round
+//! with the figures the table shows (mean throughput, the median of the rounds' ratios and their
+//! range, CPU per transaction), or `--footprint`'s CPU and peak memory; rendered as a table,
+//! Markdown, CSV or JSON. It aggregates and formats; it must not run or time anything (the
+//! command measures).
+
+use std::io::{self, Write};
+
+use serde::{Deserialize, Serialize};
+use tabled::builder::Builder;
+use tabled::settings::Alignment;
+use tabled::settings::object::Columns;
+
+use super::Format;
+use super::document::Kind;
+use crate::engine::ServerInfo;
+
+/// Everything one `contention bench` printed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// [`Kind::Bench`].
+    pub kind: Kind,
+    #[serde(default)]
+    pub version: u32,
+    pub tool: String,
+    pub server: ServerInfo,
+    /// The scenario the lab ran (`tpcb`) and pgbench's scale factor, for both sides.
+    pub scenario: String,
+    pub scale: u32,
+    /// Length of each run, in seconds.
+    pub duration_s: f64,
+    pub seed: u64,
+    /// The lab sent BEGIN and COMMIT with the neighbouring statement (`--no-pipeline`: off).
+    pub pipeline: bool,
+    /// pgbench against the lab (not with `--footprint`).
+    pub comparison: Option<Comparison>,
+    /// `--footprint`: the lab's own CPU and memory.
+    pub footprint: Option<Footprint>,
+    pub interrupted: bool,
+}
+
+/// pgbench and the lab at each client count.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Rounds asked for (a row has fewer when interrupted).
+    pub rounds: u32,
+    pub rows: Vec<BenchRow>,
+}
+
+/// One side's run: throughput (pgbench's tps, the lab's committed ops/s) and the client
+/// program's own CPU time (user + sys) per transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub per_sec: f64,
+    pub cpu_us_per_txn: f64,
+}
+
+/// One round: a pgbench run and a lab run, back to back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Round {
+    pub pgbench: Sample,
+    pub contention: Sample,
+}
+
+/// The median of the rounds' ratios and their range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// One client count: its rounds and the figures of its table row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchRow {
+    pub clients: u32,
+    pub rounds: Vec<Round>,
+    /// Means over the rounds.
+    pub pgbench_tps: f64,
+    pub contention_ops_per_s: f64,
+    /// contention / pgbench: the median of the rounds (none when pgbench did nothing).
+    pub ratio: Option<Ratio>,
+    pub pgbench_cpu_us_per_txn: f64,
+    pub contention_cpu_us_per_op: f64,
+}
+
+impl BenchRow {
+    /// The row's figures from its rounds (at least one). The ratio is the median of the rounds'
+    /// ratios: each round's two runs are neighbours in time, so their ratio is steadier on a
+    /// shared machine than a ratio of means.
+    pub fn new(clients: u32, rounds: Vec<Round>) -> BenchRow {
+        let mean = |f: &dyn Fn(&Round) -> f64| {
+            rounds.iter().map(f).sum::<f64>() / rounds.len().max(1) as f64
+        };
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .filter(|r| r.pgbench.per_sec > 0.0)
+            .map(|r| r.contention.per_sec / r.pgbench.per_sec)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let ratio = (!ratios.is_empty()).then(|| Ratio {
+            median: median(&ratios),
+            min: ratios[0],
+            max: ratios[ratios.len() - 1],
+        });
+        BenchRow {
+            clients,
+            pgbench_tps: mean(&|r| r.pgbench.per_sec),
+            contention_ops_per_s: mean(&|r| r.contention.per_sec),
+            ratio,
+            pgbench_cpu_us_per_txn: mean(&|r| r.pgbench.cpu_us_per_txn),
+            contention_cpu_us_per_op: mean(&|r| r.contention.cpu_us_per_txn),
+            rounds,
+        }
+    }
+}
+
+/// The median of sorted values (not empty).
+pub fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// `--footprint`: one cell with many clients, and this process's resources during it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Footprint {
+    pub clients: u32,
+    pub committed: u64,
+    pub ops_per_s: f64,
+    /// CPU of this process during the cell (reset, connecting and preparing the clients, the run).
+    pub user_s: f64,
+    pub sys_s: f64,
+    /// (user + sys) per 1,000 committed operations (none when nothing committed).
+    pub cpu_s_per_1000_ops: Option<f64>,
+    /// The whole process's peak resident memory (`ru_maxrss`).
+    pub peak_rss_mib: f64,
+}
+
+impl Footprint {
+    pub fn new(
+        clients: u32,
+        committed: u64,
+        ops_per_s: f64,
+        user_s: f64,
+        sys_s: f64,
+        peak_rss_mib: f64,
+    ) -> Footprint {
+        Footprint {
+            clients,
+            committed,
+            ops_per_s,
+            user_s,
+            sys_s,
+            cpu_s_per_1000_ops: (committed > 0)
+                .then(|| (user_s + sys_s) * 1000.0 / committed as f64),
+            peak_rss_mib,
+        }
+    }
+}
+
+const RATIO_NOTE: &str = "ratio: contention / pgbench, the median of the rounds (their range in brackets); \
+    throughput and CPU: means of the rounds; CPU: each client program's own user + sys time \
+    (pgbench's from connecting to exiting, the lab's from resetting its tables to the end)";
+
+impl BenchReport {
+    /// `PostgreSQL 15.20 (Debian ...)`, without the platform.
+    fn server_line(&self) -> &str {
+        self.server
+            .version
+            .split(" on ")
+            .next()
+            .unwrap_or(&self.server.version)
+    }
+
+    fn duration(&self) -> String {
+        humantime::format_duration(std::time::Duration::from_secs_f64(self.duration_s)).to_string()
+    }
+}
+
+pub fn render(r: &BenchReport, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => render_table(r, false, out),
+        Format::Markdown => render_table(r, true, out),
+        Format::Csv => render_csv(r, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, r)?;
+            writeln!(out)
+        }
+    }
+}
+
+fn ratio_text(r: Option<Ratio>, rounds: usize) -> String {
+    match r {
+        None => "-".into(),
+        Some(r) if rounds == 1 => format!("{:.2}", r.median),
+        Some(r) => format!("{:.2} ({:.2}-{:.2})", r.median, r.min, r.max),
+    }
+}
+
+fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}", r.server_line())?;
+    if let Some(c) = &r.comparison {
+        let framing = if r.pipeline {
+            "the lab sends BEGIN and COMMIT with the neighbouring statement (5 round trips per \
+             transaction, pgbench 7; --no-pipeline for 7)"
+        } else {
+            "the lab sends every statement on its own, as pgbench does (7 round trips per transaction)"
+        };
+        writeln!(
+            out,
+            "{} (pgbench's TPC-B-like script), scale {}, {} per run, {} round{}, rc;\n{framing}",
+            r.scenario,
+            r.scale,
+            r.duration(),
+            c.rounds,
+            if c.rounds == 1 { "" } else { "s" },
+        )?;
+        let mut b = Builder::default();
+        b.push_record([
+            "clients",
+            "pgbench tps",
+            "contention ops/s",
+            "ratio",
+            "pgbench CPU µs/txn",
+            "contention CPU µs/op",
+        ]);
+        for row in c.rows.iter().filter(|row| !row.rounds.is_empty()) {
+            b.push_record([
+                row.clients.to_string(),
+                format!("{:.0}", row.pgbench_tps),
+                format!("{:.0}", row.contention_ops_per_s),
+                ratio_text(row.ratio, row.rounds.len()),
+                format!("{:.0}", row.pgbench_cpu_us_per_txn),
+                format!("{:.0}", row.contention_cpu_us_per_op),
+            ]);
+        }
+        let mut t = b.build();
+        super::style(&mut t, markdown);
+        t.modify(Columns::new(1..), Alignment::right());
+        writeln!(out, "{t}\n{RATIO_NOTE}")?;
+    }
+    if let Some(f) = &r.footprint {
+        writeln!(
+            out,
+            "contention's own footprint: {}, scale {}, {} run, rc (CPU = this process during the cell: reset, connecting and preparing the clients, the run; peak RSS = the whole process)",
+            r.scenario,
+            r.scale,
+            r.duration(),
+        )?;
+        let mut b = Builder::default();
+        b.push_record([
+            "clients",
+            "committed",
+            "ops/s",
+            "user s",
+            "sys s",
+            "CPU s per 1000 ops",
+            "peak RSS MiB",
+        ]);
+        b.push_record([
+            f.clients.to_string(),
+            f.committed.to_string(),
+            format!("{:.0}", f.ops_per_s),
+            format!("{:.2}", f.user_s),
+            format!("{:.2}", f.sys_s),
+            f.cpu_s_per_1000_ops
+                .map_or_else(|| "-".into(), |c| format!("{c:.3}")),
+            format!("{:.1}", f.peak_rss_mib),
+        ]);
+        let mut t = b.build();
+        super::style(&mut t, markdown);
+        t.modify(Columns::new(0..), Alignment::right());
+        writeln!(out, "{t}")?;
+    }
+    if r.interrupted {
+        writeln!(out, "interrupted: partial results")?;
+    }
+    Ok(())
+}
+
+/// One line per client count (or the footprint's one line), every figure of the table.
+pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let f3 = |x: f64| format!("{x:.3}");
+    if let Some(c) = &r.comparison {
+        w.write_record([
+            "clients",
+            "rounds",
+            "pgbench_tps",
+            "contention_ops_per_s",
+            "ratio_median",
+            "ratio_min",
+            "ratio_max",
+            "pgbench_cpu_us_per_txn",
+            "contention_cpu_us_per_op",
+            "pipeline",
+        ])?;
+        for row in &c.rows {
+            let ratio = |f: fn(&Ratio) -> f64| {
+                row.ratio
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("{:.4}", f(r)))
+            };
+            w.write_record([
+                row.clients.to_string(),
+                row.rounds.len().to_string(),
+                f3(row.pgbench_tps),
+                f3(row.contention_ops_per_s),
+                ratio(|r| r.median),
+                ratio(|r| r.min),
+                ratio(|r| r.max),
+                f3(row.pgbench_cpu_us_per_txn),
+                f3(row.contention_cpu_us_per_op),
+                r.pipeline.to_string(),
+            ])?;
+        }
+    }
+    if let Some(f) = &r.footprint {
+        w.write_record([
+            "clients",
+            "committed",
+            "ops_per_s",
+            "user_s",
+            "sys_s",
+            "cpu_s_per_1000_ops",
+            "peak_rss_mib",
+        ])?;
+        w.write_record([
+            f.clients.to_string(),
+            f.committed.to_string(),
+            f3(f.ops_per_s),
+            f3(f.user_s),
+            f3(f.sys_s),
+            f.cpu_s_per_1000_ops.map_or(String::new(), f3),
+            f3(f.peak_rss_mib),
+        ])?;
+    }
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(pg: f64, lab: f64) -> Round {
+        Round {
+            pgbench: Sample {
+                per_sec: pg,
+                cpu_us_per_txn: 100.0,
+            },
+            contention: Sample {
+                per_sec: lab,
+                cpu_us_per_txn: 80.0,
+            },
+        }
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[0.9]), 0.9);
+        assert_eq!(median(&[0.8, 1.0, 1.3]), 1.0);
+        assert_eq!(median(&[0.8, 1.0, 1.2, 1.3]), 1.1);
+    }
+
+    #[test]
+    fn a_row_is_the_rounds_means_and_median_ratio() {
+        let row = BenchRow::new(
+            8,
+            vec![round(100.0, 150.0), round(200.0, 200.0), round(100.0, 90.0)],
+        );
+        assert!((row.pgbench_tps - 400.0 / 3.0).abs() < 1e-9);
+        assert!((row.contention_ops_per_s - 440.0 / 3.0).abs() < 1e-9);
+        assert_eq!(
+            row.ratio,
+            Some(Ratio {
+                median: 1.0,
+                min: 0.9,
+                max: 1.5
+            })
+        );
+        let none = BenchRow::new(1, vec![round(0.0, 10.0)]);
+        assert_eq!(none.ratio, None);
+        assert_eq!(ratio_text(none.ratio, 1), "-");
+        assert_eq!(ratio_text(row.ratio, 3), "1.00 (0.90-1.50)");
+    }
+}
