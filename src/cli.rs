@@ -415,8 +415,14 @@ pub struct LoadArgs {
 
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// Use this server (a postgres:// URL or key=value string); the run creates its own
-    /// database there and drops it afterwards. Without it: a private ephemeral server.
+    /// The engine: postgres (the default) or mariadb (MariaDB/MySQL). With --db it follows
+    /// the URL's scheme (postgres://, mysql://, mariadb://).
+    #[arg(long, value_name = "ENGINE", value_parser = parse_engine)]
+    pub engine: Option<crate::engine::EngineKind>,
+
+    /// Use this server (a postgres://, mysql:// or mariadb:// URL, or a libpq key=value
+    /// string); the run creates its own database there and drops it afterwards. Without it: a
+    /// private server started from the local binaries.
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub db: Option<String>,
 
@@ -427,6 +433,25 @@ pub struct DbArgs {
     /// Keep the run's database afterwards (only with --db or --db-from-env).
     #[arg(long)]
     pub keep: bool,
+}
+
+impl DbArgs {
+    /// The engine to run on: `--engine`, else the `--db` URL's scheme, else PostgreSQL.
+    pub fn engine(&self) -> anyhow::Result<crate::engine::EngineKind> {
+        use crate::engine::EngineKind;
+        let of_url = self.db.as_deref().and_then(EngineKind::of_url);
+        match (self.engine, of_url) {
+            (Some(e), Some(u)) if e != u => anyhow::bail!(
+                "--engine {e} but --db points at a {u} server (its URL's scheme): drop one of them"
+            ),
+            (Some(e), _) | (None, Some(e)) => Ok(e),
+            (None, None) => Ok(EngineKind::Postgres),
+        }
+    }
+}
+
+fn parse_engine(s: &str) -> Result<crate::engine::EngineKind, String> {
+    s.parse()
 }
 
 #[derive(Debug, Args)]

@@ -23,7 +23,7 @@ pub async fn anomalies(
 ) -> anyhow::Result<Exit> {
     let mut chosen: Vec<Scenario> = Vec::new();
     for name in catalog::anomaly_names() {
-        let s = scenario::load(&name, &[])?;
+        let s = scenario::load_on(&name, &[], args.common.db.engine()?)?;
         let id = s.anomaly.as_ref().map(|a| a.id.clone()).unwrap_or_default();
         if args.only.is_empty()
             || args

@@ -47,7 +47,11 @@ pub async fn bench(
             humantime::format_duration(args.duration)
         );
     }
-    let scenario = scenario::load("tpcb", &[("scale".into(), args.scale.to_string())])?;
+    let scenario = scenario::load_on(
+        "tpcb",
+        &[("scale".into(), args.scale.to_string())],
+        args.db.engine()?,
+    )?;
     let quiet = args.quiet;
     let mut say = |msg: String| {
         if !quiet {

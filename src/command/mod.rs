@@ -108,7 +108,13 @@ fn list(out: &mut dyn Write) -> anyhow::Result<Exit> {
 fn validate(names: &[String], out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
     let mut exit = Exit::Ok;
     for name in names {
-        match scenario::load(name, &[]) {
+        // Every engine's dialect: an override is checked as that engine would run it.
+        let loaded = crate::engine::EngineKind::ALL
+            .into_iter()
+            .map(|engine| scenario::load_on(name, &[], engine))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|mut all| all.remove(0));
+        match loaded {
             Ok(s) => writeln!(
                 out,
                 "ok: {} ({}: {} strategies, {} invariants)",

@@ -19,7 +19,7 @@ pub async fn replay(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    let mut scenario = scenario::load(&args.scenario, &args.params)?;
+    let mut scenario = scenario::load_on(&args.scenario, &args.params, args.common.db.engine()?)?;
     let schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
     let strategies = pick_strategies(&scenario, &schedule, args.strategy.as_deref())?;
     let mut cells: Vec<(Option<&Strategy>, Isolation)> = Vec::new();

@@ -60,7 +60,7 @@ fn in_scope(scope: &str, cell: &Cell) -> bool {
 }
 
 pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
-    let scenario = scenario::load(&args.scenario, &args.load.params)?;
+    let scenario = scenario::load_on(&args.scenario, &args.load.params, args.db.engine()?)?;
     if scenario.is_replay_only() {
         bail!(
             "{}: its sessions have their own steps and no strategies run under load: use `contention replay {}`",

@@ -55,7 +55,7 @@ pub async fn sweep(
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
-    let base = scenario::load(&args.scenario, &args.load.params)?;
+    let base = scenario::load_on(&args.scenario, &args.load.params, args.db.engine()?)?;
     if base.is_replay_only() {
         bail!(
             "{}: a replay-only scenario has no strategies to sweep",
@@ -98,7 +98,7 @@ pub async fn sweep(
             }
             Varied::Param(p) => load.params.push((p.clone(), v.clone())),
         }
-        let sc = scenario::load(&args.scenario, &load.params)?;
+        let sc = scenario::load_on(&args.scenario, &load.params, args.db.engine()?)?;
         let st = settings(&load, &sc)?;
         plans.push((Swept::parse(v), sc, st));
     }

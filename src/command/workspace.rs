@@ -6,7 +6,7 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DbArgs;
-use crate::engine::{EngineKind, RunDatabase, Server, ServerInfo, ServerOptions};
+use crate::engine::{RunDatabase, Server, ServerInfo, ServerOptions};
 
 pub struct Workspace {
     pub server: Server,
@@ -32,10 +32,11 @@ impl Workspace {
                 "--keep needs --db URL or --db-from-env: a private ephemeral server is always removed"
             );
         }
+        let engine = args.engine()?;
         let abort = CancellationToken::new();
         let signals = spawn_signal_handler(abort.clone());
         let opts = ServerOptions {
-            engine: EngineKind::Postgres,
+            engine,
             url: args.db.clone(),
             from_env: args.db_from_env,
             ephemeral_settings: vec![(
@@ -44,7 +45,10 @@ impl Workspace {
             )],
         };
         if opts.url.is_none() && !opts.from_env {
-            say("starting a private PostgreSQL (no --db given)".into());
+            say(format!(
+                "starting a private {} (no --db given)",
+                opts.engine.title()
+            ));
         }
         let mut server = match Server::provision(&opts).await {
             Ok(s) => s,

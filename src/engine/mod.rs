@@ -32,10 +32,21 @@ pub use postgres::ephemeral::find_bindir;
 
 /// The engines the lab speaks.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Debug,
+    Default,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
+    #[default]
     Postgres,
     Mariadb,
 }

@@ -113,6 +113,8 @@ pub struct Program {
     rows_slot: usize,
     /// Slot number -> variable name, for timelines.
     slot_names: Vec<String>,
+    /// Compiled for numbered placeholders (`$1`, PostgreSQL) rather than `?` (MySQL).
+    numbered: bool,
 }
 
 /// How a client frames its transactions.
@@ -173,6 +175,7 @@ impl Program {
         for b in crate::scenario::BUILTINS {
             slots.slot(b);
         }
+        let numbered = session.kind().numbered_placeholders();
         let mut programs = Vec::new();
         for steps in roles {
             let mut compiled = Vec::new();
@@ -181,7 +184,7 @@ impl Program {
                     None => (Vec::new(), Vec::new()),
                     Some(sql) => {
                         let columns = session
-                            .describe(&sql.text)
+                            .describe(sql.text_for(numbered))
                             .await
                             .map_err(|e| step_error(scenario, step, &e.to_string()))?;
                         let mut captures = Vec::new();
@@ -198,7 +201,17 @@ impl Program {
                             }
                             captures.push(slots.slot(&c.name));
                         }
-                        (sql.names.iter().map(|n| slots.slot(n)).collect(), captures)
+                        // In the order the engine binds them: one per name for numbered
+                        // placeholders, one per occurrence for `?`.
+                        let params = if numbered {
+                            sql.names.iter().map(|n| slots.slot(n)).collect()
+                        } else {
+                            sql.order
+                                .iter()
+                                .map(|&i| slots.slot(&sql.names[i]))
+                                .collect()
+                        };
+                        (params, captures)
                     }
                 };
                 compiled.push(Compiled {
@@ -223,6 +236,7 @@ impl Program {
                     steps,
                     rows_slot,
                     slot_names: slot_names.clone(),
+                    numbered,
                 })
                 .collect(),
             slots,
@@ -233,7 +247,7 @@ impl Program {
     pub async fn prepare(&self, session: &mut Session) -> anyhow::Result<()> {
         for c in &self.steps {
             session
-                .prepare(c.step.sql.as_ref().map(|s| s.text.as_str()))
+                .prepare(c.step.sql.as_ref().map(|s| s.text_for(self.numbered)))
                 .await
                 .map_err(|e| anyhow!("{} (line {}): {e}", c.step.key, c.step.line))?;
         }
@@ -244,7 +258,7 @@ impl Program {
     pub fn sql_texts(&self) -> impl Iterator<Item = Option<&str>> {
         self.steps
             .iter()
-            .map(|c| c.step.sql.as_ref().map(|s| s.text.as_str()))
+            .map(|c| c.step.sql.as_ref().map(|s| s.text_for(self.numbered)))
     }
 
     /// Runs one attempt. SQL errors that are outcomes of concurrency end the attempt as
@@ -277,7 +291,7 @@ impl Program {
     pub fn preview(&self, index: usize, vars: &Vars) -> Option<String> {
         let c = self.steps.get(index)?;
         c.step.sql.as_ref()?;
-        Some(shown(&c.step, &c.params, vars))
+        Some(shown(&c.step, vars))
     }
 
     /// The index of the step with this name.
@@ -333,7 +347,7 @@ impl Program {
         };
         if step.sql.is_some() {
             if let Some(t) = trace.as_deref_mut() {
-                t.sql = Some(shown(step, &c.params, vars));
+                t.sql = Some(shown(step, vars));
             }
             if !cursor.in_tx && framing.pipeline == Pipeline::Off {
                 if let Err(e) = session.begin(framing.isolation).await {
@@ -485,17 +499,18 @@ pub struct Trace {
 }
 
 /// The step's SQL as written, with each `:name` replaced by the value bound to it.
-fn shown(step: &Step, params: &[usize], vars: &Vars) -> String {
+fn shown(step: &Step, vars: &Vars) -> String {
     let Some(sql) = &step.sql else {
         return String::new();
     };
     crate::scenario::sql::substitute(&sql.source, |name| {
-        let i = sql.names.iter().position(|n| n == name);
-        Ok::<_, ()>(match i.and_then(|i| vars.values[params[i]].as_ref()) {
-            Some(Value::String(s)) => crate::scenario::sql::quote_literal(s),
-            Some(v) => crate::scenario::expr::to_text(v).unwrap_or_else(|| "NULL".into()),
-            None => "NULL".into(),
-        })
+        Ok::<_, ()>(
+            match vars.slots.get(name).and_then(|i| vars.values[i].as_ref()) {
+                Some(Value::String(s)) => crate::scenario::sql::quote_literal(s),
+                Some(v) => crate::scenario::expr::to_text(v).unwrap_or_else(|| "NULL".into()),
+                None => "NULL".into(),
+            },
+        )
     })
     .unwrap_or_else(|()| sql.source.clone())
     .split_whitespace()

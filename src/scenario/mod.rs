@@ -6,6 +6,7 @@
 //! database or the clock.
 
 pub mod catalog;
+mod dialect;
 pub mod error;
 pub mod expr;
 mod raw;
@@ -20,6 +21,8 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
+
+use crate::engine::EngineKind;
 pub use expr::{Expr, Value};
 pub use schedule::adhoc_schedule;
 pub use sql::NamedSql;
@@ -35,6 +38,9 @@ pub const BUILTINS: [&str; 4] = ["client", "op", "try", "rows"];
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scenario {
     pub name: String,
+    /// The engine whose dialect this is (its `on.<engine>` overrides applied).
+    #[serde(default)]
+    pub engine: EngineKind,
     pub summary: String,
     pub story: String,
     pub notes: Option<String>,
@@ -284,9 +290,19 @@ pub enum InvariantSource {
 }
 
 /// Loads a scenario by built-in name or path, applying `--param name=value` overrides.
+/// Loads a scenario as PostgreSQL runs it.
 pub fn load(name_or_path: &str, overrides: &[(String, String)]) -> Result<Scenario, ScenarioError> {
+    load_on(name_or_path, overrides, EngineKind::Postgres)
+}
+
+/// Loads a scenario as `engine` runs it: its `on.<engine>` overrides applied.
+pub fn load_on(
+    name_or_path: &str,
+    overrides: &[(String, String)],
+    engine: EngineKind,
+) -> Result<Scenario, ScenarioError> {
     let source = catalog::open(name_or_path)?;
-    validate::validate(&source, overrides)
+    validate::validate(&source, overrides, engine)
 }
 
 mod humantime_serde_compat {

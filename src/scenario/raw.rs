@@ -43,6 +43,9 @@ pub struct RawScenario {
     /// For the classic anomaly catalogue: which anomaly this scenario exhibits.
     #[serde(default)]
     pub anomaly: Option<Spanned<RawAnomaly>>,
+    /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
+    #[serde(default)]
+    pub on: IndexMap<String, Spanned<RawOn>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +110,9 @@ pub struct RawSetup {
     /// Inline SQL run after the files.
     #[serde(default)]
     pub sql: Option<Spanned<String>>,
+    /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
+    #[serde(default)]
+    pub on: IndexMap<String, Spanned<RawOn>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +157,9 @@ pub struct RawStrategy {
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<Vec<String>>>,
     pub step: Vec<Spanned<RawStep>>,
+    /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
+    #[serde(default)]
+    pub on: IndexMap<String, Spanned<RawOn>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +171,9 @@ pub struct RawAuditor {
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<Vec<String>>>,
     pub step: Vec<Spanned<RawStep>>,
+    /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
+    #[serde(default)]
+    pub on: IndexMap<String, Spanned<RawOn>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +200,9 @@ pub struct RawStep {
     pub think: Option<Spanned<RawThink>>,
     #[serde(default)]
     pub commit: Option<bool>,
+    /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
+    #[serde(default)]
+    pub on: IndexMap<String, Spanned<RawOn>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,4 +234,27 @@ pub struct RawInvariant {
     /// What prevents it (a strategy, an isolation level), shown under timelines.
     #[serde(default)]
     pub prevented_by: Option<String>,
+    /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
+    #[serde(default)]
+    pub on: IndexMap<String, Spanned<RawOn>>,
+}
+
+/// `on.<engine>` in a table: what differs on that engine. Each key replaces the table's own key
+/// of that name (`expect` replaces only the levels it names); which keys a table may override is
+/// checked in `dialect`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOn {
+    /// A step's, an invariant's or the setup's SQL.
+    #[serde(default)]
+    pub sql: Option<Spanned<String>>,
+    /// The setup's SQL files.
+    #[serde(default)]
+    pub files: Option<Vec<Spanned<String>>>,
+    /// A strategy's or an auditor's documented outcomes, per isolation level.
+    #[serde(default)]
+    pub expect: Option<IndexMap<String, Spanned<Vec<String>>>>,
+    /// The session settings of every client (top level).
+    #[serde(default)]
+    pub settings: Option<IndexMap<String, Spanned<String>>>,
 }

@@ -1,12 +1,12 @@
 //! Named parameters in scenario SQL: `:name` placeholders.
 //!
-//! In steps, `:name` becomes a positional bind parameter (`$1`, `$2`, ...): values are never
-//! spliced into statement text. In setup SQL, `:name` is replaced by the parameter's SQL literal
+//! In steps, `:name` becomes a bind parameter, `$1`, `$2`, ... one per distinct name for
+//! PostgreSQL, `?` per occurrence for MySQL: values are never spliced into statement text. In setup SQL, `:name` is replaced by the parameter's SQL literal
 //! (the values come from the scenario's own `[params]`, typed and quoted here).
 //! The scanner skips string literals, quoted identifiers, comments, dollar-quoted bodies and
 //! `::` casts. This module only rewrites text; it must not look values up or talk to a database.
 
-/// A statement whose `:name` placeholders were turned into `$n`.
+/// A statement whose `:name` placeholders were turned into bind parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NamedSql {
     /// The original text, as written in the scenario.
@@ -17,6 +17,23 @@ pub struct NamedSql {
     /// `names[i]` is the variable bound to `$(i+1)`.
     #[serde(skip)]
     pub names: Vec<String>,
+    /// The text with a `?` for each placeholder (MySQL).
+    #[serde(skip)]
+    pub positional: String,
+    /// `names[order[k]]` is the variable bound to the k-th `?`.
+    #[serde(skip)]
+    pub order: Vec<usize>,
+}
+
+impl NamedSql {
+    /// The text to send: with `$n` placeholders (`numbered`) or with `?`.
+    pub fn text_for(&self, numbered: bool) -> &str {
+        if numbered {
+            &self.text
+        } else {
+            &self.positional
+        }
+    }
 }
 
 /// Read back from its `source` (the rewritten text and names follow from it).
@@ -44,10 +61,18 @@ pub fn parse_named(sql: &str) -> NamedSql {
         Ok::<_, ()>(format!("${}", index + 1))
     })
     .unwrap_or_else(|()| unreachable!());
+    let mut order = Vec::new();
+    let positional = rewrite(sql, |name| {
+        order.push(names.iter().position(|n| n == name).expect("named above"));
+        Ok::<_, ()>("?".to_string())
+    })
+    .unwrap_or_else(|()| unreachable!());
     NamedSql {
         source: sql.to_string(),
         text,
         names,
+        positional,
+        order,
     }
 }
 

@@ -36,8 +36,12 @@ impl Ctx<'_> {
     }
 }
 
-pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario, ScenarioError> {
-    let raw: RawScenario = toml::from_str(&src.text).map_err(|e| {
+pub fn validate(
+    src: &Source,
+    overrides: &[(String, String)],
+    engine: EngineKind,
+) -> Result<Scenario, ScenarioError> {
+    let mut raw: RawScenario = toml::from_str(&src.text).map_err(|e| {
         let key = e
             .span()
             .and_then(|s| src.text.get(s))
@@ -51,6 +55,7 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
         err
     })?;
     let cx = Ctx { src };
+    super::dialect::resolve(&cx, &mut raw, engine)?;
 
     let params = params(&cx, &raw, overrides)?;
     let mut param_ctx = HashMapContext::new();
@@ -206,6 +211,7 @@ pub fn validate(src: &Source, overrides: &[(String, String)]) -> Result<Scenario
     });
 
     Ok(Scenario {
+        engine,
         sessions,
         schedules,
         anomaly,
