@@ -271,9 +271,10 @@ pub struct AnomaliesArgs {
     #[arg(long)]
     pub explain: bool,
 
-    /// Exit 1 unless every selected anomaly has this outcome at every selected level.
-    #[arg(short, long, value_parser = ["prevented", "possible"])]
-    pub expect: Option<String>,
+    /// Exit 1 unless every selected anomaly has this outcome at every selected level:
+    /// prevented or possible, for every engine, or per engine (`mariadb:possible`); repeatable.
+    #[arg(short, long, value_name = "[ENGINE:]prevented|possible")]
+    pub expect: Vec<String>,
 
     #[command(flatten)]
     pub common: ReplayCommon,
@@ -415,10 +416,11 @@ pub struct LoadArgs {
 
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// The engine: postgres (the default) or mariadb (MariaDB/MySQL). With --db it follows
-    /// the URL's scheme (postgres://, mysql://, mariadb://).
-    #[arg(long, value_name = "ENGINE", value_parser = parse_engine)]
-    pub engine: Option<crate::engine::EngineKind>,
+    /// The engine: postgres (the default), mariadb (MariaDB/MySQL), several comma-separated
+    /// (side by side, each on its own private server) or all. With --db it follows the URL's
+    /// scheme (postgres://, mysql://, mariadb://).
+    #[arg(long, value_name = "ENGINE", value_parser = parse_engines)]
+    pub engine: Option<Engines>,
 
     /// Use this server (a postgres://, mysql:// or mariadb:// URL, or a libpq key=value
     /// string); the run creates its own database there and drops it afterwards. Without it: a
@@ -435,23 +437,43 @@ pub struct DbArgs {
     pub keep: bool,
 }
 
+/// `--engine`: one or several engines.
+#[derive(Debug, Clone)]
+pub struct Engines(pub Vec<crate::engine::EngineKind>);
+
 impl DbArgs {
-    /// The engine to run on: `--engine`, else the `--db` URL's scheme, else PostgreSQL.
-    pub fn engine(&self) -> anyhow::Result<crate::engine::EngineKind> {
+    /// The engines to run on: `--engine`, else the `--db` URL's scheme, else PostgreSQL.
+    pub fn engines(&self) -> anyhow::Result<Vec<crate::engine::EngineKind>> {
         use crate::engine::EngineKind;
         let of_url = self.db.as_deref().and_then(EngineKind::of_url);
-        match (self.engine, of_url) {
-            (Some(e), Some(u)) if e != u => anyhow::bail!(
-                "--engine {e} but --db points at a {u} server (its URL's scheme): drop one of them"
+        match (&self.engine, of_url) {
+            (Some(e), _) if e.0.len() > 1 && (self.db.is_some() || self.db_from_env) => {
+                anyhow::bail!(
+                    "--engine {}: several engines run side by side on private servers; --db names one server",
+                    e.0.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+                )
+            }
+            (Some(e), Some(u)) if e.0 != [u] => anyhow::bail!(
+                "--engine {} but --db points at a {u} server (its URL's scheme): drop one of them",
+                e.0[0]
             ),
-            (Some(e), _) | (None, Some(e)) => Ok(e),
-            (None, None) => Ok(EngineKind::Postgres),
+            (Some(e), _) => Ok(e.0.clone()),
+            (None, Some(u)) => Ok(vec![u]),
+            (None, None) => Ok(vec![EngineKind::Postgres]),
+        }
+    }
+
+    /// The one engine of a command that runs on one.
+    pub fn engine(&self) -> anyhow::Result<crate::engine::EngineKind> {
+        match self.engines()?.as_slice() {
+            [one] => Ok(*one),
+            _ => anyhow::bail!("--engine: this command runs on one engine at a time"),
         }
     }
 }
 
-fn parse_engine(s: &str) -> Result<crate::engine::EngineKind, String> {
-    s.parse()
+fn parse_engines(s: &str) -> Result<Engines, String> {
+    crate::engine::EngineKind::parse_list(s).map(Engines)
 }
 
 #[derive(Debug, Args)]
@@ -501,10 +523,25 @@ pub struct ReportArgs {
 
 /// A list of isolation levels given as one flag value (`rc,rr` or `all`).
 #[derive(Debug, Clone)]
-pub struct Levels(pub Vec<Isolation>);
+pub struct Levels(pub Vec<Isolation>, pub bool);
+
+impl Levels {
+    /// The levels on `engine`: `all` includes READ UNCOMMITTED where it is a level of its own
+    /// (MariaDB; PostgreSQL runs it as READ COMMITTED).
+    pub fn on(&self, engine: crate::engine::EngineKind) -> Vec<Isolation> {
+        if self.1 && engine.has_read_uncommitted() {
+            let mut all = vec![Isolation::Ru];
+            all.extend(self.0.iter().copied().filter(|l| *l != Isolation::Ru));
+            all
+        } else {
+            self.0.clone()
+        }
+    }
+}
 
 fn parse_levels(s: &str) -> Result<Levels, String> {
-    Isolation::parse_list(s).map(Levels)
+    let all = s.split(',').any(|p| p.trim().eq_ignore_ascii_case("all"));
+    Isolation::parse_list(s).map(|l| Levels(l, all))
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

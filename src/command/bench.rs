@@ -66,7 +66,7 @@ pub async fn bench(
     let most = args
         .footprint
         .unwrap_or_else(|| args.clients.iter().copied().max().unwrap_or(1));
-    let ws = Workspace::open(&args.db, "tpcb", most, &mut say).await?;
+    let ws = Workspace::open(&args.db, args.db.engine()?, "tpcb", most, &mut say).await?;
     let (comparison, footprint) = match (&pgbench, args.footprint) {
         (Some(pgbench), _) => (
             compare(&ws, &scenario, pgbench, &args, &mut say)

@@ -42,6 +42,7 @@ pub async fn replay(
     };
     let ws = Workspace::open(
         &args.common.db,
+        args.common.db.engine()?,
         &scenario.name,
         scenario.sessions.len() as u32 + 2,
         &mut say,

@@ -12,7 +12,7 @@ use super::progress::Progress;
 use super::workspace::Workspace;
 use crate::check;
 use crate::cli::{LoadArgs, RunArgs};
-use crate::engine::RunDatabase;
+use crate::engine::{EngineKind, RunDatabase};
 use crate::expect::Expectation;
 use crate::isolation::Isolation;
 use crate::report::document::{self, Kind};
@@ -54,54 +54,57 @@ impl Check {
 /// A scope names a strategy, an isolation level, or one cell (`strategy@level`).
 fn in_scope(scope: &str, cell: &Cell) -> bool {
     scope == "*"
+        || scope == cell.engine.name()
         || scope == cell.strategy
         || scope == cell.isolation.to_string()
         || scope == cell.label()
 }
 
 pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
-    let scenario = scenario::load_on(&args.scenario, &args.load.params, args.db.engine()?)?;
-    if scenario.is_replay_only() {
+    // One scenario per engine: the same file in each engine's dialect.
+    let engines = args.db.engines()?;
+    let scenarios = engines
+        .iter()
+        .map(|&e| scenario::load_on(&args.scenario, &args.load.params, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first = &scenarios[0];
+    if first.is_replay_only() {
         bail!(
             "{}: its sessions have their own steps and no strategies run under load: use `contention replay {}`",
-            scenario.name,
+            first.name,
             args.scenario
         );
     }
-    let strategies = pick_strategies(&scenario, &args.strategy)?;
-    let levels = args
-        .isolation
-        .clone()
-        .map(|l| l.0)
-        .unwrap_or_else(|| scenario.run.isolation.clone());
+    pick_strategies(first, &args.strategy)?;
+    let levels_on = |scenario: &Scenario| {
+        args.isolation
+            .as_ref()
+            .map(|l| l.on(scenario.engine))
+            .unwrap_or_else(|| scenario.run.isolation.clone())
+    };
     let checks = args
         .expect
         .iter()
         .map(|e| Check::parse(e))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let settings = settings(&args.load, &scenario)?;
+    let settings = settings(&args.load, first)?;
     let quiet = args.quiet;
     let mut say = |msg: String| {
         if !quiet {
             let _ = writeln!(err, "contention: {msg}");
         }
     };
-    let auditor_clients: u32 = scenario.auditors.iter().map(|a| a.clients).sum();
-    let ws = Workspace::open(
-        &args.db,
-        &scenario.name,
-        settings.clients + auditor_clients,
-        &mut say,
-    )
-    .await?;
-    let cell_count: usize = strategies
+    let cell_count: usize = scenarios
         .iter()
-        .map(|s| {
-            if s.isolation.is_some() {
-                1
-            } else {
-                levels.len()
-            }
+        .map(|sc| {
+            let levels = levels_on(sc).len();
+            pick_strategies(sc, &args.strategy)
+                .map(|st| {
+                    st.iter()
+                        .map(|s| if s.isolation.is_some() { 1 } else { levels })
+                        .sum::<usize>()
+                })
+                .unwrap_or(0)
         })
         .sum();
     let progress = Progress::new(
@@ -110,53 +113,95 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     );
     let mut settings = settings;
     settings.live = Some(progress.live());
-    let mut tick = |msg: String| {
-        if progress.is_shown() {
-            progress.cell(msg);
-        } else {
-            say(msg);
+    let several = scenarios.len() > 1;
+    let mut cells = Vec::new();
+    let mut servers = Vec::new();
+    let mut databases = Vec::new();
+    let mut interrupted = false;
+    for scenario in &scenarios {
+        let strategies = pick_strategies(scenario, &args.strategy)?;
+        let levels = levels_on(scenario);
+        let auditor_clients: u32 = scenario.auditors.iter().map(|a| a.clients).sum();
+        let ws = Workspace::open(
+            &args.db,
+            scenario.engine,
+            &scenario.name,
+            settings.clients + auditor_clients,
+            &mut say,
+        )
+        .await?;
+        let engine = scenario.engine;
+        let mut tick = |msg: String| {
+            let msg = if several {
+                format!("{engine}: {msg}")
+            } else {
+                msg
+            };
+            if progress.is_shown() {
+                progress.cell(msg);
+            } else {
+                say(msg);
+            }
+        };
+        let ran = run_cells(
+            &ws.db,
+            scenario,
+            &strategies,
+            &levels,
+            &settings,
+            &ws.abort,
+            &mut tick,
+        )
+        .await;
+        let (mut info, db, abort) = (ws.info.clone(), ws.db.clone(), ws.abort.clone());
+        // The scenario's [settings] are what its sessions actually ran with.
+        for (name, value) in &scenario.settings {
+            info.settings
+                .insert(name.clone(), format!("{value} (session)"));
         }
-    };
-    let cells = run_cells(
-        &ws.db,
-        &scenario,
-        &strategies,
-        &levels,
-        &settings,
-        &ws.abort,
-        &mut tick,
-    )
-    .await;
+        ws.close(&mut say).await?;
+        let mut ran = ran?;
+        let throughput: Vec<(String, f64)> = ran.iter().map(|c| (c.label(), c.ops_per_s)).collect();
+        let ops_of = |label: &str| throughput.iter().find(|(l, _)| l == label).map(|(_, v)| *v);
+        for cell in &mut ran {
+            apply_checks(cell, scenario, &checks, &ops_of);
+        }
+        cells.extend(ran);
+        servers.push(info);
+        databases.push(db.name().to_string());
+        if abort.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+    }
     progress.finish();
-    let (mut info, db, abort) = (ws.info.clone(), ws.db.clone(), ws.abort.clone());
-    // The scenario's [settings] are what its sessions actually ran with.
-    for (name, value) in &scenario.settings {
-        info.settings
-            .insert(name.clone(), format!("{value} (session)"));
-    }
-    ws.close(&mut say).await?;
-    let mut cells = cells?;
 
-    let throughput: Vec<(String, f64)> = cells.iter().map(|c| (c.label(), c.ops_per_s)).collect();
-    let ops_of = |label: &str| throughput.iter().find(|(l, _)| l == label).map(|(_, v)| *v);
-    for cell in &mut cells {
-        apply_checks(cell, &scenario, &checks, &ops_of);
-    }
     let mut notes = Vec::new();
-    if levels.contains(&Isolation::Ru) {
+    let ran_ru = |e: EngineKind| {
+        cells
+            .iter()
+            .any(|c| c.engine == e && c.isolation == Isolation::Ru)
+    };
+    if ran_ru(EngineKind::Postgres) {
         notes.push(
             "READ UNCOMMITTED is accepted and runs as READ COMMITTED in PostgreSQL.".to_string(),
         );
     }
-    let interrupted = abort.is_cancelled();
+    if ran_ru(EngineKind::Mariadb) {
+        notes.push(
+            "READ UNCOMMITTED is a level of its own in MariaDB: reads see uncommitted writes."
+                .to_string(),
+        );
+    }
     let report = RunReport {
         kind: Kind::Run,
         version: document::VERSION,
         tool: document::tool(),
-        scenario,
+        scenario: scenarios.into_iter().next().expect("one engine at least"),
         settings,
-        server: info,
-        database: db.name().to_string(),
+        server: servers[0].clone(),
+        servers: if several { servers } else { Vec::new() },
+        database: databases.join(", "),
         cells,
         notes,
         interrupted,
@@ -276,6 +321,7 @@ pub(super) async fn run_cells(
             .await
             .map_err(|_| anyhow!("measuring invariants took longer than 10 s"))??;
             cells.push(Cell::new(
+                db.kind(),
                 strategy.name.clone(),
                 level,
                 strategy.isolation.is_some(),

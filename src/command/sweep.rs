@@ -134,7 +134,14 @@ pub async fn sweep(
         .map(|(_, sc, st)| st.clients + sc.auditors.iter().map(|a| a.clients).sum::<u32>())
         .max()
         .unwrap_or(1);
-    let ws = Workspace::open(&args.db, &base.name, max_clients, &mut say).await?;
+    let ws = Workspace::open(
+        &args.db,
+        args.db.engine()?,
+        &base.name,
+        max_clients,
+        &mut say,
+    )
+    .await?;
 
     let mut runs: HashMap<(String, Isolation, usize), Vec<Cell>> = HashMap::new();
     let mut failure = None;

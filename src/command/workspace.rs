@@ -6,7 +6,7 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DbArgs;
-use crate::engine::{RunDatabase, Server, ServerInfo, ServerOptions};
+use crate::engine::{EngineKind, RunDatabase, Server, ServerInfo, ServerOptions};
 
 pub struct Workspace {
     pub server: Server,
@@ -23,6 +23,7 @@ impl Workspace {
     /// `connections` is how many sessions the work opens at most (sizes a private server).
     pub async fn open(
         args: &DbArgs,
+        engine: EngineKind,
         label: &str,
         connections: u32,
         say: &mut dyn FnMut(String),
@@ -32,7 +33,6 @@ impl Workspace {
                 "--keep needs --db URL or --db-from-env: a private ephemeral server is always removed"
             );
         }
-        let engine = args.engine()?;
         let abort = CancellationToken::new();
         let signals = spawn_signal_handler(abort.clone());
         let opts = ServerOptions {

@@ -69,6 +69,26 @@ impl EngineKind {
         }
     }
 
+    /// The engine's own code for an abort class (the strategy's own conflicts and "other" have
+    /// none: their class name stands).
+    pub fn abort_code(self, class: Abort) -> &'static str {
+        match (self, class) {
+            (EngineKind::Postgres, Abort::Serialization) => "40001",
+            (EngineKind::Postgres, Abort::Deadlock) => "40P01",
+            (EngineKind::Postgres, Abort::LockUnavailable) => "55P03",
+            (EngineKind::Mariadb, Abort::Serialization) => "1020",
+            (EngineKind::Mariadb, Abort::Deadlock) => "1213",
+            (EngineKind::Mariadb, Abort::LockUnavailable) => "1205",
+            (_, Abort::Conflict) => "conflict",
+            (_, Abort::Other) => "other",
+        }
+    }
+
+    /// Whether READ UNCOMMITTED is a level of its own (PostgreSQL runs it as READ COMMITTED).
+    pub fn has_read_uncommitted(self) -> bool {
+        matches!(self, EngineKind::Mariadb)
+    }
+
     /// How statements mark bind parameters: PostgreSQL numbers them (`$1`, a name used twice
     /// is one parameter), MySQL binds each `?` in order.
     pub fn numbered_placeholders(self) -> bool {
@@ -171,6 +191,9 @@ pub struct ServerOptions {
 /// Version and settings recorded in every report.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ServerInfo {
+    /// Which engine the server is (files written before engines existed: postgres).
+    #[serde(default)]
+    pub engine: EngineKind,
     pub version: String,
     pub version_num: i64,
     pub ephemeral: bool,

@@ -164,6 +164,7 @@ pub async fn replay(
 ) -> anyhow::Result<Replay> {
     crate::runner::reset(db, scenario).await?;
     let mut settings = scenario.settings.clone();
+    settings.extend(strategy.iter().flat_map(|s| s.settings.iter().cloned()));
     // Only a superuser may set deadlock_timeout; elsewhere the server's own value stands (and a
     // deadlock's victim then depends on timing when it is short).
     settings.extend(db.deadlock_timeout_setting(DEADLOCK_TIMEOUT).await?);

@@ -46,7 +46,7 @@ fn rows(doc: &Document, name: &str) -> anyhow::Result<(&'static str, Vec<Row>)> 
             r.cells
                 .iter()
                 .map(|c| Row {
-                    key: c.label(),
+                    key: c.label_in(r),
                     ops: c.ops_per_s,
                     aborts: abort_rate(c),
                     anomalies: c
@@ -95,6 +95,24 @@ pub fn render(
     ) {
         if sa != sb {
             writeln!(out, "note: different scenarios: {sa} and {sb}")?;
+        }
+        if let (Document::Run(ra), Document::Run(rb)) = (before.1, after.1) {
+            let names = |r: &crate::report::RunReport| {
+                r.engines()
+                    .iter()
+                    .map(|e| e.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let (ea, eb) = (names(ra), names(rb));
+            if ea != eb {
+                writeln!(
+                    out,
+                    "note: different engines: {ea} ({}) and {eb} ({}); cells are matched by strategy@level",
+                    ra.server.version.split(" on ").next().unwrap_or(""),
+                    rb.server.version.split(" on ").next().unwrap_or("")
+                )?;
+            }
         }
         let differ = differing_settings(a_set, b_set);
         if !differ.is_empty() {

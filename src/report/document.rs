@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::RunReport;
 use super::bench::BenchReport;
 use super::sweep::SweepReport;
-use crate::engine::ServerInfo;
+use crate::engine::{EngineKind, ServerInfo};
 use crate::isolation::Isolation;
 use crate::replay::{Replay, Verdict};
 use crate::scenario::Scenario;
@@ -94,13 +94,20 @@ pub struct AnomalyReport {
     #[serde(default)]
     pub version: u32,
     pub tool: String,
+    /// The (first) engine's server.
     pub server: ServerInfo,
+    /// Every engine's server, when several ran side by side (`--engine a,b`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerInfo>,
     pub results: Vec<AnomalyResult>,
 }
 
 /// One classic anomaly at one level.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnomalyResult {
+    /// The engine it was replayed on (files written before engines existed: postgres).
+    #[serde(default)]
+    pub engine: EngineKind,
     /// Its id in the literature (G0, P4, ...).
     pub anomaly: Option<String>,
     /// The catalogue scenario (`lost-update`, ...).

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 
+use super::abort_meaning;
 use super::bench::BenchReport;
 use super::document::{AnomalyReport, Document, ReplayReport};
 use super::sweep::{Summary, SweepReport};
@@ -274,16 +275,6 @@ fn measured(cell: &Cell, name: &str) -> i64 {
 }
 
 /// What each abort class means, for column titles.
-fn abort_meaning(a: Abort) -> &'static str {
-    match a {
-        Abort::Serialization => "serialization failure",
-        Abort::Deadlock => "deadlock detected",
-        Abort::LockUnavailable => "lock not available",
-        Abort::Conflict => "the strategy's own check (retry_if)",
-        Abort::Other => "any other SQL error",
-    }
-}
-
 fn run(h: &mut String, r: &RunReport) {
     let name = &r.scenario.name;
     let _ = writeln!(h, "<h2><span class=\"kind\">run</span>{}</h2>", esc(name));
@@ -348,7 +339,7 @@ fn run(h: &mut String, r: &RunReport) {
     for a in Abort::ALL {
         th(
             h,
-            a.sqlstate(),
+            &r.abort_header(a),
             true,
             &format!("aborted attempts: {}", abort_meaning(a)),
         );
@@ -405,11 +396,7 @@ fn run(h: &mut String, r: &RunReport) {
     let _ = writeln!(
         h,
         "<p class=\"muted\">Aborted attempts: {}.</p>",
-        esc(&Abort::ALL
-            .iter()
-            .map(|a| format!("{} {}", a.sqlstate(), abort_meaning(*a)))
-            .collect::<Vec<_>>()
-            .join(", "))
+        esc(&r.abort_legend())
     );
 
     // The anomalies found, one line per broken invariant.
@@ -419,7 +406,7 @@ fn run(h: &mut String, r: &RunReport) {
             .iter()
             .filter_map(|c| {
                 let v = measured(c, &inv.name);
-                (v != 0).then(|| format!("{} ({v})", c.label()))
+                (v != 0).then(|| format!("{} ({v})", c.label_in(r)))
             })
             .collect();
         if !where_.is_empty() {
@@ -907,13 +894,16 @@ mod tests {
                 live: None,
             },
             server: ServerInfo {
+                engine: crate::engine::EngineKind::Postgres,
                 version: "PostgreSQL 15.20".into(),
                 version_num: 150020,
                 ephemeral: false,
                 settings: Default::default(),
             },
+            servers: Vec::new(),
             database: "db".into(),
             cells: vec![Cell {
+                engine: crate::engine::EngineKind::Postgres,
                 strategy: "<s>".into(),
                 isolation: Isolation::Rc,
                 pinned: false,

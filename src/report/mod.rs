@@ -18,7 +18,7 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::check::Measured;
-use crate::engine::ServerInfo;
+use crate::engine::{EngineKind, ServerInfo};
 use crate::expect::Observed;
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
@@ -35,9 +35,23 @@ pub enum Format {
     Markdown,
 }
 
+/// What an abort class means, in a few words.
+pub fn abort_meaning(a: Abort) -> &'static str {
+    match a {
+        Abort::Serialization => "serialization failure",
+        Abort::Deadlock => "deadlock detected",
+        Abort::LockUnavailable => "lock not available",
+        Abort::Conflict => "the strategy's own check (retry_if)",
+        Abort::Other => "any other SQL error",
+    }
+}
+
 /// One strategy at one isolation level.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cell {
+    /// The engine it ran on (files written before engines existed: postgres).
+    #[serde(default)]
+    pub engine: EngineKind,
     pub strategy: String,
     pub isolation: Isolation,
     /// The strategy pins its level (the `--isolation` asked for is ignored).
@@ -60,6 +74,7 @@ pub struct AuditorCell {
 
 impl Cell {
     pub fn new(
+        engine: EngineKind,
         strategy: String,
         isolation: Isolation,
         pinned: bool,
@@ -69,6 +84,7 @@ impl Cell {
         let secs = outcome.elapsed.as_secs_f64();
         let stats = outcome.stats;
         Cell {
+            engine,
             strategy,
             isolation,
             pinned,
@@ -92,6 +108,15 @@ impl Cell {
 
     pub fn label(&self) -> String {
         format!("{}@{}", self.strategy, self.isolation)
+    }
+
+    /// The label, prefixed with the engine when a report holds several (`mariadb:naive@rr`).
+    pub fn label_in(&self, report: &RunReport) -> String {
+        if report.engines().len() > 1 {
+            format!("{}:{}", self.engine, self.label())
+        } else {
+            self.label()
+        }
     }
 }
 
@@ -127,7 +152,11 @@ pub struct RunReport {
     pub tool: String,
     pub scenario: Scenario,
     pub settings: Settings,
+    /// The (first) engine's server.
     pub server: ServerInfo,
+    /// Every engine's server, when several ran side by side (`--engine a,b`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerInfo>,
     pub database: String,
     pub cells: Vec<Cell>,
     /// Remarks for the reader (e.g. READ UNCOMMITTED runs as READ COMMITTED in PostgreSQL).
@@ -136,6 +165,63 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The engines whose cells the report holds, in order.
+    pub fn engines(&self) -> Vec<EngineKind> {
+        let mut out: Vec<EngineKind> = Vec::new();
+        for c in &self.cells {
+            if !out.contains(&c.engine) {
+                out.push(c.engine);
+            }
+        }
+        if out.is_empty() {
+            out.push(self.server.engine);
+        }
+        out
+    }
+
+    /// An abort class's column header: the engines' own codes (`40001`, `1213/40P01`, ...).
+    pub fn abort_header(&self, class: Abort) -> String {
+        let mut codes: Vec<&str> = Vec::new();
+        for e in self.engines() {
+            let code = e.abort_code(class);
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        codes.join("/")
+    }
+
+    /// What the abort columns mean, with each engine's codes.
+    pub fn abort_legend(&self) -> String {
+        let engines = self.engines();
+        let several = engines.len() > 1;
+        let mut parts = Vec::new();
+        for class in [
+            Abort::Serialization,
+            Abort::Deadlock,
+            Abort::LockUnavailable,
+        ] {
+            let codes: Vec<String> = engines
+                .iter()
+                .map(|e| {
+                    if several {
+                        format!("{} on {}", e.abort_code(class), e.title())
+                    } else {
+                        e.abort_code(class).to_string()
+                    }
+                })
+                .collect();
+            parts.push(if several {
+                format!("{} ({})", abort_meaning(class), codes.join(", "))
+            } else {
+                format!("{} {}", codes.join(", "), abort_meaning(class))
+            });
+        }
+        parts.push("conflict = the strategy's own check (retry_if)".into());
+        parts.push("other = any other SQL error".into());
+        parts.join(", ")
+    }
+
     pub fn failures(&self) -> impl Iterator<Item = (&Cell, &String)> {
         self.cells
             .iter()
@@ -215,6 +301,7 @@ fn csv(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     let mut header: Vec<String> = [
         "scenario",
+        "engine",
         "strategy",
         "isolation",
         "pinned",
@@ -252,6 +339,7 @@ fn csv(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     for c in &report.cells {
         let mut row = vec![
             report.scenario.name.clone(),
+            c.engine.name().to_string(),
             c.strategy.clone(),
             c.isolation.to_string(),
             c.pinned.to_string(),

@@ -827,6 +827,7 @@ mod tests {
             tool: "contention test".into(),
             scenario,
             server: ServerInfo {
+                engine: crate::engine::EngineKind::Postgres,
                 version: "PostgreSQL 15.20 on x86_64".into(),
                 version_num: 150020,
                 ephemeral: true,

@@ -28,7 +28,16 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
         s.clients,
         humantime::format_duration(s.think),
         s.seed,
-        short_version(&report.server.version),
+        if report.servers.is_empty() {
+            short_version(&report.server.version)
+        } else {
+            report
+                .servers
+                .iter()
+                .map(|s| short_version(&s.version))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
     );
     if markdown {
         writeln!(out, "**{head}**\n")?;
@@ -37,12 +46,17 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     }
 
     let mut b = Builder::default();
-    let mut header: Vec<String> = vec![
+    let several = report.engines().len() > 1;
+    let mut header: Vec<String> = Vec::new();
+    if several {
+        header.push("engine".into());
+    }
+    header.extend([
         "strategy".into(),
         "isolation".into(),
         "committed".into(),
         "rejected".into(),
-    ];
+    ]);
     for inv in &sc.invariants {
         let name = if markdown {
             inv.name.clone()
@@ -59,7 +73,7 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
         .into_iter()
         .filter(|&a| report.cells.iter().any(|c| c.stats.abort(a) > 0))
         .collect();
-    header.extend(classes.iter().map(|a| a.sqlstate().to_string()));
+    header.extend(classes.iter().map(|&a| report.abort_header(a)));
     header.extend(["retries", "failed", "ops/s", "p50 ms", "p99 ms"].map(String::from));
     let any_expect = report.cells.iter().any(|c| !c.failures.is_empty());
     if any_expect {
@@ -67,7 +81,11 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     }
     b.push_record(header);
     for c in &report.cells {
-        let mut row = vec![
+        let mut row = Vec::new();
+        if several {
+            row.push(c.engine.name().to_string());
+        }
+        row.extend([
             c.strategy.clone(),
             if c.pinned {
                 format!("{} (pinned)", c.isolation)
@@ -76,7 +94,7 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
             },
             c.stats.committed.to_string(),
             c.stats.total_rejected().to_string(),
-        ];
+        ]);
         for inv in &sc.invariants {
             let v = c
                 .invariants
@@ -107,13 +125,16 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     let mut table = b.build();
     super::style(&mut table, markdown);
     // Counts and figures right-aligned, names and headers left.
-    table.modify(Columns::new(2..), Alignment::right());
+    table.modify(
+        Columns::new(if several { 3.. } else { 2.. }),
+        Alignment::right(),
+    );
     table.modify(Rows::first(), Alignment::left());
     writeln!(out, "{table}")?;
     writeln!(
         out,
-        "aborted attempts, a column per class that occurred: 40001 serialization failure, 40P01 deadlock,\n\
-         55P03 lock not available, conflict = the strategy's own check (retry_if), other = any other SQL error"
+        "aborted attempts, a column per class that occurred: {}",
+        report.abort_legend()
     )?;
 
     // One line per broken invariant, naming the cells and the reason.
@@ -124,7 +145,7 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
             .iter()
             .filter_map(|c| {
                 let v = c.invariants.iter().find(|m| m.name == inv.name)?.value;
-                (v != 0).then(|| format!("{} ({v})", c.label()))
+                (v != 0).then(|| format!("{} ({v})", c.label_in(report)))
             })
             .collect();
         if cells.is_empty() {
@@ -167,7 +188,7 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     if !failures.is_empty() {
         writeln!(out)?;
         for (c, f) in failures {
-            writeln!(out, "expectation failed: {}: {f}", c.label())?;
+            writeln!(out, "expectation failed: {}: {f}", c.label_in(report))?;
         }
     }
     Ok(())

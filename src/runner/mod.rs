@@ -89,7 +89,14 @@ pub async fn run_cell(
     abort: &CancellationToken,
 ) -> anyhow::Result<Outcome> {
     reset(db, scenario).await?;
-    let session = &scenario.settings;
+    // The scenario's session settings, then the strategy's own.
+    let session: Vec<(String, String)> = scenario
+        .settings
+        .iter()
+        .chain(&strategy.settings)
+        .cloned()
+        .collect();
+    let session = &session;
 
     // Learn every statement's columns once, then resolve names to slots.
     let mut first = db.session(session).await?;

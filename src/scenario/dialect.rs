@@ -12,8 +12,8 @@
 //! ```
 //!
 //! Steps and invariants may override `sql`; `[setup]` its `files` and `sql`; strategies and
-//! auditors `expect` (per level: the levels not named keep the common expectations); the top
-//! level `settings`. Without an override, every engine runs the same text. [`resolve`] applies
+//! auditors `expect` (per level: the levels not named keep the common expectations); strategies
+//! and the top level `settings`. Without an override, every engine runs the same text. [`resolve`] applies
 //! one engine's overrides to the raw file before it is validated, and checks the others' keys,
 //! so a typo in an engine name or a misplaced key is an error on every engine.
 //!
@@ -52,7 +52,11 @@ const ROLE: Allowed = Allowed {
     sql: false,
     files: false,
     expect: true,
+    settings: true,
+};
+const AUDITOR: Allowed = Allowed {
     settings: false,
+    ..ROLE
 };
 const TOP: Allowed = Allowed {
     sql: false,
@@ -149,14 +153,18 @@ pub(super) fn resolve(
     for (name, s) in raw.strategy.iter_mut().flat_map(|s| s.get_mut()) {
         let key = format!("strategy.{name}");
         let s = s.get_mut();
-        let o = take(cx, &mut s.on, &key, ROLE, engine)?;
-        expect(&mut s.expect, o.and_then(|o| o.expect));
+        if let Some(o) = take(cx, &mut s.on, &key, ROLE, engine)? {
+            expect(&mut s.expect, o.expect);
+            if let Some(settings) = o.settings {
+                s.settings = settings;
+            }
+        }
         steps(cx, &mut s.step, &key, engine)?;
     }
     for (name, a) in &mut raw.auditor {
         let key = format!("auditor.{name}");
         let a = a.get_mut();
-        let o = take(cx, &mut a.on, &key, ROLE, engine)?;
+        let o = take(cx, &mut a.on, &key, AUDITOR, engine)?;
         expect(&mut a.expect, o.and_then(|o| o.expect));
         steps(cx, &mut a.step, &key, engine)?;
     }

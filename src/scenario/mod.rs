@@ -193,6 +193,9 @@ pub struct Strategy {
     pub retry: Vec<Abort>,
     pub expect: Vec<(Isolation, Vec<Expectation>)>,
     pub steps: Vec<Step>,
+    /// Session settings of its clients, after the scenario's (`innodb_snapshot_isolation`).
+    #[serde(default)]
+    pub settings: Vec<(String, String)>,
 }
 
 impl Strategy {

@@ -156,6 +156,9 @@ pub struct RawStrategy {
     /// Documented outcomes per isolation level: `rc = ["anomalies"]`.
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<Vec<String>>>,
+    /// Session settings of this strategy's clients, after the scenario's own.
+    #[serde(default)]
+    pub settings: IndexMap<String, Spanned<String>>,
     pub step: Vec<Spanned<RawStep>>,
     /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
     #[serde(default)]

@@ -89,24 +89,7 @@ pub fn validate(
         ));
     }
 
-    let mut settings = Vec::new();
-    for (name, value) in &raw.settings {
-        let key = format!("settings.{name}");
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            return Err(cx.err(Some(value.span()), &key, "not a PostgreSQL setting name"));
-        }
-        let v = match value.get_ref().strip_prefix(':') {
-            Some(p) => params
-                .get(p)
-                .and_then(|p| expr::to_text(&p.value))
-                .ok_or_else(|| cx.err(Some(value.span()), &key, format!("no parameter `{p}`")))?,
-            None => value.get_ref().clone(),
-        };
-        settings.push((name.clone(), v));
-    }
+    let settings = session_settings(&cx, &raw.settings, "settings", &params)?;
 
     let draws = draws(&cx, &raw, &params, &param_ctx)?;
     let run = run_defaults(&cx, &raw.run)?;
@@ -162,6 +145,12 @@ pub fn validate(
                 retry,
                 expect,
                 steps,
+                settings: session_settings(
+                    &cx,
+                    &raw_s.settings,
+                    &format!("{key}.settings"),
+                    &params,
+                )?,
             },
         );
     }
@@ -506,6 +495,34 @@ fn run_defaults(cx: &Ctx, r: &RawRun) -> Result<RunDefaults, ScenarioError> {
         max_tries: r.max_tries.as_ref().map_or(10, |m| *m.get_ref()).max(1),
         isolation,
     })
+}
+
+/// Session settings (`name = value`, a value may be `:param`), in the order written.
+fn session_settings(
+    cx: &Ctx,
+    raw: &IndexMap<String, Spanned<String>>,
+    key: &str,
+    params: &IndexMap<String, Param>,
+) -> Result<Vec<(String, String)>, ScenarioError> {
+    let mut settings = Vec::new();
+    for (name, value) in raw {
+        let key = format!("{key}.{name}");
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(cx.err(Some(value.span()), &key, "not a setting name"));
+        }
+        let v = match value.get_ref().strip_prefix(':') {
+            Some(p) => params
+                .get(p)
+                .and_then(|p| expr::to_text(&p.value))
+                .ok_or_else(|| cx.err(Some(value.span()), &key, format!("no parameter `{p}`")))?,
+            None => value.get_ref().clone(),
+        };
+        settings.push((name.clone(), v));
+    }
+    Ok(settings)
 }
 
 fn expectations(

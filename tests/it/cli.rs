@@ -62,7 +62,7 @@ fn table_csv_and_markdown_render_the_same_cells() {
         lines
             .next()
             .unwrap()
-            .starts_with("scenario,strategy,isolation,pinned,committed,rejected,oversold")
+            .starts_with("scenario,engine,strategy,isolation,pinned,committed,rejected,oversold")
     );
     assert_eq!(
         lines.filter(|l| l.starts_with("ticketmaster,")).count(),

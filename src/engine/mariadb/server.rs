@@ -120,6 +120,7 @@ impl Server {
         .map_err(|e| anyhow::anyhow!("{}", db_error(&e)))?;
         let num = version_num(&version);
         Ok(ServerInfo {
+            engine: crate::engine::EngineKind::Mariadb,
             version: format!("MariaDB {version}").replace("MariaDB MariaDB", "MariaDB"),
             version_num: num,
             ephemeral: self.is_ephemeral(),

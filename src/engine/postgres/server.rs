@@ -107,6 +107,7 @@ impl Server {
             )
             .await?;
         Ok(ServerInfo {
+            engine: crate::engine::EngineKind::Postgres,
             version,
             version_num: num.parse().unwrap_or(0),
             ephemeral: self.is_ephemeral(),
