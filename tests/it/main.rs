@@ -4,6 +4,7 @@
 
 mod bench;
 mod cli;
+mod engines;
 mod experiments;
 mod mariadb_provisioning;
 mod matrix;

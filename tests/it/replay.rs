@@ -303,7 +303,8 @@ fn anomalies_expect_exits_1_when_the_server_disagrees() {
     ]);
     assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
     assert!(
-        stderr(&bad).contains("expectation failed: lost-update (P4) @ rc: expected prevented"),
+        stderr(&bad)
+            .contains("expectation failed: postgres: lost-update (P4) @ rc: expected prevented"),
         "{}",
         stderr(&bad)
     );

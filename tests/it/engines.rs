@@ -1,0 +1,146 @@
+//! The second engine: the same scenario on PostgreSQL and MariaDB, each on a private server the
+//! lab starts itself. Under REPEATABLE READ the naive last-ticket race loses an update on MariaDB
+//! (the second UPDATE waits, then overwrites) where PostgreSQL aborts it with 40001; a replay shows
+//! why; `--db mysql://` uses an existing server and leaves it as it was.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use contention::engine::EngineKind;
+use contention::engine::mariadb::ephemeral::Ephemeral;
+use contention::report::document::Document;
+
+use crate::support::*;
+
+fn engine_cell<'a>(
+    report: &'a contention::report::RunReport,
+    engine: EngineKind,
+    strategy: &str,
+) -> &'a contention::report::Cell {
+    report
+        .cells
+        .iter()
+        .find(|c| c.engine == engine && c.strategy == strategy)
+        .unwrap_or_else(|| panic!("no {engine} cell for {strategy}: {}", json(&report.cells)))
+}
+
+#[test]
+fn repeatable_read_loses_the_update_on_mariadb_and_aborts_it_on_postgres() {
+    let (code, report) = run_json(&[
+        "ticketmaster",
+        "--engine",
+        "postgres,mariadb",
+        "--isolation",
+        "rr",
+        "--strategy",
+        "naive,for-update",
+    ]);
+    assert_eq!(code, 0, "{}", json(&report.cells));
+    assert_eq!(report.servers.len(), 2, "both servers are named");
+    assert!(report.servers[1].version.contains("MariaDB"));
+
+    let pg = engine_cell(&report, EngineKind::Postgres, "naive");
+    assert_eq!(invariant(pg, "oversold"), 0, "{}", json(pg));
+    assert!(aborts(pg, "serialization") > 0, "{}", json(pg));
+
+    let my = engine_cell(&report, EngineKind::Mariadb, "naive");
+    assert!(invariant(my, "oversold") > 0, "{}", json(my));
+    assert_eq!(aborts(my, "serialization"), 0, "{}", json(my));
+
+    for engine in [EngineKind::Postgres, EngineKind::Mariadb] {
+        let c = engine_cell(&report, engine, "for-update");
+        assert_eq!(writer_damage(c), 0, "{engine}: {}", json(c));
+        assert_eq!(committed(c), 1, "{engine}: one seat, one sale: {}", json(c));
+    }
+}
+
+#[test]
+fn a_replay_shows_the_lost_update_on_mariadb_step_by_step() {
+    let verdict = |engine: &str| {
+        let out = run(&[
+            "replay",
+            "ticketmaster",
+            "--engine",
+            engine,
+            "--isolation",
+            "rr",
+            "--strategy",
+            "naive",
+            "--format",
+            "json",
+            "--quiet",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        match document(&out) {
+            Document::Replay(r) => {
+                let replay = &r.replays[0];
+                (replay.verdict.label(), json(&replay.events))
+            }
+            other => panic!("a {} document", other.kind()),
+        }
+    };
+    let (my, events) = verdict("mariadb");
+    assert_eq!(my, "possible", "{events}");
+    assert!(events.contains("UPDATE concerts"), "{events}");
+    let (pg, events) = verdict("postgres");
+    assert_eq!(pg, "prevented by abort (40001)", "{events}");
+}
+
+/// Runs `sql` as root over `socket` with the command-line client; the rows, tab-separated.
+fn query(socket: &Path, sql: &str) -> String {
+    let out = Command::new("mariadb")
+        .arg("--no-defaults")
+        .arg("-S")
+        .arg(socket)
+        .args(["-u", "root", "--batch", "--skip-column-names", "-e", sql])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the mariadb client runs");
+    assert!(
+        out.status.success(),
+        "`{sql}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+#[test]
+fn a_mysql_url_uses_that_server_in_a_database_of_its_own_and_leaves_the_rest() {
+    let server = Ephemeral::start(&[]).expect("a private MariaDB for the test");
+    let socket = server.socket().to_path_buf();
+    query(
+        &socket,
+        "CREATE DATABASE mine; CREATE TABLE mine.keep (v int); INSERT INTO mine.keep VALUES (42);",
+    );
+    let url = format!("mysql://root@localhost/?socket={}", socket.display());
+    let (code, report) = run_json(&[
+        "ticketmaster",
+        "--db",
+        &url,
+        "--isolation",
+        "rc",
+        "--strategy",
+        "conditional",
+    ]);
+    assert_eq!(code, 0, "{}", json(&report.cells));
+    assert_eq!(report.server.engine, EngineKind::Mariadb);
+    assert!(!report.server.ephemeral);
+    assert!(report.database.starts_with("contention_ticketmaster_"));
+    assert_eq!(
+        query(&socket, "SELECT v FROM mine.keep"),
+        "42",
+        "a database the lab did not create is untouched"
+    );
+    assert_eq!(
+        query(
+            &socket,
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'contention%'"
+        ),
+        "0",
+        "the run database is dropped"
+    );
+    // mariadb:// is the same, and --engine must agree with the scheme.
+    let out = run(&["run", "ticketmaster", "--db", &url, "--engine", "postgres"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--engine postgres but --db points at a mariadb server"));
+}
