@@ -418,21 +418,28 @@ pub struct LoadArgs {
 pub struct DbArgs {
     /// The engine: postgres (the default), mariadb (MariaDB/MySQL), several comma-separated
     /// (side by side, each on its own private server) or all. With --db it follows the URL's
-    /// scheme (postgres://, mysql://, mariadb://).
+    /// scheme (postgres://, mysql://, mariadb://) or the docker: image's name.
     #[arg(long, value_name = "ENGINE", value_parser = parse_engines)]
     pub engine: Option<Engines>,
 
     /// Use this server (a postgres://, mysql:// or mariadb:// URL, or a libpq key=value
-    /// string); the run creates its own database there and drops it afterwards. Without it: a
-    /// private server started from the local binaries.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    /// string); the run creates its own database there and drops it afterwards. docker:IMAGE
+    /// (e.g. docker:postgres:15, docker:mariadb:10.11) starts the image in a Docker container
+    /// (the engine follows the image's name) and removes it afterwards. Without it: a private
+    /// server started from the local binaries.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL|docker:IMAGE",
+        hide_env_values = true
+    )]
     pub db: Option<String>,
 
     /// Use the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD.
     #[arg(long, conflicts_with = "db")]
     pub db_from_env: bool,
 
-    /// Keep the run's database afterwards (only with --db or --db-from-env).
+    /// Keep the run's database afterwards (only with a --db URL or --db-from-env).
     #[arg(long)]
     pub keep: bool,
 }
@@ -442,9 +449,24 @@ pub struct DbArgs {
 pub struct Engines(pub Vec<crate::engine::EngineKind>);
 
 impl DbArgs {
-    /// The engines to run on: `--engine`, else the `--db` URL's scheme, else PostgreSQL.
+    /// The engines to run on: `--engine`, else the `--db` URL's scheme (or `docker:` image's
+    /// name), else PostgreSQL.
     pub fn engines(&self) -> anyhow::Result<Vec<crate::engine::EngineKind>> {
-        use crate::engine::EngineKind;
+        use crate::engine::{EngineKind, docker};
+        if let Some(db) = &self.db
+            && let Some(spec) = docker::spec(db)
+        {
+            let asked = match self.engine.as_ref().map(|e| e.0.as_slice()) {
+                None => None,
+                Some([one]) => Some(*one),
+                Some(_) => anyhow::bail!(
+                    "--engine: several engines run side by side on private servers; --db names one server"
+                ),
+            };
+            return docker::resolve(spec, asked)
+                .map(|(_, engine)| vec![engine])
+                .map_err(|e| anyhow::anyhow!("--db {db}: {e}"));
+        }
         let of_url = self.db.as_deref().and_then(EngineKind::of_url);
         match (&self.engine, of_url) {
             (Some(e), _) if e.0.len() > 1 && (self.db.is_some() || self.db_from_env) => {

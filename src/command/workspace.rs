@@ -1,7 +1,8 @@
-//! What every command that talks to PostgreSQL needs around its work: the server (given, or a
-//! private ephemeral one), the run's own database, and Ctrl-C/SIGTERM turned into a
-//! cancellation. `close` undoes all of it (drops the database unless `--keep`, stops a private
-//! server) and must be called on every path; this module does no scenario work itself.
+//! What every command that talks to a database needs around its work: the server (given, a
+//! private ephemeral one, or one in a Docker container), the run's own database, and
+//! Ctrl-C/SIGTERM turned into a cancellation. `close` undoes all of it (drops the database
+//! unless `--keep`, stops a private server, removes a container) and must be called on every
+//! path; this module does no scenario work itself.
 
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +34,12 @@ impl Workspace {
                 "--keep needs --db URL or --db-from-env: a private ephemeral server is always removed"
             );
         }
+        let in_docker = args.db.as_deref().and_then(crate::engine::docker::spec);
+        if args.keep && in_docker.is_some() {
+            anyhow::bail!(
+                "--keep needs --db URL or --db-from-env: a --db docker: container is always removed"
+            );
+        }
         let abort = CancellationToken::new();
         let signals = spawn_signal_handler(abort.clone());
         let opts = ServerOptions {
@@ -44,7 +51,11 @@ impl Workspace {
                 (connections + 20).max(300).to_string(),
             )],
         };
-        if opts.url.is_none() && !opts.from_env {
+        if let Some(image) = in_docker {
+            say(format!(
+                "starting {image} in a Docker container (--db docker:; the first start pulls the image)"
+            ));
+        } else if opts.url.is_none() && !opts.from_env {
             say(format!(
                 "starting a private {} (no --db given)",
                 opts.engine.title()

@@ -4,7 +4,7 @@
 //! submodule; this module puts them behind enums with one variant per engine, so the hot path
 //! keeps static dispatch (a `match` per call, no boxing, no allocation added). Its vocabulary:
 //! - [`Server`]: provisioning (a URL, the libpq environment, a private server from the local
-//!   binaries), identity ([`ServerInfo`]), the run's own database (create, drop);
+//!   binaries, a Docker container: [`docker`]), identity ([`ServerInfo`]), the run's own database (create, drop);
 //! - [`RunDatabase`]: one run's database: reset it, open [`Session`]s and a [`Pool`];
 //! - [`Session`]: one connection: describe and prepare statements, send a statement with its
 //!   transaction framing ([`Exchange`]), begin/commit/rollback, run setup batches and scalar
@@ -15,6 +15,7 @@
 //! Nothing outside `engine` names a driver crate. This module must not know about scenarios'
 //! meaning, statistics or reports.
 
+pub mod docker;
 pub mod local;
 pub mod mariadb;
 pub mod postgres;
@@ -180,13 +181,16 @@ impl std::error::Error for DbError {}
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub engine: EngineKind,
-    /// `--db URL` or `DATABASE_URL`.
+    /// `--db URL` or `DATABASE_URL`; `docker:IMAGE[:TAG]` starts the image in a container.
     pub url: Option<String>,
     /// `--db-from-env`: the engine's client environment variables (PGHOST, ...).
     pub from_env: bool,
     /// Extra server settings for a private server (`name`, `value`).
     pub ephemeral_settings: Vec<(String, String)>,
 }
+
+/// How long a started container's server has to answer (after the image is pulled).
+const CONTAINER_READY: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Version and settings recorded in every report.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -221,12 +225,83 @@ pub enum Server {
 
 impl Server {
     pub async fn provision(opts: &ServerOptions) -> anyhow::Result<Server> {
+        if let Some(spec) = opts.url.as_deref().and_then(docker::spec) {
+            return Server::in_container(spec, opts).await;
+        }
         match opts.engine {
             EngineKind::Postgres => postgres::Server::provision(opts)
                 .await
                 .map(Server::Postgres),
             EngineKind::Mariadb => mariadb::Server::provision(opts).await.map(Server::Mariadb),
         }
+    }
+
+    /// `--db docker:IMAGE`: starts the image and connects to its mapped port as to a `--db`
+    /// URL (the image's superuser, no password), until the server answers.
+    async fn in_container(spec: &str, opts: &ServerOptions) -> anyhow::Result<Server> {
+        let shown = format!("--db {}{spec}", docker::PREFIX);
+        let (image, engine) = docker::resolve(spec, Some(opts.engine))
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let mut container = docker::Container::start(&image, engine, &opts.ephemeral_settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("{shown}: {e:#}"))?;
+        let url = match engine {
+            EngineKind::Postgres => format!(
+                "postgresql://postgres@{}:{}/postgres",
+                container.host, container.port
+            ),
+            EngineKind::Mariadb => format!("mysql://root@{}:{}/", container.host, container.port),
+        };
+        let direct = ServerOptions {
+            engine,
+            url: Some(url),
+            from_env: false,
+            ephemeral_settings: Vec::new(),
+        };
+        // The image initialises its data directory first (behind a server that does not listen
+        // on TCP): connect until the real server answers, the container stops, or time is up.
+        let deadline = std::time::Instant::now() + CONTAINER_READY;
+        let mut server = loop {
+            let tried = match engine {
+                EngineKind::Postgres => postgres::Server::provision(&direct)
+                    .await
+                    .map(Server::Postgres),
+                EngineKind::Mariadb => mariadb::Server::provision(&direct)
+                    .await
+                    .map(Server::Mariadb),
+            };
+            match tried {
+                Ok(s) => break s,
+                Err(e) => {
+                    let stopped = !container.is_running().await;
+                    if stopped || std::time::Instant::now() >= deadline {
+                        let log = container.log_tail(20).await;
+                        let why = if stopped {
+                            "the container stopped".to_string()
+                        } else {
+                            format!("not ready after {}s", CONTAINER_READY.as_secs())
+                        };
+                        container.remove();
+                        anyhow::bail!(
+                            "{shown}: {why}: {e:#}\n(the container's last lines:)\n{log}"
+                        );
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+            }
+        };
+        let description = format!(
+            "{} in a Docker container ({image}, id {}, {}:{}; removed afterwards)",
+            engine.title(),
+            container.id(),
+            container.host,
+            container.port
+        );
+        match &mut server {
+            Server::Postgres(s) => s.attach_container(container, description),
+            Server::Mariadb(s) => s.attach_container(container, description),
+        }
+        Ok(server)
     }
 
     pub fn kind(&self) -> EngineKind {

@@ -1,5 +1,6 @@
 //! Provisioning and cleanup: a run against `--db` creates and drops only its own database and
-//! leaves other data alone; an interrupted run leaves no server, data directory or database.
+//! leaves other data alone; an interrupted run leaves no server, data directory or database;
+//! `--db docker:IMAGE` (in `docker`) leaves no container.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -11,6 +12,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::support::{contention, run, run_json, stderr};
+
+mod docker;
 
 /// A server standing in for "somebody else's PostgreSQL", with a table the lab must not touch.
 struct Foreign {

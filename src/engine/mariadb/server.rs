@@ -14,6 +14,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _};
 use super::ephemeral::Ephemeral;
 use super::session::{Pool, Session};
 use super::{db_error, quote_ident};
+use crate::engine::docker::Container;
 use crate::engine::{DbError, Endpoint, ServerInfo, ServerOptions, run_database_name};
 
 /// A server the run can use; stops the private server (if any) when shut down or dropped.
@@ -22,6 +23,8 @@ pub struct Server {
     /// For people: where the server is, without password.
     pub description: String,
     ephemeral: Option<Ephemeral>,
+    /// The Docker container the server runs in (`--db docker:IMAGE`), removed on shutdown.
+    container: Option<Container>,
 }
 
 /// The database one run works in.
@@ -53,6 +56,7 @@ impl Server {
                 admin,
                 description,
                 ephemeral: None,
+                container: None,
             });
         }
         if opts.from_env {
@@ -83,11 +87,19 @@ impl Server {
             admin,
             description,
             ephemeral: Some(eph),
+            container: None,
         })
     }
 
+    /// A throw-away server the lab started: private, or in a Docker container.
     pub fn is_ephemeral(&self) -> bool {
-        self.ephemeral.is_some()
+        self.ephemeral.is_some() || self.container.is_some()
+    }
+
+    /// Hands the server the container it runs in: removed when the server is shut down.
+    pub fn attach_container(&mut self, container: Container, description: String) {
+        self.container = Some(container);
+        self.description = description;
     }
 
     pub async fn info(&self) -> anyhow::Result<ServerInfo> {
@@ -160,6 +172,9 @@ impl Server {
     pub fn shutdown(&mut self) {
         if let Some(mut e) = self.ephemeral.take() {
             e.stop();
+        }
+        if let Some(mut c) = self.container.take() {
+            c.remove();
         }
     }
 }
