@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail};
 use super::Exit;
 use super::workspace::Workspace;
 use crate::cli::{ReplayArgs, TimelineFormat};
+use crate::engine::ServerInfo;
 use crate::isolation::Isolation;
 use crate::replay::{self, Options, Replay, timeline};
 use crate::report::document::{self, Kind, ReplayReport};
@@ -19,62 +20,109 @@ pub async fn replay(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    let mut scenario = scenario::load_on(&args.scenario, &args.params, args.common.db.engine()?)?;
-    let schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
-    let strategies = pick_strategies(&scenario, &schedule, args.strategy.as_deref())?;
-    let mut cells: Vec<(Option<&Strategy>, Isolation)> = Vec::new();
-    for st in &strategies {
-        match st.and_then(|s| s.isolation) {
-            Some(pinned) => cells.push((*st, pinned)),
-            None => cells.extend(args.isolation.0.iter().map(|l| (*st, *l))),
-        }
-    }
-    let opts = Options {
-        seed: args.seed,
-        step_timeout: args.common.step_timeout,
-        max_tries: scenario.run.max_tries,
-    };
+    let engines = args.common.db.engines()?;
     let quiet = args.common.quiet;
     let mut say = |msg: String| {
         if !quiet {
             let _ = writeln!(err, "contention: {msg}");
         }
     };
-    let ws = Workspace::open(
-        &args.common.db,
-        args.common.db.engine()?,
-        &scenario.name,
-        scenario.sessions.len() as u32 + 2,
-        &mut say,
-    )
-    .await?;
-    let mut replays = Vec::new();
+    // Per engine: its dialect of the scenario, its replays and its server.
+    let mut done: Vec<(Scenario, Vec<Replay>, ServerInfo)> = Vec::new();
     let mut interrupted = false;
-    let mut failure = None;
-    for (st, level) in cells {
-        let label = st.map_or_else(|| format!("@ {level}"), |s| format!("{} @ {level}", s.name));
-        say(format!("replaying {label}"));
-        tokio::select! {
-            r = replay::replay(&ws.db, &scenario, st, level, &schedule, &opts) => match r {
-                Ok(r) => replays.push(r),
-                Err(e) => { failure = Some(e.context(label)); break; }
-            },
-            _ = ws.abort.cancelled() => { interrupted = true; break; }
+    for &engine in &engines {
+        let mut scenario = scenario::load_on(&args.scenario, &args.params, engine)?;
+        let schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
+        let strategies = pick_strategies(&scenario, &schedule, args.strategy.as_deref())?;
+        let mut cells: Vec<(Option<&Strategy>, Isolation)> = Vec::new();
+        for st in &strategies {
+            match st.and_then(|s| s.isolation) {
+                Some(pinned) => cells.push((*st, pinned)),
+                None => cells.extend(args.isolation.on(engine).into_iter().map(|l| (*st, l))),
+            }
+        }
+        let opts = Options {
+            seed: args.seed,
+            step_timeout: args.common.step_timeout,
+            max_tries: scenario.run.max_tries,
+        };
+        let ws = Workspace::open(
+            &args.common.db,
+            engine,
+            &scenario.name,
+            scenario.sessions.len() as u32 + 2,
+            &mut say,
+        )
+        .await?;
+        let mut replays = Vec::new();
+        let mut failure = None;
+        for (st, level) in cells {
+            let label =
+                st.map_or_else(|| format!("@ {level}"), |s| format!("{} @ {level}", s.name));
+            say(format!("replaying {label} on {}", engine.title()));
+            tokio::select! {
+                r = replay::replay(&ws.db, &scenario, st, level, &schedule, &opts) => match r {
+                    Ok(r) => replays.push(r),
+                    Err(e) => { failure = Some(e.context(label)); break; }
+                },
+                _ = ws.abort.cancelled() => { interrupted = true; break; }
+            }
+        }
+        let info = ws.info.clone();
+        ws.close(&mut say).await?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        done.push((scenario, replays, info));
+        if interrupted {
+            break;
         }
     }
-    let info = ws.info.clone();
-    ws.close(&mut say).await?;
-    if let Some(e) = failure {
-        return Err(e);
+    let several = done.len() > 1;
+    if args.common.format == TimelineFormat::Json {
+        let (scenario, _, info) = &done[0];
+        let doc = ReplayReport {
+            kind: Kind::Replay,
+            version: document::VERSION,
+            tool: document::tool(),
+            server: info.clone(),
+            servers: if several {
+                done.iter().map(|(_, _, i)| i.clone()).collect()
+            } else {
+                Vec::new()
+            },
+            scenario: scenario.clone(),
+            replays: done.iter().flat_map(|(_, r, _)| r.clone()).collect(),
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+    } else {
+        for (i, (scenario, replays, info)) in done.iter().enumerate() {
+            if several {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                let title = info
+                    .version
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                match args.common.format {
+                    TimelineFormat::Markdown => writeln!(out, "### {title}\n")?,
+                    _ => writeln!(out, "═══ {title} ═══\n")?,
+                }
+            }
+            print(
+                replays,
+                scenario,
+                info,
+                args.common.format,
+                args.common.color.enabled(),
+                out,
+            )?;
+        }
     }
-    print(
-        &replays,
-        &scenario,
-        &info,
-        args.common.format,
-        args.common.color.enabled(),
-        out,
-    )?;
     Ok(if interrupted {
         Exit::Interrupted
     } else {
@@ -86,7 +134,7 @@ pub async fn replay(
 pub fn print(
     replays: &[Replay],
     scenario: &Scenario,
-    info: &crate::engine::ServerInfo,
+    info: &ServerInfo,
     format: TimelineFormat,
     color: bool,
     out: &mut dyn Write,
@@ -98,6 +146,7 @@ pub fn print(
                 version: document::VERSION,
                 tool: document::tool(),
                 server: info.clone(),
+                servers: Vec::new(),
                 scenario: scenario.clone(),
                 replays: replays.to_vec(),
             };

@@ -139,6 +139,9 @@ pub struct SessionEnd {
 /// A finished replay.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Replay {
+    /// The engine it ran on (files written before engines existed: postgres).
+    #[serde(default)]
+    pub engine: crate::engine::EngineKind,
     pub scenario: String,
     pub strategy: Option<String>,
     pub isolation: Isolation,
@@ -274,6 +277,7 @@ pub async fn replay(
         (false, None) => Verdict::Prevented,
     };
     Ok(Replay {
+        engine: db.kind(),
         scenario: scenario.name.clone(),
         strategy: strategy.map(|s| s.name.clone()),
         isolation: level,

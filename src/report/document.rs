@@ -81,7 +81,11 @@ pub struct ReplayReport {
     #[serde(default)]
     pub version: u32,
     pub tool: String,
+    /// The (first) engine's server.
     pub server: ServerInfo,
+    /// Every engine's server, when several ran side by side (`--engine a,b`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerInfo>,
     pub scenario: Scenario,
     pub replays: Vec<Replay>,
 }
