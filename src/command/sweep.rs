@@ -13,6 +13,7 @@ use super::progress::Progress;
 use super::run::{pick_strategies, run_cells, settings};
 use super::workspace::Workspace;
 use crate::cli::SweepArgs;
+use crate::engine::EngineKind;
 use crate::isolation::Isolation;
 use crate::report::document::{self, Kind};
 use crate::report::sweep::{Point, SweepReport, Swept, render_csv, render_table};
@@ -25,6 +26,9 @@ enum Varied {
     Clients,
     Param(String),
 }
+
+/// One point of a sweep to run: the engine, the value, the scenario and settings it gives.
+type Plan = (EngineKind, Swept, Scenario, Settings);
 
 pub async fn sweep(
     args: SweepArgs,
@@ -55,7 +59,8 @@ pub async fn sweep(
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
-    let base = scenario::load_on(&args.scenario, &args.load.params, args.db.engine()?)?;
+    let engines = args.db.engines()?;
+    let base = scenario::load_on(&args.scenario, &args.load.params, engines[0])?;
     if base.is_replay_only() {
         bail!(
             "{}: a replay-only scenario has no strategies to sweep",
@@ -82,45 +87,53 @@ pub async fn sweep(
         Varied::Param(p.clone())
     };
 
-    // One scenario and settings per value, all checked before anything runs.
-    let mut plans: Vec<(Swept, Scenario, Settings)> = Vec::new();
-    for v in &values {
-        let mut load = args.load.clone();
-        match &varied {
-            Varied::Clients => {
-                let n: u32 = v
-                    .parse()
-                    .map_err(|_| anyhow!("--vary clients={v}: expected a whole number"))?;
-                if n == 0 {
-                    bail!("--vary clients=0: at least one client");
+    // One scenario and settings per engine and value, all checked before anything runs.
+    let mut plans: Vec<Plan> = Vec::new();
+    for &engine in &engines {
+        for v in &values {
+            let mut load = args.load.clone();
+            match &varied {
+                Varied::Clients => {
+                    let n: u32 = v
+                        .parse()
+                        .map_err(|_| anyhow!("--vary clients={v}: expected a whole number"))?;
+                    if n == 0 {
+                        bail!("--vary clients=0: at least one client");
+                    }
+                    load.clients = Some(n);
                 }
-                load.clients = Some(n);
+                Varied::Param(p) => load.params.push((p.clone(), v.clone())),
             }
-            Varied::Param(p) => load.params.push((p.clone(), v.clone())),
+            let sc = scenario::load_on(&args.scenario, &load.params, engine)?;
+            let st = settings(&load, &sc)?;
+            plans.push((engine, Swept::parse(v), sc, st));
         }
-        let sc = scenario::load_on(&args.scenario, &load.params, args.db.engine()?)?;
-        let st = settings(&load, &sc)?;
-        plans.push((Swept::parse(v), sc, st));
     }
     let strategy_names: Vec<String> = pick_strategies(&base, &args.strategy)?
         .iter()
         .map(|s| s.name.clone())
         .collect();
-    let levels: Vec<Isolation> = args
-        .isolation
-        .as_ref()
-        .map_or_else(|| base.run.isolation.clone(), |l| l.0.clone());
-    let cells_per_run: usize = strategy_names
+    let levels_on = |engine: EngineKind| -> Vec<Isolation> {
+        args.isolation
+            .as_ref()
+            .map_or_else(|| base.run.isolation.clone(), |l| l.on(engine))
+    };
+    let cells_per_run = |engine: EngineKind| -> usize {
+        strategy_names
+            .iter()
+            .map(|n| {
+                if base.strategies[n].isolation.is_some() {
+                    1
+                } else {
+                    levels_on(engine).len()
+                }
+            })
+            .sum()
+    };
+    let total: u64 = plans
         .iter()
-        .map(|n| {
-            if base.strategies[n].isolation.is_some() {
-                1
-            } else {
-                levels.len()
-            }
-        })
+        .map(|(e, _, _, _)| (args.repeat as usize * cells_per_run(*e)) as u64)
         .sum();
-    let total = (plans.len() * args.repeat as usize * cells_per_run) as u64;
 
     let progress = Progress::new(total, !args.quiet && args.format != Format::Json);
     let quiet = args.quiet || args.format == Format::Json || progress.is_shown();
@@ -129,70 +142,93 @@ pub async fn sweep(
             let _ = writeln!(err, "contention: {msg}");
         }
     };
-    let max_clients = plans
-        .iter()
-        .map(|(_, sc, st)| st.clients + sc.auditors.iter().map(|a| a.clients).sum::<u32>())
-        .max()
-        .unwrap_or(1);
-    let ws = Workspace::open(
-        &args.db,
-        args.db.engine()?,
-        &base.name,
-        max_clients,
-        &mut say,
-    )
-    .await?;
-
-    let mut runs: HashMap<(String, Isolation, usize), Vec<Cell>> = HashMap::new();
-    let mut failure = None;
-    'plans: for (i, (value, sc, st)) in plans.iter().enumerate() {
-        for r in 0..args.repeat {
-            let mut st = st.clone();
-            st.seed = args.load.seed + u64::from(r);
-            st.live = Some(progress.live());
-            let strategies: Vec<_> = strategy_names.iter().map(|n| &sc.strategies[n]).collect();
-            let mut tick = |msg: String| {
-                let line = format!("{}={} run {}/{}: {msg}", name, value, r + 1, args.repeat);
-                progress.cell(line.clone());
-                say(line);
-            };
-            match run_cells(&ws.db, sc, &strategies, &levels, &st, &ws.abort, &mut tick).await {
-                Ok(cells) => {
-                    for c in cells {
-                        runs.entry((c.strategy.clone(), c.isolation, i))
-                            .or_default()
-                            .push(c);
+    let mut runs: HashMap<(EngineKind, String, Isolation, usize), Vec<Cell>> = HashMap::new();
+    let mut servers = Vec::new();
+    let mut interrupted = false;
+    for &engine in &engines {
+        let mine: Vec<(usize, &Plan)> = plans
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.0 == engine)
+            .collect();
+        let max_clients = mine
+            .iter()
+            .map(|(_, (_, _, sc, st))| {
+                st.clients + sc.auditors.iter().map(|a| a.clients).sum::<u32>()
+            })
+            .max()
+            .unwrap_or(1);
+        let ws = Workspace::open(&args.db, engine, &base.name, max_clients, &mut say).await?;
+        let levels = levels_on(engine);
+        let mut failure = None;
+        'plans: for (i, (_, value, sc, st)) in &mine {
+            for r in 0..args.repeat {
+                let mut st = st.clone();
+                st.seed = args.load.seed + u64::from(r);
+                st.live = Some(progress.live());
+                let strategies: Vec<_> = strategy_names.iter().map(|n| &sc.strategies[n]).collect();
+                let mut tick = |msg: String| {
+                    let on = if engines.len() > 1 {
+                        format!("{engine}: ")
+                    } else {
+                        String::new()
+                    };
+                    let line = format!(
+                        "{on}{}={} run {}/{}: {msg}",
+                        name,
+                        value,
+                        r + 1,
+                        args.repeat
+                    );
+                    progress.cell(line.clone());
+                    say(line);
+                };
+                match run_cells(&ws.db, sc, &strategies, &levels, &st, &ws.abort, &mut tick).await {
+                    Ok(cells) => {
+                        for c in cells {
+                            runs.entry((engine, c.strategy.clone(), c.isolation, *i))
+                                .or_default()
+                                .push(c);
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break 'plans;
                     }
                 }
-                Err(e) => {
-                    failure = Some(e);
+                if ws.abort.is_cancelled() {
                     break 'plans;
                 }
             }
-            if ws.abort.is_cancelled() {
-                break 'plans;
-            }
+        }
+        interrupted = ws.abort.is_cancelled();
+        servers.push(ws.info.clone());
+        ws.close(&mut say).await?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if interrupted {
+            break;
         }
     }
     progress.finish();
-    let interrupted = ws.abort.is_cancelled();
-    let info = ws.info.clone();
-    ws.close(&mut say).await?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
 
-    // Points grouped by series (strategy, level), in value order.
+    // Points grouped by series (engine, strategy, level), in value order.
     let mut points = Vec::new();
-    for strategy in &strategy_names {
-        let series: Vec<Isolation> = match base.strategies[strategy].isolation {
-            Some(pinned) => vec![pinned],
-            None => levels.clone(),
-        };
-        for level in series {
-            for (i, (value, _, _)) in plans.iter().enumerate() {
-                if let Some(cells) = runs.remove(&(strategy.clone(), level, i)) {
-                    points.push(Point::new(value.clone(), cells));
+    for &engine in &engines {
+        for strategy in &strategy_names {
+            let series: Vec<Isolation> = match base.strategies[strategy].isolation {
+                Some(pinned) => vec![pinned],
+                None => levels_on(engine),
+            };
+            for level in series {
+                for (i, (e, value, _, _)) in plans.iter().enumerate() {
+                    if *e != engine {
+                        continue;
+                    }
+                    if let Some(cells) = runs.remove(&(engine, strategy.clone(), level, i)) {
+                        points.push(Point::new(value.clone(), cells));
+                    }
                 }
             }
         }
@@ -202,11 +238,20 @@ pub async fn sweep(
         version: document::VERSION,
         tool: document::tool(),
         scenario: base,
-        server: info,
+        server: servers[0].clone(),
+        servers: if engines.len() > 1 {
+            servers
+        } else {
+            Vec::new()
+        },
         vary: name,
-        values: plans.iter().map(|(v, _, _)| v.clone()).collect(),
+        values: plans
+            .iter()
+            .filter(|p| p.0 == engines[0])
+            .map(|p| p.1.clone())
+            .collect(),
         repeat: args.repeat,
-        settings: plans[0].2.clone(),
+        settings: plans[0].3.clone(),
         points,
         interrupted,
     };

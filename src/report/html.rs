@@ -509,9 +509,10 @@ fn sweep(h: &mut String, r: &SweepReport) -> anyhow::Result<()> {
         "anomalies per 1,000 committed operations: mean (min–max)",
     );
     h.push_str("</tr></thead>\n<tbody>\n");
+    let several = r.several();
     for p in &r.points {
         h.push_str("<tr>");
-        td(h, &p.strategy, "name");
+        td(h, &p.series(several), "name");
         td(h, &p.isolation.to_string(), "name");
         td(h, &p.value.to_string(), "num");
         td(h, &p.runs.to_string(), "num");

@@ -264,15 +264,17 @@ impl Figure {
 
         // Series in order of first appearance; a colour each while the palette lasts (else by
         // strategy), marker by isolation.
-        let mut strategies: Vec<&str> = Vec::new();
+        let several = points.iter().any(|p| p.engine != points[0].engine);
+        let mut strategies: Vec<String> = Vec::new();
         let mut levels: Vec<String> = Vec::new();
         let mut labels: Vec<String> = Vec::new();
         for p in points {
-            if !strategies.contains(&p.strategy.as_str()) {
-                strategies.push(&p.strategy);
+            let name = p.series(several);
+            if !strategies.contains(&name) {
+                strategies.push(name.clone());
             }
             let level = p.isolation.to_string();
-            let label = format!("{} @ {level}", p.strategy);
+            let label = format!("{name} @ {level}");
             if !levels.contains(&level) {
                 levels.push(level);
             }
@@ -282,8 +284,9 @@ impl Figure {
         }
         let mut series: Vec<Series> = Vec::new();
         for p in points {
+            let name = p.series(several);
             let level = p.isolation.to_string();
-            let label = format!("{} @ {level}", p.strategy);
+            let label = format!("{name} @ {level}");
             let Some(idx) = values.iter().position(|w| w.same(&p.value)) else {
                 continue;
             };
@@ -295,10 +298,7 @@ impl Figure {
             match series.iter_mut().find(|x| x.label == label) {
                 Some(x) => x.points.push(point),
                 None => {
-                    let si = strategies
-                        .iter()
-                        .position(|x| *x == p.strategy)
-                        .unwrap_or(0);
+                    let si = strategies.iter().position(|x| *x == name).unwrap_or(0);
                     let li = levels.iter().position(|x| *x == level).unwrap_or(0);
                     let ci = if labels.len() <= PALETTE.len() {
                         series.len()
@@ -833,10 +833,12 @@ mod tests {
                 ephemeral: true,
                 settings: Default::default(),
             },
+            servers: Vec::new(),
             vary: "clients".into(),
             points: values
                 .iter()
                 .map(|v| SweepPoint {
+                    engine: crate::engine::EngineKind::Postgres,
                     strategy: "naive".into(),
                     isolation: Isolation::Rc,
                     value: v.clone(),

@@ -12,7 +12,7 @@ use tabled::settings::object::Columns;
 
 use super::Cell;
 use super::document::Kind;
-use crate::engine::ServerInfo;
+use crate::engine::{EngineKind, ServerInfo};
 use crate::isolation::Isolation;
 use crate::runner::Settings;
 use crate::scenario::{Scenario, Side};
@@ -92,6 +92,9 @@ impl std::fmt::Display for Swept {
 /// One strategy at one level at one value of the varied parameter.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Point {
+    /// The engine it ran on (files written before engines existed: postgres).
+    #[serde(default)]
+    pub engine: EngineKind,
     pub strategy: String,
     pub isolation: Isolation,
     pub value: Swept,
@@ -115,13 +118,26 @@ pub struct SweepReport {
     pub version: u32,
     pub tool: String,
     pub scenario: Scenario,
+    /// The (first) engine's server.
     pub server: ServerInfo,
+    /// Every engine's server, when several ran side by side (`--engine a,b`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerInfo>,
     pub vary: String,
     pub values: Vec<Swept>,
     pub repeat: u32,
     pub settings: Settings,
     pub points: Vec<Point>,
     pub interrupted: bool,
+}
+
+impl SweepReport {
+    /// Whether the points come from more than one engine.
+    pub fn several(&self) -> bool {
+        self.points
+            .iter()
+            .any(|p| p.engine != self.points[0].engine)
+    }
 }
 
 /// Aborted attempts as a share of all attempts.
@@ -148,10 +164,20 @@ pub fn anomaly_rate(c: &Cell) -> f64 {
 
 impl Point {
     /// Aggregates the repetitions of one (strategy, isolation, value).
+    /// The series' name: the strategy, prefixed with the engine when a sweep holds several.
+    pub fn series(&self, several: bool) -> String {
+        if several {
+            format!("{}:{}", self.engine, self.strategy)
+        } else {
+            self.strategy.clone()
+        }
+    }
+
     pub fn new(value: Swept, cells: Vec<Cell>) -> Point {
         let measure =
             |f: &dyn Fn(&Cell) -> f64| Summary::of(&cells.iter().map(f).collect::<Vec<_>>());
         Point {
+            engine: cells[0].engine,
             strategy: cells[0].strategy.clone(),
             isolation: cells[0].isolation,
             value,
@@ -187,6 +213,7 @@ const COLUMNS: [&str; 7] = [
 ];
 
 fn rows(r: &SweepReport) -> Vec<Vec<String>> {
+    let several = r.several();
     r.points
         .iter()
         .map(|p| {
@@ -197,7 +224,7 @@ fn rows(r: &SweepReport) -> Vec<Vec<String>> {
                 max: p.abort_rate.max * 100.0,
             };
             vec![
-                p.strategy.clone(),
+                p.series(several),
                 p.isolation.to_string(),
                 value,
                 range(p.ops_per_s, 0, p.runs),
@@ -220,12 +247,20 @@ pub fn render_table(r: &SweepReport, markdown: bool, out: &mut dyn Write) -> io:
         "{} — sweep over {}{repeat} — {}",
         r.scenario.name,
         r.vary,
-        r.server
+        if r.servers.is_empty() {
+            std::slice::from_ref(&r.server)
+        } else {
+            &r.servers[..]
+        }
+        .iter()
+        .map(|s| s
             .version
             .split_whitespace()
             .take(2)
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
     )?;
     let mut b = Builder::default();
     let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
@@ -268,7 +303,7 @@ pub fn render_csv(r: &SweepReport, out: &mut dyn Write) -> io::Result<()> {
         let value = p.value.to_string();
         w.write_record([
             r.scenario.name.clone(),
-            p.strategy.clone(),
+            p.series(r.several()),
             p.isolation.to_string(),
             r.vary.clone(),
             value,
