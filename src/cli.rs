@@ -15,9 +15,14 @@ Examples:
   contention run bank-transfer --clients 32 --duration 5s --seed 7 --format json
   contention run ./my-scenario.toml --param seats=1
   contention run write-skew --isolation all --expect declared
+  contention run ticketmaster --engine mariadb --isolation rr --strategy naive
+                                                         MariaDB's rr loses the update
+  contention run ticketmaster --engine postgres,mariadb --isolation rr   side by side
+  contention run ticketmaster --db mysql://root@db.example:3306/
   contention replay ticketmaster --isolation rc          the oversell, step by step
   contention replay write-skew --isolation serializable --schedule \"a1 b1 a2 b2 a3 b3\"
   contention anomalies                                   the classic anomaly table
+  contention anomalies --engine all                      one column per engine and level
   contention anomalies --isolation rr --only lost-update --explain
   contention list
   contention show write-skew
@@ -30,11 +35,12 @@ Exit codes: 0 ran and every expectation held, 1 an expectation failed,
 #[command(
     name = "contention",
     version,
-    about = "A lab for contention and transactions against real PostgreSQL",
+    about = "A lab for contention and transactions against real PostgreSQL and MariaDB",
     long_about = "Runs scenario files (the last-ticket race, bank transfers, write skew, ABA, deadlocks) \
-with many concurrent clients against a real PostgreSQL, at each isolation level and with each \
-concurrency-control strategy, and tabulates anomalies next to throughput, latency, aborts and retries.\n\n\
-Without --db it starts a private throw-away PostgreSQL from the local binaries and removes it afterwards.",
+with many concurrent clients against a real PostgreSQL or MariaDB, at each isolation level and with \
+each concurrency-control strategy, and tabulates anomalies next to throughput, latency, aborts and retries.\n\n\
+Without --db it starts a private throw-away server (PostgreSQL, or MariaDB with --engine mariadb) \
+from the local binaries and removes it afterwards.",
     after_help = EXAMPLES
 )]
 pub struct Cli {
@@ -126,6 +132,8 @@ Examples:
   contention replay ticketmaster --isolation all --strategy naive,for-update
   contention replay write-skew --isolation serializable --schedule \"a1 b1 a2 b2 a3 b3\"
   contention replay deadlock --format markdown
+  contention replay ticketmaster --engine postgres,mariadb --isolation rr --strategy naive
+                                                           40001 on one, a lost update on the other
 
 A schedule is a scenario's named schedule or tokens: a2 or a.2 = session a's step 2 (one past
 the last step is the commit), a.read = the step named read, a.commit = the commit. A token runs
@@ -139,6 +147,7 @@ Examples:
       --vary clients=1,2,4,8,16,32,64 --duration 3s --plot out/ticketmaster.svg
   contention sweep bank-transfer --vary hot-accounts=2,4,16,64 --repeat 3 --output sweep.json
   contention sweep ticketmaster --vary seats=1,10,100 --format csv
+  contention sweep ticketmaster --engine postgres,mariadb --vary clients=2,8,32 --isolation rr
 
 --vary takes `clients` or any parameter of the scenario (`-` and `_` are the same). Each
 repetition uses the next seed. --output FILE.json also writes FILE.csv.
@@ -149,6 +158,8 @@ Examples:
   contention anomalies                                     every anomaly at rc, rr, serializable
   contention anomalies --isolation rr --only lost-update --explain
   contention anomalies --isolation rr --only P4 --expect prevented     exit 1 if the server allows it
+  contention anomalies --engine postgres,mariadb                 Hermitage-style, both engines
+  contention anomalies --engine all --only P4 --isolation rr --expect postgres:prevented --expect mariadb:possible
 
 Exit codes: 0 ran (and --expect held), 1 an --expect failed, 2 could not run, 130 interrupted.";
 

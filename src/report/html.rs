@@ -905,6 +905,7 @@ mod tests {
             database: "db".into(),
             cells: vec![Cell {
                 engine: crate::engine::EngineKind::Postgres,
+                abort_codes: Default::default(),
                 strategy: "<s>".into(),
                 isolation: Isolation::Rc,
                 pinned: false,

@@ -54,6 +54,9 @@ pub struct Cell {
     pub engine: EngineKind,
     pub strategy: String,
     pub isolation: Isolation,
+    /// The engine's own code behind each abort class (`serialization` -> `40001` or `1020`).
+    #[serde(default)]
+    pub abort_codes: std::collections::BTreeMap<Abort, String>,
     /// The strategy pins its level (the `--isolation` asked for is ignored).
     pub pinned: bool,
     pub elapsed_s: f64,
@@ -85,6 +88,10 @@ impl Cell {
         let stats = outcome.stats;
         Cell {
             engine,
+            abort_codes: Abort::ALL
+                .into_iter()
+                .map(|a| (a, engine.abort_code(a).to_string()))
+                .collect(),
             strategy,
             isolation,
             pinned,
