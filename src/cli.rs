@@ -446,6 +446,12 @@ pub struct DbArgs {
     )]
     pub db: Option<String>,
 
+    /// A session setting for every connection the scenario's sessions open, after the
+    /// scenario's own: `--set innodb_snapshot_isolation=ON` (MariaDB's second REPEATABLE READ),
+    /// `--set lock_timeout=1s` (PostgreSQL). Repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+
     /// Use the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD.
     #[arg(long, conflicts_with = "db")]
     pub db_from_env: bool,
@@ -494,6 +500,11 @@ impl DbArgs {
             (None, Some(u)) => Ok(vec![u]),
             (None, None) => Ok(vec![EngineKind::Postgres]),
         }
+    }
+
+    /// Adds `--set` to a scenario's session settings (after its own, so they win).
+    pub fn apply_sets(&self, scenario: &mut crate::scenario::Scenario) {
+        scenario.settings.extend(self.set.iter().cloned());
     }
 
     /// The one engine of a command that runs on one.

@@ -59,7 +59,8 @@ pub async fn anomalies(
     for &engine in &engines {
         let mut mine = Vec::new();
         for name in catalog::anomaly_names() {
-            let s = scenario::load_on(&name, &[], engine)?;
+            let mut s = scenario::load_on(&name, &[], engine)?;
+            args.common.db.apply_sets(&mut s);
             let id = s.anomaly.as_ref().map(|a| a.id.clone()).unwrap_or_default();
             if args.only.is_empty()
                 || args
@@ -173,6 +174,16 @@ pub async fn anomalies(
                 head
             }
         )?;
+        if !args.common.db.set.is_empty() {
+            let sets: Vec<String> = args
+                .common
+                .db
+                .set
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "every session with --set {}\n", sets.join(", "))?;
+        }
         let mut b = Builder::default();
         let mut header = vec!["anomaly".to_string(), "name".to_string()];
         header.extend(columns.iter().map(|(e, l)| {

@@ -32,6 +32,7 @@ pub async fn replay(
     let mut interrupted = false;
     for &engine in &engines {
         let mut scenario = scenario::load_on(&args.scenario, &args.params, engine)?;
+        args.common.db.apply_sets(&mut scenario);
         let schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
         let strategies = pick_strategies(&scenario, &schedule, args.strategy.as_deref())?;
         let mut cells: Vec<(Option<&Strategy>, Isolation)> = Vec::new();

@@ -65,7 +65,12 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     let engines = args.db.engines()?;
     let scenarios = engines
         .iter()
-        .map(|&e| scenario::load_on(&args.scenario, &args.load.params, e))
+        .map(|&e| {
+            scenario::load_on(&args.scenario, &args.load.params, e).map(|mut s| {
+                args.db.apply_sets(&mut s);
+                s
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let first = &scenarios[0];
     if first.is_replay_only() {

@@ -104,7 +104,8 @@ pub async fn sweep(
                 }
                 Varied::Param(p) => load.params.push((p.clone(), v.clone())),
             }
-            let sc = scenario::load_on(&args.scenario, &load.params, engine)?;
+            let mut sc = scenario::load_on(&args.scenario, &load.params, engine)?;
+            args.db.apply_sets(&mut sc);
             let st = settings(&load, &sc)?;
             plans.push((engine, Swept::parse(v), sc, st));
         }

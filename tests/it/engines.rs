@@ -144,3 +144,42 @@ fn a_mysql_url_uses_that_server_in_a_database_of_its_own_and_leaves_the_rest() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--engine postgres but --db points at a mariadb server"));
 }
+
+#[test]
+fn mariadb_snapshot_isolation_turns_the_lost_update_into_1020() {
+    let (code, report) = run_json(&[
+        "ticketmaster",
+        "--engine",
+        "mariadb",
+        "--isolation",
+        "rr",
+        "--strategy",
+        "naive",
+        "--set",
+        "innodb_snapshot_isolation=ON",
+    ]);
+    assert_eq!(code, 0, "{}", json(&report.cells));
+    let c = engine_cell(&report, EngineKind::Mariadb, "naive");
+    assert_eq!(writer_damage(c), 0, "{}", json(c));
+    assert!(
+        aborts(c, "serialization") > 0,
+        "1020 counted as serialization: {}",
+        json(c)
+    );
+    assert_eq!(
+        c.abort_codes
+            .get(&contention::outcome::Abort::Serialization)
+            .map(String::as_str),
+        Some("1020")
+    );
+    assert_eq!(
+        report
+            .server
+            .settings
+            .get("innodb_snapshot_isolation")
+            .map(String::as_str),
+        Some("ON (session)"),
+        "{:?}",
+        report.server.settings
+    );
+}
