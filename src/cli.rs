@@ -71,9 +71,9 @@ pub enum Command {
         after_help = "Examples:\n  contention run write-skew --isolation all --output before.json\n  contention run write-skew --isolation all --output after.json\n  contention compare before.json after.json"
     )]
     Compare(CompareArgs),
-    /// Benchmark the lab against pgbench: pgbench's TPC-B-like script and the tpcb scenario on
-    /// the same server with the same clients, alternating, and contention's ops/s as a ratio of
-    /// pgbench's tps; or, with --footprint, the lab's own CPU and memory at many clients.
+    /// Benchmark the lab against pgbench (sysbench on MariaDB): pgbench's TPC-B-like script and
+    /// the tpcb scenario on the same server with the same clients, alternating, and contention's
+    /// ops/s as a ratio of the peer's tps; or, with --footprint, the lab's own CPU and memory at many clients.
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
     /// List the built-in scenarios.
@@ -299,8 +299,9 @@ Examples:
   contention bench --footprint                      the lab's CPU and peak memory at 1000 clients
   contention bench --format json --output bench.json   every figure as JSON (and bench.csv)
   contention bench --db postgres://user@host/postgres
+  contention bench --engine mariadb                 against sysbench (bench/tpcb.lua) on a private MariaDB
 
-pgbench is looked for next to the server binaries, then on PATH. Exit codes: 0 ran, 2 could not
+pgbench is looked for next to the server binaries, then on PATH; sysbench on PATH. Exit codes: 0 ran, 2 could not
 run, 130 interrupted.";
 
 #[derive(Debug, Args)]

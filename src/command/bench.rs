@@ -1,29 +1,37 @@
-//! `contention bench`: the lab against pgbench. pgbench's built-in TPC-B-like script and the
-//! `tpcb` scenario (the same five statements and draws) run on the same server with the same
-//! client counts, alternating, each for `--duration`; the table shows contention's ops/s as a
-//! ratio of pgbench's tps. pgbench works in its own database (`pgbench -i -s SCALE` before each of
-//! its runs, as the lab resets its own before each cell); the lab creates and drops both.
+//! `contention bench`: the lab against its engine's benchmark client, the peer ([`Program`]:
+//! pgbench on PostgreSQL, sysbench with `bench/tpcb.lua` on MariaDB). The peer's TPC-B-like
+//! script and the `tpcb` scenario (the same five statements and draws) run on the same server
+//! with the same client counts, alternating, each for `--duration`; the table shows contention's
+//! ops/s as a ratio of the peer's tps. The peer works in its own database (`pgbench -i -s SCALE`
+//! or `tpcb.lua prepare` before each of its runs, as the lab resets its own before each cell);
+//! the lab creates and drops both. What is peer-specific lives in `pgbench` and `sysbench`;
+//! [`Program::for_engine`] is the one place that picks.
 //! `--footprint` instead runs tpcb with many clients and reports the lab's own CPU time and peak
 //! memory (getrusage of this process). The figures become a `report::bench::BenchReport`,
 //! printed as a table, Markdown, CSV or JSON.
 //!
 //! It measures; it must not change what the runner does nor format tables itself.
 
+mod pgbench;
+mod sysbench;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use nix::sys::resource::{UsageWho, getrusage};
 
 use super::Exit;
 use super::workspace::Workspace;
 use crate::cli::BenchArgs;
-use crate::engine::{RunDatabase, find_bindir};
+use crate::engine::{EngineKind, RunDatabase};
 use crate::isolation::Isolation;
 use crate::report;
-use crate::report::bench::{self, BenchReport, BenchRow, Comparison, Footprint, Round, Sample};
+use crate::report::bench::{
+    self, BenchReport, BenchRow, Comparison, Footprint, Peer, Round, Sample,
+};
 use crate::report::document::{self, Kind};
 use crate::runner::{self, Settings};
 use crate::scenario::{self, Scenario};
@@ -39,37 +47,47 @@ pub async fn bench(
     if args.rounds == 0 || args.scale == 0 {
         bail!("--rounds and --scale must be at least 1");
     }
+    let engine = args.db.engine()?;
+    let peer = Program::peer_of(engine);
     if args.footprint.is_none()
         && (args.duration.subsec_nanos() != 0 || args.duration < Duration::from_secs(1))
     {
         bail!(
-            "--duration must be whole seconds, as pgbench's -T takes them (got {})",
+            "--duration must be whole seconds, as {}'s {} takes them (got {})",
+            peer.name(),
+            match peer {
+                Peer::Pgbench => "-T",
+                Peer::Sysbench => "--time",
+            },
             humantime::format_duration(args.duration)
         );
     }
-    let scenario = scenario::load_on(
-        "tpcb",
-        &[("scale".into(), args.scale.to_string())],
-        args.db.engine()?,
-    )?;
+    if args.no_pipeline && engine == EngineKind::Mariadb {
+        bail!(
+            "--no-pipeline means nothing on MariaDB: the MySQL protocol has no pipelining, so the \
+             lab already sends every statement on its own there, BEGIN and COMMIT too (7 round \
+             trips per transaction, as sysbench)"
+        );
+    }
+    let scenario = scenario::load_on("tpcb", &[("scale".into(), args.scale.to_string())], engine)?;
     let quiet = args.quiet;
     let mut say = |msg: String| {
         if !quiet {
             let _ = writeln!(err, "contention: {msg}");
         }
     };
-    let pgbench = if args.footprint.is_none() {
-        Some(find_pgbench()?)
+    let program = if args.footprint.is_none() {
+        Some(Program::for_engine(engine)?)
     } else {
         None
     };
     let most = args
         .footprint
         .unwrap_or_else(|| args.clients.iter().copied().max().unwrap_or(1));
-    let ws = Workspace::open(&args.db, args.db.engine()?, "tpcb", most, &mut say).await?;
-    let (comparison, footprint) = match (&pgbench, args.footprint) {
-        (Some(pgbench), _) => (
-            compare(&ws, &scenario, pgbench, &args, &mut say)
+    let ws = Workspace::open(&args.db, engine, "tpcb", most, &mut say).await?;
+    let (comparison, footprint) = match (&program, args.footprint) {
+        (Some(program), _) => (
+            compare(&ws, &scenario, program, &args, &mut say)
                 .await
                 .map(Some),
             Ok(None),
@@ -80,7 +98,7 @@ pub async fn bench(
                 .await
                 .map(Some),
         ),
-        (None, None) => unreachable!("pgbench is found unless --footprint"),
+        (None, None) => unreachable!("the peer is found unless --footprint"),
     };
     let interrupted = ws.abort.is_cancelled();
     let server = ws.info.clone();
@@ -90,11 +108,13 @@ pub async fn bench(
         version: document::VERSION,
         tool: document::tool(),
         server,
+        peer,
         scenario: scenario.name.clone(),
         scale: args.scale,
         duration_s: args.duration.as_secs_f64(),
         seed: args.seed,
-        pipeline: !args.no_pipeline,
+        // MySQL has no pipelining: the lab's framing is pgbench's there.
+        pipeline: !args.no_pipeline && engine == EngineKind::Postgres,
         comparison: comparison?,
         footprint: footprint?,
         interrupted,
@@ -110,18 +130,64 @@ pub async fn bench(
     })
 }
 
-/// Alternates pgbench and the lab at each client count (pgbench first in odd rounds, the lab
+/// The peer program of each engine, ready to run: the one place that knows which engine has
+/// which benchmark client.
+enum Program {
+    Pgbench(PathBuf),
+    Sysbench(sysbench::Sysbench),
+}
+
+impl Program {
+    fn peer_of(engine: EngineKind) -> Peer {
+        match engine {
+            EngineKind::Postgres => Peer::Pgbench,
+            EngineKind::Mariadb => Peer::Sysbench,
+        }
+    }
+
+    /// Finds the engine's peer program (and writes out sysbench's script).
+    fn for_engine(engine: EngineKind) -> anyhow::Result<Program> {
+        Ok(match Program::peer_of(engine) {
+            Peer::Pgbench => Program::Pgbench(pgbench::find()?),
+            Peer::Sysbench => Program::Sysbench(sysbench::Sysbench::find()?),
+        })
+    }
+
+    fn peer(&self) -> Peer {
+        match self {
+            Program::Pgbench(_) => Peer::Pgbench,
+            Program::Sysbench(_) => Peer::Sysbench,
+        }
+    }
+
+    /// Rebuilds the peer's tables in `db` at `--scale`, then runs its transaction with
+    /// `clients` clients for `--duration`: its tps and CPU per transaction.
+    async fn run(
+        &self,
+        db: &RunDatabase,
+        clients: u32,
+        args: &BenchArgs,
+    ) -> anyhow::Result<Sample> {
+        match self {
+            Program::Pgbench(p) => pgbench::run(p, db, clients, args).await,
+            Program::Sysbench(s) => s.run(db, clients, args).await,
+        }
+    }
+}
+
+/// Alternates the peer and the lab at each client count (the peer first in odd rounds, the lab
 /// first in even ones, so that a drift of the machine's speed does not favour one side); returns
 /// the rounds of each client count with their figures.
 async fn compare(
     ws: &Workspace,
     scenario: &Scenario,
-    pgbench: &std::path::Path,
+    program: &Program,
     args: &BenchArgs,
     say: &mut dyn FnMut(String),
 ) -> anyhow::Result<Comparison> {
-    let pg_db = ws.server.create_database("pgbench").await?;
-    say(format!("pgbench database {}", pg_db.name()));
+    let name = program.peer().name();
+    let peer_db = ws.server.create_database(name).await?;
+    say(format!("{name} database {}", peer_db.name()));
     let rows = async {
         // An interrupt ends the table with the rounds done: a run it cut short is left out.
         let mut rows = Vec::new();
@@ -144,23 +210,20 @@ async fn compare(
                         ));
                         pair.1 = Some(s);
                     } else {
-                        // Ctrl-C on a terminal reaches pgbench too, which then fails.
-                        let s = match run_pgbench(pgbench, &pg_db, clients, args).await {
+                        // Ctrl-C on a terminal reaches the peer too, which then fails.
+                        let s = match program.run(&peer_db, clients, args).await {
                             Err(_) if ws.abort.is_cancelled() => break 'rounds,
                             s => s?,
                         };
                         say(format!(
-                            "{clients} clients, round {round}: pgbench {:.0} tps, {:.0} µs CPU per transaction",
+                            "{clients} clients, round {round}: {name} {:.0} tps, {:.0} µs CPU per transaction",
                             s.per_sec, s.cpu_us_per_txn
                         ));
                         pair.0 = Some(s);
                     }
                 }
-                if let (Some(pgbench), Some(contention)) = pair {
-                    rounds.push(Round {
-                        pgbench,
-                        contention,
-                    });
+                if let (Some(peer), Some(contention)) = pair {
+                    rounds.push(Round { peer, contention });
                 }
             }
             if !rounds.is_empty() {
@@ -173,7 +236,7 @@ async fn compare(
         anyhow::Ok(rows)
     }
     .await;
-    let dropped = ws.server.drop_database(&pg_db).await;
+    let dropped = ws.server.drop_database(&peer_db).await;
     let rows = rows?;
     dropped?;
     Ok(Comparison {
@@ -265,80 +328,15 @@ async fn footprint(
     ))
 }
 
-/// pgbench next to the server binaries, else on PATH.
-fn find_pgbench() -> anyhow::Result<PathBuf> {
-    if let Ok(dir) = find_bindir() {
-        let p = dir.join("pgbench");
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("pgbench");
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-    }
-    Err(anyhow!(
-        "pgbench not found next to the PostgreSQL server binaries nor on PATH \
-         (Debian/Ubuntu: apt-get install postgresql-contrib or postgresql)"
-    ))
-}
-
-/// pgbench with the database's connection settings (never through the ambient libpq variables).
-fn pgbench_command(pgbench: &std::path::Path, db: &RunDatabase) -> Command {
-    let c = db.endpoint();
-    let mut cmd = Command::new(pgbench);
-    for var in [
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGUSER",
-        "PGDATABASE",
-        "PGPASSWORD",
-        "PGSERVICE",
-        "PGOPTIONS",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg("-h").arg(&c.host);
-    cmd.arg("-p").arg(c.port.to_string());
-    cmd.arg("-U").arg(&c.user);
-    if let Some(pw) = c.password {
-        cmd.env("PGPASSWORD", pw);
-    }
-    cmd
-}
-
-/// `pgbench -i -s SCALE` then `pgbench -M prepared -n -c N -j min(N,2) -T secs`; returns its tps
-/// (without the initial connection time, as the lab's clients connect before the clock starts)
-/// and its CPU per transaction (getrusage of the waited-for child, connecting included).
-async fn run_pgbench(
-    pgbench: &std::path::Path,
-    db: &RunDatabase,
-    clients: u32,
-    args: &BenchArgs,
-) -> anyhow::Result<Sample> {
-    let mut init = pgbench_command(pgbench, db);
-    init.args(["-i", "-q", "-s", &args.scale.to_string()])
-        .arg(db.name());
-    let mut run = pgbench_command(pgbench, db);
-    run.args([
-        "-M",
-        "prepared",
-        "-n",
-        "-c",
-        &clients.to_string(),
-        "-j",
-        &clients.min(2).to_string(),
-        "-T",
-        &args.duration.as_secs().to_string(),
-    ])
-    .arg(db.name());
-    let (text, cpu) = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, f64)> {
-        let output = |what: &str, cmd: &mut Command| -> anyhow::Result<String> {
+/// Runs `init` then `run` (each a name for errors and a command), waiting for each; returns
+/// `run`'s standard output and its CPU time (user + sys of the waited-for child, from
+/// `RUSAGE_CHILDREN` around it).
+async fn init_and_run(
+    init: (&'static str, Command),
+    run: (&'static str, Command),
+) -> anyhow::Result<(String, f64)> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<(String, f64)> {
+        let output = |(what, mut cmd): (&str, Command)| -> anyhow::Result<String> {
             let o = cmd.output().with_context(|| format!("cannot run {what}"))?;
             if !o.status.success() {
                 bail!(
@@ -350,71 +348,10 @@ async fn run_pgbench(
             }
             Ok(String::from_utf8_lossy(&o.stdout).into_owned())
         };
-        output("pgbench -i", &mut init)?;
+        output(init)?;
         let before = cpu_seconds(UsageWho::RUSAGE_CHILDREN)?;
-        let text = output("pgbench", &mut run)?;
+        let text = output(run)?;
         Ok((text, cpu_seconds(UsageWho::RUSAGE_CHILDREN)? - before))
     })
-    .await??;
-    let tps =
-        parse_tps(&text).ok_or_else(|| anyhow!("no `tps = ` line in pgbench's output:\n{text}"))?;
-    let txns = parse_count(&text).ok_or_else(|| {
-        anyhow!("no `number of transactions actually processed` line in pgbench's output:\n{text}")
-    })?;
-    Ok(Sample {
-        per_sec: tps,
-        cpu_us_per_txn: cpu * 1e6 / txns.max(1) as f64,
-    })
-}
-
-/// pgbench's `number of transactions actually processed: 12345` (with `/12345` when -t is given).
-fn parse_count(text: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let rest = l
-            .trim()
-            .strip_prefix("number of transactions actually processed: ")?;
-        rest.split('/').next()?.trim().parse().ok()
-    })
-}
-
-/// pgbench's tps line: `tps = 1234.5 (without initial connection time)` (PostgreSQL 14+) or
-/// `tps = 1234.5 (excluding connections establishing)` (older).
-fn parse_tps(text: &str) -> Option<f64> {
-    let tps: Vec<(f64, &str)> = text
-        .lines()
-        .filter_map(|l| {
-            let rest = l.trim().strip_prefix("tps = ")?;
-            let (num, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            Some((num.parse().ok()?, tail))
-        })
-        .collect();
-    tps.iter()
-        .find(|(_, tail)| tail.contains("without") || tail.contains("excluding"))
-        .or(tps.first())
-        .map(|(v, _)| *v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{parse_count, parse_tps};
-
-    #[test]
-    fn reads_pgbench_tps() {
-        let new = "latency average = 1.2 ms\ninitial connection time = 3.1 ms\ntps = 6543.210987 (without initial connection time)\n";
-        assert_eq!(parse_tps(new), Some(6543.210987));
-        let old = "tps = 100.5 (including connections establishing)\ntps = 101.25 (excluding connections establishing)\n";
-        assert_eq!(parse_tps(old), Some(101.25));
-        assert_eq!(parse_tps("nothing"), None);
-    }
-
-    #[test]
-    fn reads_pgbench_count() {
-        let t = "number of failed transactions: 0 (0.000%)\nnumber of transactions actually processed: 16959\n";
-        assert_eq!(parse_count(t), Some(16959));
-        assert_eq!(
-            parse_count("number of transactions actually processed: 100/100"),
-            Some(100)
-        );
-        assert_eq!(parse_count("tps = 1"), None);
-    }
+    .await?
 }

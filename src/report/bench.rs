@@ -1,5 +1,6 @@
-//! `contention bench`'s results as data ([`BenchReport`]): the lab against pgbench round by round
-//! with the figures the table shows (mean throughput, the median of the rounds' ratios and their
+//! `contention bench`'s results as data ([`BenchReport`]): the lab against its peer program
+//! ([`Peer`]: pgbench on PostgreSQL, sysbench on MariaDB) round by round with the figures the
+//! table shows (mean throughput, the median of the rounds' ratios and their
 //! range, CPU per transaction), or `--footprint`'s CPU and peak memory; rendered as a table,
 //! Markdown, CSV or JSON. It aggregates and formats; it must not run or time anything (the
 //! command measures).
@@ -24,22 +25,55 @@ pub struct BenchReport {
     pub version: u32,
     pub tool: String,
     pub server: ServerInfo,
+    /// The program the lab is compared with (files without it are pgbench's).
+    #[serde(default)]
+    pub peer: Peer,
     /// The scenario the lab ran (`tpcb`) and pgbench's scale factor, for both sides.
     pub scenario: String,
     pub scale: u32,
     /// Length of each run, in seconds.
     pub duration_s: f64,
     pub seed: u64,
-    /// The lab sent BEGIN and COMMIT with the neighbouring statement (`--no-pipeline`: off).
+    /// The lab sent BEGIN and COMMIT with the neighbouring statement (`--no-pipeline`, and
+    /// always on MariaDB: off).
     pub pipeline: bool,
-    /// pgbench against the lab (not with `--footprint`).
+    /// The peer against the lab (not with `--footprint`).
     pub comparison: Option<Comparison>,
     /// `--footprint`: the lab's own CPU and memory.
     pub footprint: Option<Footprint>,
     pub interrupted: bool,
 }
 
-/// pgbench and the lab at each client count.
+/// The program that runs pgbench's TPC-B-like transaction beside the lab: each engine's own
+/// benchmark client.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Peer {
+    /// PostgreSQL's pgbench and its built-in script.
+    #[default]
+    Pgbench,
+    /// sysbench with the repository's `bench/tpcb.lua` (MariaDB/MySQL).
+    Sysbench,
+}
+
+impl Peer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Pgbench => "pgbench",
+            Peer::Sysbench => "sysbench",
+        }
+    }
+
+    /// What it runs.
+    pub fn script(self) -> &'static str {
+        match self {
+            Peer::Pgbench => "pgbench's TPC-B-like script",
+            Peer::Sysbench => "sysbench with bench/tpcb.lua, pgbench's TPC-B-like script",
+        }
+    }
+}
+
+/// The peer and the lab at each client count.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
     /// Rounds asked for (a row has fewer when interrupted).
@@ -47,7 +81,7 @@ pub struct Comparison {
     pub rows: Vec<BenchRow>,
 }
 
-/// One side's run: throughput (pgbench's tps, the lab's committed ops/s) and the client
+/// One side's run: throughput (the peer's tps, the lab's committed ops/s) and the client
 /// program's own CPU time (user + sys) per transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
@@ -55,10 +89,11 @@ pub struct Sample {
     pub cpu_us_per_txn: f64,
 }
 
-/// One round: a pgbench run and a lab run, back to back.
+/// One round: a peer run and a lab run, back to back.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Round {
-    pub pgbench: Sample,
+    #[serde(alias = "pgbench")]
+    pub peer: Sample,
     pub contention: Sample,
 }
 
@@ -76,11 +111,13 @@ pub struct BenchRow {
     pub clients: u32,
     pub rounds: Vec<Round>,
     /// Means over the rounds.
-    pub pgbench_tps: f64,
+    #[serde(alias = "pgbench_tps")]
+    pub peer_tps: f64,
     pub contention_ops_per_s: f64,
-    /// contention / pgbench: the median of the rounds (none when pgbench did nothing).
+    /// contention / peer: the median of the rounds (none when the peer did nothing).
     pub ratio: Option<Ratio>,
-    pub pgbench_cpu_us_per_txn: f64,
+    #[serde(alias = "pgbench_cpu_us_per_txn")]
+    pub peer_cpu_us_per_txn: f64,
     pub contention_cpu_us_per_op: f64,
 }
 
@@ -94,8 +131,8 @@ impl BenchRow {
         };
         let mut ratios: Vec<f64> = rounds
             .iter()
-            .filter(|r| r.pgbench.per_sec > 0.0)
-            .map(|r| r.contention.per_sec / r.pgbench.per_sec)
+            .filter(|r| r.peer.per_sec > 0.0)
+            .map(|r| r.contention.per_sec / r.peer.per_sec)
             .collect();
         ratios.sort_by(f64::total_cmp);
         let ratio = (!ratios.is_empty()).then(|| Ratio {
@@ -105,10 +142,10 @@ impl BenchRow {
         });
         BenchRow {
             clients,
-            pgbench_tps: mean(&|r| r.pgbench.per_sec),
+            peer_tps: mean(&|r| r.peer.per_sec),
             contention_ops_per_s: mean(&|r| r.contention.per_sec),
             ratio,
-            pgbench_cpu_us_per_txn: mean(&|r| r.pgbench.cpu_us_per_txn),
+            peer_cpu_us_per_txn: mean(&|r| r.peer.cpu_us_per_txn),
             contention_cpu_us_per_op: mean(&|r| r.contention.cpu_us_per_txn),
             rounds,
         }
@@ -162,9 +199,14 @@ impl Footprint {
     }
 }
 
-const RATIO_NOTE: &str = "ratio: contention / pgbench, the median of the rounds (their range in brackets); \
-    throughput and CPU: means of the rounds; CPU: each client program's own user + sys time \
-    (pgbench's from connecting to exiting, the lab's from resetting its tables to the end)";
+fn ratio_note(peer: Peer) -> String {
+    let peer = peer.name();
+    format!(
+        "ratio: contention / {peer}, the median of the rounds (their range in brackets); \
+         throughput and CPU: means of the rounds; CPU: each client program's own user + sys time \
+         ({peer}'s from connecting to exiting, the lab's from resetting its tables to the end)"
+    )
+}
 
 impl BenchReport {
     /// `PostgreSQL 15.20 (Debian ...)`, without the platform.
@@ -204,44 +246,53 @@ fn ratio_text(r: Option<Ratio>, rounds: usize) -> String {
 fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", r.server_line())?;
     if let Some(c) = &r.comparison {
-        let framing = if r.pipeline {
-            "the lab sends BEGIN and COMMIT with the neighbouring statement (5 round trips per \
-             transaction, pgbench 7; --no-pipeline for 7)"
-        } else {
-            "the lab sends every statement on its own, as pgbench does (7 round trips per transaction)"
+        let framing = match (r.peer, r.pipeline) {
+            (Peer::Pgbench, true) => {
+                "the lab sends BEGIN and COMMIT with the neighbouring statement (5 round trips per \
+                 transaction, pgbench 7; --no-pipeline for 7)"
+            }
+            (Peer::Pgbench, false) => {
+                "the lab sends every statement on its own, as pgbench does (7 round trips per transaction)"
+            }
+            (Peer::Sysbench, _) => {
+                "the lab sends every statement on its own, as sysbench does (7 round trips per \
+                 transaction: the MySQL protocol has no pipelining)"
+            }
         };
         writeln!(
             out,
-            "{} (pgbench's TPC-B-like script), scale {}, {} per run, {} round{}, rc;\n{framing}",
+            "{} ({}), scale {}, {} per run, {} round{}, rc;\n{framing}",
             r.scenario,
+            r.peer.script(),
             r.scale,
             r.duration(),
             c.rounds,
             if c.rounds == 1 { "" } else { "s" },
         )?;
         let mut b = Builder::default();
+        let peer = r.peer.name();
         b.push_record([
-            "clients",
-            "pgbench tps",
-            "contention ops/s",
-            "ratio",
-            "pgbench CPU µs/txn",
-            "contention CPU µs/op",
+            "clients".to_string(),
+            format!("{peer} tps"),
+            "contention ops/s".into(),
+            "ratio".into(),
+            format!("{peer} CPU µs/txn"),
+            "contention CPU µs/op".into(),
         ]);
         for row in c.rows.iter().filter(|row| !row.rounds.is_empty()) {
             b.push_record([
                 row.clients.to_string(),
-                format!("{:.0}", row.pgbench_tps),
+                format!("{:.0}", row.peer_tps),
                 format!("{:.0}", row.contention_ops_per_s),
                 ratio_text(row.ratio, row.rounds.len()),
-                format!("{:.0}", row.pgbench_cpu_us_per_txn),
+                format!("{:.0}", row.peer_cpu_us_per_txn),
                 format!("{:.0}", row.contention_cpu_us_per_op),
             ]);
         }
         let mut t = b.build();
         super::style(&mut t, markdown);
         t.modify(Columns::new(1..), Alignment::right());
-        writeln!(out, "{t}\n{RATIO_NOTE}")?;
+        writeln!(out, "{t}\n{}", ratio_note(r.peer))?;
     }
     if let Some(f) = &r.footprint {
         writeln!(
@@ -282,22 +333,24 @@ fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Res
     Ok(())
 }
 
-/// One line per client count (or the footprint's one line), every figure of the table.
+/// One line per client count (or the footprint's one line), every figure of the table; the
+/// peer's columns carry its name (`pgbench_tps`, `sysbench_tps`).
 pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     let f3 = |x: f64| format!("{x:.3}");
     if let Some(c) = &r.comparison {
+        let peer = r.peer.name();
         w.write_record([
-            "clients",
-            "rounds",
-            "pgbench_tps",
-            "contention_ops_per_s",
-            "ratio_median",
-            "ratio_min",
-            "ratio_max",
-            "pgbench_cpu_us_per_txn",
-            "contention_cpu_us_per_op",
-            "pipeline",
+            "clients".to_string(),
+            "rounds".into(),
+            format!("{peer}_tps"),
+            "contention_ops_per_s".into(),
+            "ratio_median".into(),
+            "ratio_min".into(),
+            "ratio_max".into(),
+            format!("{peer}_cpu_us_per_txn"),
+            "contention_cpu_us_per_op".into(),
+            "pipeline".into(),
         ])?;
         for row in &c.rows {
             let ratio = |f: fn(&Ratio) -> f64| {
@@ -308,12 +361,12 @@ pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
             w.write_record([
                 row.clients.to_string(),
                 row.rounds.len().to_string(),
-                f3(row.pgbench_tps),
+                f3(row.peer_tps),
                 f3(row.contention_ops_per_s),
                 ratio(|r| r.median),
                 ratio(|r| r.min),
                 ratio(|r| r.max),
-                f3(row.pgbench_cpu_us_per_txn),
+                f3(row.peer_cpu_us_per_txn),
                 f3(row.contention_cpu_us_per_op),
                 r.pipeline.to_string(),
             ])?;
@@ -348,7 +401,7 @@ mod tests {
 
     fn round(pg: f64, lab: f64) -> Round {
         Round {
-            pgbench: Sample {
+            peer: Sample {
                 per_sec: pg,
                 cpu_us_per_txn: 100.0,
             },
@@ -357,6 +410,25 @@ mod tests {
                 cpu_us_per_txn: 80.0,
             },
         }
+    }
+
+    #[test]
+    fn files_written_before_the_peer_read_as_pgbench() {
+        let sample = r#"{"per_sec": 100.0, "cpu_us_per_txn": 90.0}"#;
+        let row = format!(
+            r#"{{"clients": 1, "rounds": [{{"pgbench": {sample}, "contention": {sample}}}],
+            "pgbench_tps": 100.0, "contention_ops_per_s": 100.0, "ratio": null,
+            "pgbench_cpu_us_per_txn": 90.0, "contention_cpu_us_per_op": 90.0}}"#
+        );
+        let row: BenchRow = serde_json::from_str(&row).unwrap();
+        assert_eq!((row.peer_tps, row.peer_cpu_us_per_txn), (100.0, 90.0));
+        assert_eq!(row.rounds[0].peer.per_sec, 100.0);
+        assert_eq!(Peer::default(), Peer::Pgbench);
+        let written = serde_json::to_string(&row).unwrap();
+        assert!(
+            written.contains("\"peer_tps\"") && !written.contains("pgbench"),
+            "{written}"
+        );
     }
 
     #[test]
@@ -372,7 +444,7 @@ mod tests {
             8,
             vec![round(100.0, 150.0), round(200.0, 200.0), round(100.0, 90.0)],
         );
-        assert!((row.pgbench_tps - 400.0 / 3.0).abs() < 1e-9);
+        assert!((row.peer_tps - 400.0 / 3.0).abs() < 1e-9);
         assert!((row.contention_ops_per_s - 440.0 / 3.0).abs() < 1e-9);
         assert_eq!(
             row.ratio,

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use anyhow::Context;
 
 use super::abort_meaning;
-use super::bench::BenchReport;
+use super::bench::{BenchReport, Peer};
 use super::document::{AnomalyReport, Document, ReplayReport};
 use super::sweep::{Summary, SweepReport};
 use super::{Cell, RunReport, plot, settings_fields};
@@ -723,8 +723,9 @@ fn anomalies(h: &mut String, r: &AnomalyReport) {
 fn bench(h: &mut String, r: &BenchReport) {
     let _ = writeln!(
         h,
-        "<h2><span class=\"kind\">bench</span>{} against pgbench</h2>",
-        esc(&r.scenario)
+        "<h2><span class=\"kind\">bench</span>{} against {}</h2>",
+        esc(&r.scenario),
+        r.peer.name()
     );
     meta(
         h,
@@ -733,7 +734,9 @@ fn bench(h: &mut String, r: &BenchReport) {
             ("duration", format!("{} s per run", r.duration_s)),
             (
                 "round trips",
-                if r.pipeline {
+                if r.peer == Peer::Sysbench {
+                    "every statement on its own (MySQL has no pipelining)".into()
+                } else if r.pipeline {
                     "BEGIN and COMMIT sent with the neighbouring statement".into()
                 } else {
                     "every statement on its own (--no-pipeline)".into()
@@ -748,28 +751,29 @@ fn bench(h: &mut String, r: &BenchReport) {
         h.push_str("<div class=\"scroll\"><table class=\"bench\">\n<thead><tr>");
         th(h, "clients", true, "");
         th(h, "rounds", true, "");
-        th(h, "pgbench tps", true, "mean of the rounds");
+        let peer = r.peer.name();
+        th(h, &format!("{peer} tps"), true, "mean of the rounds");
         th(h, "contention ops/s", true, "mean of the rounds");
         th(
             h,
             "ratio",
             true,
-            "contention / pgbench: median of the rounds (range)",
+            &format!("contention / {peer}: median of the rounds (range)"),
         );
-        th(h, "pgbench CPU µs/txn", true, "mean of the rounds");
+        th(h, &format!("{peer} CPU µs/txn"), true, "mean of the rounds");
         th(h, "contention CPU µs/op", true, "mean of the rounds");
         h.push_str("</tr></thead>\n<tbody>\n");
         for row in &c.rows {
             h.push_str("<tr>");
             td(h, &row.clients.to_string(), "num");
             td(h, &row.rounds.len().to_string(), "num");
-            td(h, &format!("{:.0}", row.pgbench_tps), "num");
+            td(h, &format!("{:.0}", row.peer_tps), "num");
             td(h, &format!("{:.0}", row.contention_ops_per_s), "num");
             let ratio = row.ratio.map_or("-".to_string(), |q| {
                 format!("{:.2} ({:.2}–{:.2})", q.median, q.min, q.max)
             });
             td(h, &ratio, "num");
-            td(h, &format!("{:.0}", row.pgbench_cpu_us_per_txn), "num");
+            td(h, &format!("{:.0}", row.peer_cpu_us_per_txn), "num");
             td(h, &format!("{:.0}", row.contention_cpu_us_per_op), "num");
             h.push_str("</tr>\n");
         }

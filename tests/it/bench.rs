@@ -1,6 +1,8 @@
-//! `contention bench` against pgbench, the tpcb scenario it runs, and the initdb template cache
-//! that makes private servers start fast. Shapes only: no timing is asserted.
+//! `contention bench` against pgbench and, on MariaDB, sysbench; the tpcb scenario it runs, and
+//! the initdb template cache that makes private servers start fast. Shapes only: no timing is
+//! asserted.
 
+use contention::report::bench::Peer;
 use contention::report::document::Document;
 
 use crate::support::{
@@ -28,20 +30,7 @@ fn bench_prints_a_ratio_row() {
         text.contains("pgbench tps") && text.contains("contention ops/s") && text.contains("ratio"),
         "{text}"
     );
-    // │ 1 │ 1234 │ 1100 │ 0.89 (0.85-0.93) │ 95 │ 110 │
-    let row: Vec<&str> = text
-        .lines()
-        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
-        .find(|l| l.starts_with("1 "))
-        .unwrap_or_else(|| panic!("no row for 1 client:\n{text}"))
-        .split('│')
-        .map(str::trim)
-        .collect();
-    assert_eq!(row.len(), 6, "{row:?}");
-    let positive = |s: &str| s.parse::<f64>().is_ok_and(|v| v > 0.0);
-    for i in [1, 2, 4, 5] {
-        assert!(positive(row[i]), "column {i}: {row:?}");
-    }
+    let row = ratio_row(&text, 1);
     // Two rounds: the median ratio, then the rounds' range.
     let (median, range) = row[3]
         .split_once(" (")
@@ -71,9 +60,9 @@ fn bench_prints_a_ratio_row() {
         .map(str::to_string)
     );
     for (figure, column) in [
-        (r.pgbench_tps, 1),
+        (r.peer_tps, 1),
         (r.contention_ops_per_s, 2),
-        (r.pgbench_cpu_us_per_txn, 4),
+        (r.peer_cpu_us_per_txn, 4),
         (r.contention_cpu_us_per_op, 5),
     ] {
         assert_eq!(
@@ -82,8 +71,8 @@ fn bench_prints_a_ratio_row() {
             "column {column}: {row:?}"
         );
     }
-    let mean = (r.rounds[0].pgbench.per_sec + r.rounds[1].pgbench.per_sec) / 2.0;
-    assert!((mean - r.pgbench_tps).abs() < 1e-6, "{}", json(&doc));
+    let mean = (r.rounds[0].peer.per_sec + r.rounds[1].peer.per_sec) / 2.0;
+    assert!((mean - r.peer_tps).abs() < 1e-6, "{}", json(&doc));
     assert!(doc.pipeline && doc.comparison.is_some() && doc.footprint.is_none());
     let csv = std::fs::read_to_string(file.with_extension("csv")).unwrap();
     assert_eq!(csv.lines().count(), 2, "{csv}");
@@ -92,6 +81,88 @@ fn bench_prints_a_ratio_row() {
         err.contains("pgbench database contention_pgbench_"),
         "{err}"
     );
+}
+
+/// The table's row for `clients`, its six columns (`│ 1 │ 1234 │ 1100 │ 0.89 (0.85-0.93) │ 95 │
+/// 110 │`), every figure but the ratio positive.
+fn ratio_row(text: &str, clients: u32) -> Vec<&str> {
+    let row: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .find(|l| l.starts_with(&format!("{clients} ")))
+        .unwrap_or_else(|| panic!("no row for {clients} clients:\n{text}"))
+        .split('│')
+        .map(str::trim)
+        .collect();
+    assert_eq!(row.len(), 6, "{row:?}");
+    let positive = |s: &str| s.parse::<f64>().is_ok_and(|v| v > 0.0);
+    for i in [1, 2, 4, 5] {
+        assert!(positive(row[i]), "column {i}: {row:?}");
+    }
+    row
+}
+
+#[test]
+fn bench_on_mariadb_compares_with_sysbench() {
+    let dir = scratch();
+    let file = dir.path().join("bench.json");
+    let out = run(&[
+        "bench",
+        "--engine",
+        "mariadb",
+        "--clients",
+        "2",
+        "--duration",
+        "1s",
+        "--rounds",
+        "1",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "stdout:\n{text}\nstderr:\n{err}");
+    assert!(
+        text.contains("sysbench tps")
+            && text.contains("sysbench CPU µs/txn")
+            && text.contains("contention CPU µs/op")
+            && text.contains("no pipelining"),
+        "{text}"
+    );
+    // The private server, reached through its socket.
+    assert!(
+        err.contains("private MariaDB") && err.contains("sysbench database contention_sysbench_"),
+        "{err}"
+    );
+    let row = ratio_row(&text, 2);
+    let ratio: f64 = row[3].parse().expect("one round: the ratio alone");
+    assert!(ratio > 0.0, "{row:?}");
+    let Document::Bench(doc) = Document::read(&file).unwrap() else {
+        panic!("not a bench document");
+    };
+    assert_eq!(doc.peer, Peer::Sysbench, "{}", json(&doc));
+    assert!(!doc.pipeline, "{}", json(&doc));
+    assert!(doc.server.version.contains("MariaDB"), "{}", json(&doc));
+    let c = doc.comparison.as_ref().expect("sysbench against the lab");
+    assert_eq!((c.rounds, c.rows.len()), (1, 1));
+    let r = &c.rows[0];
+    assert_eq!((r.clients, r.rounds.len()), (2, 1));
+    assert_eq!(r.rounds[0].peer.per_sec, r.peer_tps, "{}", json(&doc));
+    assert_eq!(format!("{:.2}", r.ratio.expect("a ratio").median), row[3]);
+    for (figure, column) in [
+        (r.peer_tps, 1),
+        (r.contention_ops_per_s, 2),
+        (r.peer_cpu_us_per_txn, 4),
+        (r.contention_cpu_us_per_op, 5),
+    ] {
+        assert!(figure > 0.0, "column {column}: {}", json(&doc));
+        assert_eq!(
+            format!("{figure:.0}"),
+            row[column],
+            "column {column}: {row:?}"
+        );
+    }
+    let csv = std::fs::read_to_string(file.with_extension("csv")).unwrap();
+    assert!(csv.starts_with("clients,rounds,sysbench_tps,"), "{csv}");
 }
 
 #[test]
@@ -147,6 +218,14 @@ fn bench_refuses_what_pgbench_cannot_match() {
         ),
         (&["bench", "--clients", "0"], "--clients"),
         (&["bench", "--rounds", "0"], "--rounds"),
+        (
+            &["bench", "--engine", "mariadb", "--no-pipeline"],
+            "no pipelining",
+        ),
+        (
+            &["bench", "--engine", "mariadb", "--duration", "1500ms"],
+            "sysbench's --time",
+        ),
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

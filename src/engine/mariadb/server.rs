@@ -187,7 +187,8 @@ impl Drop for Server {
 
 /// Ends the sessions in the database (their locks would hold up `DROP DATABASE`), then drops it.
 async fn drop_run_database(c: &mut MySqlConnection, name: &str) -> Result<(), DbError> {
-    let ids: Vec<u64> = sqlx::query_scalar(
+    // PROCESSLIST.ID is a signed BIGINT on MariaDB 10.11.
+    let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
     )
     .bind(name)
