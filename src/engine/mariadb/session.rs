@@ -38,7 +38,13 @@ impl Handle {
 pub struct Session {
     handle: Handle,
     statements: Vec<Option<SqlStr>>,
+    /// When this session last read InnoDB's lock tables (see [`Session::blockers`]).
+    last_lock_read: Option<std::time::Instant>,
 }
+
+/// InnoDB refreshes the cache behind `INNODB_TRX` and `INNODB_LOCK_WAITS` only when it has not
+/// been read for 0.1 s: a watcher that polls faster reads the same stale snapshot forever.
+const LOCK_TABLES_IDLE: std::time::Duration = std::time::Duration::from_millis(110);
 
 /// Applies session settings (`SET SESSION name = value`) on a new connection.
 pub(super) async fn apply_settings(
@@ -79,6 +85,7 @@ impl Session {
         Ok(Session {
             handle: Handle::Own(conn),
             statements: Vec::new(),
+            last_lock_read: None,
         })
     }
 
@@ -239,8 +246,12 @@ impl Session {
     }
 
     /// The connections whose transactions hold the locks `id`'s transaction waits for
-    /// (`information_schema.INNODB_LOCK_WAITS`).
+    /// (`information_schema.INNODB_LOCK_WAITS`). Reads are spaced by [`LOCK_TABLES_IDLE`], so
+    /// that each one sees a fresh snapshot of InnoDB's lock tables.
     pub async fn blockers(&mut self, id: i64) -> Result<Vec<i64>, DbError> {
+        if let Some(last) = self.last_lock_read {
+            tokio::time::sleep_until((last + LOCK_TABLES_IDLE).into()).await;
+        }
         let sql = "SELECT DISTINCT b.trx_mysql_thread_id \
                    FROM information_schema.INNODB_LOCK_WAITS w \
                    JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id \
@@ -250,7 +261,9 @@ impl Session {
             .bind(id)
             .fetch_all(self.handle.conn())
             .await
-            .map_err(|e| db_error(&e))?;
+            .map_err(|e| db_error(&e));
+        self.last_lock_read = Some(std::time::Instant::now());
+        let rows = rows?;
         rows.iter()
             .map(|r| {
                 column(r, 0)
@@ -306,6 +319,7 @@ impl Pool {
         let mut session = Session {
             handle: Handle::Pooled(conn),
             statements: Vec::new(),
+            last_lock_read: None,
         };
         for text in texts {
             session.prepare(text).await?;
