@@ -43,7 +43,12 @@ pub async fn measure(
                     .scalar(sql.as_str())
                     .await
                     .map_err(|e| {
-                        anyhow!("{}: invariant `{}`: {e}", scenario.file.display(), inv.name)
+                        anyhow!(
+                            "{}: invariant `{}`: {}: {e}",
+                            scenario.file.display(),
+                            inv.name,
+                            db.kind().title()
+                        )
                     })?
                     .ok_or_else(|| {
                         anyhow!(

@@ -71,10 +71,13 @@ pub async fn reset(db: &RunDatabase, scenario: &Scenario) -> anyhow::Result<()> 
         .await
         .map_err(|e| anyhow!("resetting the run database: {e}"))?;
     for (label, sql) in &scenario.setup {
-        admin
-            .batch(sql)
-            .await
-            .map_err(|e| anyhow!("{}: setup `{label}`: {e}", scenario.file.display()))?;
+        admin.batch(sql).await.map_err(|e| {
+            anyhow!(
+                "{}: setup `{label}`: {}: {e}",
+                scenario.file.display(),
+                db.kind().title()
+            )
+        })?;
     }
     Ok(())
 }

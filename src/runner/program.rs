@@ -175,7 +175,8 @@ impl Program {
         for b in crate::scenario::BUILTINS {
             slots.slot(b);
         }
-        let numbered = session.kind().numbered_placeholders();
+        let engine = session.kind();
+        let numbered = engine.numbered_placeholders();
         let mut programs = Vec::new();
         for steps in roles {
             let mut compiled = Vec::new();
@@ -183,10 +184,13 @@ impl Program {
                 let (params, captures) = match &step.sql {
                     None => (Vec::new(), Vec::new()),
                     Some(sql) => {
-                        let columns = session
-                            .describe(sql.text_for(numbered))
-                            .await
-                            .map_err(|e| step_error(scenario, step, &e.to_string()))?;
+                        let columns =
+                            session
+                                .describe(sql.text_for(numbered))
+                                .await
+                                .map_err(|e| {
+                                    step_error(scenario, step, &format!("{}: {e}", engine.title()))
+                                })?;
                         let mut captures = Vec::new();
                         for c in columns {
                             if !c.readable {
