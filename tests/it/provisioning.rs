@@ -236,13 +236,13 @@ fn a_cluster_left_by_a_killed_lab_is_swept_by_the_next_start() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!top.exists(), "{} was not swept", top.display());
     assert_eq!(
-        postgres_processes_using(&top),
+        server_processes_using(&top),
         0,
         "the orphan server still runs"
     );
 }
 
-fn postgres_processes_using(dir: &std::path::Path) -> usize {
+fn server_processes_using(dir: &std::path::Path) -> usize {
     let needle = dir.to_string_lossy().into_owned();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -259,7 +259,7 @@ fn interrupting_a_run_removes_its_private_server() {
     let top = data_dir.parent().unwrap();
     assert!(!top.exists(), "{} is left behind", top.display());
     assert_eq!(
-        postgres_processes_using(top),
+        server_processes_using(top),
         0,
         "a server process is left behind"
     );
@@ -276,4 +276,24 @@ fn interrupting_a_run_against_db_drops_its_database() {
         f.lab_databases()
     );
     assert_eq!(f.precious(), vec!["1:keep me", "2:me too"]);
+}
+
+#[test]
+fn interrupting_a_mariadb_run_removes_its_private_server() {
+    let (code, err, data_dir) = interrupt(&["--engine", "mariadb"]);
+    assert_eq!(code, Some(130), "{err}");
+    let data_dir = data_dir.expect("the private server's data directory is announced");
+    let top = data_dir.parent().unwrap();
+    assert!(
+        top.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("contention-mariadb-")),
+        "{}",
+        top.display()
+    );
+    assert!(!top.exists(), "{} is left behind", top.display());
+    assert_eq!(
+        server_processes_using(top),
+        0,
+        "a mariadbd process is left behind"
+    );
 }
