@@ -259,6 +259,15 @@ fn params_line(scenario: &Scenario) -> String {
         .join(", ")
 }
 
+/// Every server of a side-by-side run, else the one.
+fn servers_line(first: &ServerInfo, all: &[ServerInfo]) -> String {
+    if all.is_empty() {
+        server_line(first)
+    } else {
+        all.iter().map(server_line).collect::<Vec<_>>().join("; ")
+    }
+}
+
 fn server_line(server: &ServerInfo) -> String {
     if server.ephemeral {
         format!("{} (private, ephemeral)", server.version)
@@ -306,7 +315,7 @@ fn run(h: &mut String, r: &RunReport) {
                 },
             ),
             ("parameters", params_line(&r.scenario)),
-            ("server", server_line(&r.server)),
+            ("server", servers_line(&r.server, &r.servers)),
             ("database", r.database.clone()),
             ("tool", r.tool.clone()),
         ],
@@ -323,7 +332,11 @@ fn run(h: &mut String, r: &RunReport) {
     let invs: &[Invariant] = &r.scenario.invariants;
     let cells = &r.cells;
     let any_failures = cells.iter().any(|c| !c.failures.is_empty());
+    let several = r.engines().len() > 1;
     h.push_str("<div class=\"scroll\"><table class=\"matrix\">\n<thead><tr>");
+    if several {
+        th(h, "engine", false, "");
+    }
     th(h, "strategy", false, "");
     th(h, "isolation", false, "");
     th(h, "committed", true, "operations that committed");
@@ -360,6 +373,9 @@ fn run(h: &mut String, r: &RunReport) {
     h.push_str("</tr></thead>\n<tbody>\n");
     for c in cells {
         h.push_str("<tr>");
+        if several {
+            td(h, c.engine.title(), "name");
+        }
         td(h, &c.strategy, "name");
         let mut iso = c.isolation.to_string();
         if c.pinned {
@@ -470,7 +486,7 @@ fn sweep(h: &mut String, r: &SweepReport) -> anyhow::Result<()> {
             ("runs per point", r.repeat.to_string()),
             ("settings", settings_line(&r.settings, vary)),
             ("parameters", params_line(&r.scenario)),
-            ("server", server_line(&r.server)),
+            ("server", servers_line(&r.server, &r.servers)),
             ("tool", r.tool.clone()),
         ],
     );
