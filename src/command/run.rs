@@ -51,13 +51,17 @@ impl Check {
     }
 }
 
-/// A scope names a strategy, an isolation level, or one cell (`strategy@level`).
+/// A scope names a strategy, an isolation level, an engine, or one cell (`strategy@level`).
 fn in_scope(scope: &str, cell: &Cell) -> bool {
+    scope_matches(scope, cell.engine, &cell.strategy, cell.isolation)
+}
+
+fn scope_matches(scope: &str, engine: EngineKind, strategy: &str, level: Isolation) -> bool {
     scope == "*"
-        || scope == cell.engine.name()
-        || scope == cell.strategy
-        || scope == cell.isolation.to_string()
-        || scope == cell.label()
+        || scope == engine.name()
+        || scope == strategy
+        || scope == level.to_string()
+        || scope == format!("{strategy}@{level}")
 }
 
 pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
@@ -92,6 +96,52 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         .iter()
         .map(|e| Check::parse(e))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // The cells this run will have: (engine, strategy, level).
+    let mut planned: Vec<(EngineKind, String, Isolation)> = Vec::new();
+    for sc in &scenarios {
+        let levels = levels_on(sc);
+        for st in pick_strategies(sc, &args.strategy)? {
+            let cell_levels = st.isolation.map_or_else(|| levels.clone(), |p| vec![p]);
+            planned.extend(
+                cell_levels
+                    .into_iter()
+                    .map(|l| (sc.engine, st.name.clone(), l)),
+            );
+        }
+    }
+    // A scope that names no cell of the run, or an invariant the scenario does not have, is a
+    // typo: a CI check that could never fail.
+    for (text, check) in args.expect.iter().zip(&checks) {
+        if let Check::Every {
+            rule: Expectation::Anomaly(name),
+            ..
+        } = check
+            && !first.invariants.iter().any(|i| &i.name == name)
+        {
+            let names: Vec<&str> = first.invariants.iter().map(|i| i.name.as_str()).collect();
+            bail!(
+                "--expect {text}: {} has no invariant `{name}`; it has {}",
+                first.name,
+                names.join(", ")
+            );
+        }
+        if let Check::Every {
+            scope: Some(scope), ..
+        } = check
+            && !planned
+                .iter()
+                .any(|(e, st, l)| scope_matches(scope, *e, st, *l))
+        {
+            let cells: Vec<String> = planned
+                .iter()
+                .map(|(_, st, l)| format!("{st}@{l}"))
+                .collect();
+            bail!(
+                "--expect {text}: `{scope}` names no cell of this run (a strategy, a level, an engine or strategy@level; this run has {})",
+                cells.join(", ")
+            );
+        }
+    }
     let settings = settings(&args.load, first)?;
     let quiet = args.quiet;
     let mut say = |msg: String| {
@@ -182,6 +232,31 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     progress.finish();
 
     let mut notes = Vec::new();
+    if checks.iter().any(|c| matches!(c, Check::Declared)) {
+        let undeclared: Vec<String> = cells
+            .iter()
+            .filter(|c| {
+                let sc = scenarios
+                    .iter()
+                    .find(|s| s.engine == c.engine)
+                    .expect("a scenario per engine");
+                sc.strategies
+                    .get(&c.strategy)
+                    .is_none_or(|s| s.expectations_at(c.isolation).is_empty())
+                    && sc
+                        .auditors
+                        .iter()
+                        .all(|a| a.expectations_at(c.isolation).is_empty())
+            })
+            .map(|c| c.label_in_engines(several))
+            .collect();
+        if !undeclared.is_empty() {
+            notes.push(format!(
+                "--expect declared: nothing is declared for {}, so nothing was checked there.",
+                undeclared.join(", ")
+            ));
+        }
+    }
     let ran_ru = |e: EngineKind| {
         cells
             .iter()

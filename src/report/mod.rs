@@ -119,7 +119,12 @@ impl Cell {
 
     /// The label, prefixed with the engine when a report holds several (`mariadb:naive@rr`).
     pub fn label_in(&self, report: &RunReport) -> String {
-        if report.engines().len() > 1 {
+        self.label_in_engines(report.engines().len() > 1)
+    }
+
+    /// The label, prefixed with the engine when `several` engines ran.
+    pub fn label_in_engines(&self, several: bool) -> String {
+        if several {
             format!("{}:{}", self.engine, self.label())
         } else {
             self.label()

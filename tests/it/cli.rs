@@ -185,3 +185,30 @@ fn a_failed_statement_ends_its_transaction_pipelined_or_not() {
         assert_eq!(invariant(c, "rows_not_six"), 0, "{extra:?}: {}", json(&c));
     }
 }
+
+/// A CI expectation that names no cell (or no invariant) could never fail: it is refused before
+/// anything runs, naming it.
+#[test]
+fn an_expect_that_names_nothing_is_refused() {
+    for (expect, says) in [
+        ("naiv: no-anomalies", "`naiv` names no cell of this run"),
+        ("rr: anomalies", "`rr` names no cell of this run"),
+        ("anomaly:oversld", "has no invariant `oversld`"),
+    ] {
+        let out = run(&[
+            "run",
+            "ticketmaster",
+            "--isolation",
+            "rc",
+            "--expect",
+            expect,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{expect}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{expect}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("starting a private"),
+            "refused before any server starts: {}",
+            stderr(&out)
+        );
+    }
+}
