@@ -28,6 +28,10 @@ pub struct Stats {
     pub failed: u64,
     /// Operations that needed more than one attempt and then committed or were rejected.
     pub retried_operations: u64,
+    /// Operations in flight when the cell's deadline passed: their statement was cancelled and
+    /// they count neither as committed nor as aborted.
+    #[serde(default)]
+    pub cut: u64,
     /// Flags raised by `flag_if` steps, by name.
     pub flags: BTreeMap<String, u64>,
     /// Latency of committed operations, retries included, in microseconds.
@@ -45,6 +49,7 @@ impl Default for Stats {
             rejected: BTreeMap::new(),
             aborts: [0; Abort::ALL.len()],
             retries: 0,
+            cut: 0,
             failed: 0,
             retried_operations: 0,
             flags: BTreeMap::new(),
@@ -113,6 +118,7 @@ impl AddAssign<&Stats> for Stats {
         self.retries += other.retries;
         self.failed += other.failed;
         self.retried_operations += other.retried_operations;
+        self.cut += other.cut;
         for (k, v) in &other.flags {
             *self.flags.entry(k.clone()).or_default() += v;
         }

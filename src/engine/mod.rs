@@ -635,6 +635,16 @@ impl Session {
         }
     }
 
+    /// Asks the server to cancel the statement this session is running, from outside the
+    /// session (PostgreSQL's cancel request; MySQL's `KILL QUERY` on a connection of its own).
+    /// The session's own future must have been dropped; the session is not used afterwards.
+    pub async fn cancel(&self) -> Result<(), DbError> {
+        match self {
+            Session::Postgres(s) => s.cancel().await,
+            Session::Mariadb(s) => s.cancel().await,
+        }
+    }
+
     /// The server's id for this session (PostgreSQL's backend pid, MySQL's connection id).
     pub async fn server_id(&mut self) -> Result<i64, DbError> {
         match self {

@@ -178,6 +178,27 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
         out,
         "\n\"ok\" means not observed in this run ({total_ops} operations in all): evidence, not proof."
     )?;
+    let cut: Vec<String> = report
+        .cells
+        .iter()
+        .filter(|c| c.stats.cut > 0)
+        .map(|c| {
+            let past = (c.elapsed_s - s.duration.as_secs_f64()).max(0.0);
+            format!(
+                "{} ({} cut, ended {past:.2} s past the deadline)",
+                c.label_in(report),
+                c.stats.cut
+            )
+        })
+        .collect();
+    if !cut.is_empty() {
+        writeln!(
+            out,
+            "cut at the deadline (in flight after a {} ms grace: their statements were cancelled; counted neither as committed nor as aborted): {}",
+            crate::runner::client::CUT_GRACE.as_millis(),
+            cut.join(", ")
+        )?;
+    }
     for note in &report.notes {
         writeln!(out, "note: {note}")?;
     }

@@ -19,6 +19,9 @@ use crate::outcome::Abort;
 use crate::scenario::Value;
 use crate::stats::Stats;
 
+/// How long an attempt in flight at the deadline may still finish before it is cut.
+pub const CUT_GRACE: Duration = Duration::from_millis(250);
+
 /// Backoff before retry `n` (1-based): uniform in [0, min(1 ms * 2^n, 50 ms)].
 const BACKOFF_CAP: Duration = Duration::from_millis(50);
 
@@ -116,6 +119,14 @@ async fn operate(
     // Registered once, polled at every wake-up of an attempt.
     let aborted = abort.cancelled();
     tokio::pin!(aborted);
+    // The deadline, then a grace for the attempt in flight to finish; after it, the attempt is
+    // cut: its statement is cancelled on the server and it counts as neither committed nor
+    // aborted.
+    let overdue = async {
+        stop.cancelled().await;
+        tokio::time::sleep(CUT_GRACE).await;
+    };
+    tokio::pin!(overdue);
 
     let mut op: i64 = 0;
     while !stop.is_cancelled() && !abort.is_cancelled() && claim(role.budget.as_deref()) {
@@ -127,10 +138,30 @@ async fn operate(
         loop {
             tries += 1;
             vars.set(try_slot, Value::Int(tries.into()));
+            let mut pooled;
+            let session = match &mut conn {
+                Conn::Own(session) => session,
+                Conn::Pool(pool) => {
+                    pooled = tokio::select! {
+                        biased;
+                        () = &mut aborted => return Ok(stats),
+                        () = &mut overdue => { stats.cut += 1; return Ok(stats) }
+                        s = pool.session(role.program.sql_texts()) => s?,
+                    };
+                    &mut pooled
+                }
+            };
             let end = tokio::select! {
                 biased;
                 () = &mut aborted => return Ok(stats),
-                end = attempt(&mut conn, &role, &mut vars, &mut stats) => end?,
+                () = &mut overdue => None,
+                end = role.program.attempt(session, &mut vars, role.framing, &mut stats) => Some(end?),
+            };
+            let Some(end) = end else {
+                stats.cut += 1;
+                // Bounded: a server that does not answer the cancel must not hold the cell.
+                let _ = tokio::time::timeout(CUT_GRACE, session.cancel()).await;
+                return Ok(stats);
             };
             match &end {
                 End::Committed => {
@@ -155,6 +186,11 @@ async fn operate(
                             () = &mut aborted => return Ok(stats),
                             () = tokio::time::sleep(pause) => {}
                         }
+                        if stop.is_cancelled() {
+                            // Past the deadline: no new attempt.
+                            stats.cut += 1;
+                            return Ok(stats);
+                        }
                         continue;
                     }
                     stats.failed += 1;
@@ -174,25 +210,4 @@ fn claim(budget: Option<&AtomicU64>) -> bool {
         b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok()
     })
-}
-
-async fn attempt(
-    conn: &mut Conn,
-    role: &Role,
-    vars: &mut Vars,
-    stats: &mut Stats,
-) -> anyhow::Result<End> {
-    match conn {
-        Conn::Own(session) => {
-            role.program
-                .attempt(session, vars, role.framing, stats)
-                .await
-        }
-        Conn::Pool(pool) => {
-            let mut session = pool.session(role.program.sql_texts()).await?;
-            role.program
-                .attempt(&mut session, vars, role.framing, stats)
-                .await
-        }
-    }
 }

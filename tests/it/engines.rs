@@ -183,3 +183,51 @@ fn mariadb_snapshot_isolation_turns_the_lost_update_into_1020() {
         report.server.settings
     );
 }
+
+/// A statement that would run for 1000 s does not hold a 1 s cell: at the deadline (plus a short
+/// grace) it is cancelled on the server and its operation counted as cut, on both engines.
+#[test]
+fn a_deadline_cancels_statements_in_flight_on_both_engines() {
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "stuck.toml",
+        r#"
+name = "stuck"
+summary = "a step that sleeps far past the deadline"
+[setup]
+sql = "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
+[run]
+clients = 3
+duration = "1s"
+[strategy.sleepy]
+summary = "sleeps"
+[[strategy.sleepy.step]]
+sql = "SELECT pg_sleep(1000)::text AS slept"
+on.mariadb.sql = "SELECT SLEEP(1000) AS slept"
+[[invariant]]
+name = "none"
+anomaly = "none"
+explain = "nothing to measure"
+sql = "SELECT 0"
+"#,
+    );
+    let started = std::time::Instant::now();
+    let (code, report) = run_json(&[
+        file.to_str().unwrap(),
+        "--engine",
+        "postgres,mariadb",
+        "--isolation",
+        "rc",
+    ]);
+    assert_eq!(code, 0, "{}", json(&report.cells));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the statements were not cancelled"
+    );
+    for c in &report.cells {
+        assert_eq!(c.stats.cut, 3, "{}: {}", c.engine, json(c));
+        assert_eq!(committed(c), 0, "{}: {}", c.engine, json(c));
+        assert_eq!(c.stats.total_aborts(), 0, "{}: {}", c.engine, json(c));
+    }
+}

@@ -37,6 +37,9 @@ impl Handle {
 /// A connection and the statements prepared on it.
 pub struct Session {
     handle: Handle,
+    /// How to reach the server from outside, and this connection's id: to cancel its
+    /// statement with `KILL QUERY`.
+    killer: Option<(MySqlConnectOptions, u64)>,
     statements: Vec<Option<SqlStr>>,
     /// When this session last read InnoDB's lock tables (see [`Session::blockers`]).
     last_lock_read: Option<std::time::Instant>,
@@ -82,8 +85,13 @@ impl Session {
             .await
             .map_err(|e| db_error(&e))?;
         apply_settings(&mut conn, settings).await?;
+        let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| db_error(&e))?;
         Ok(Session {
             handle: Handle::Own(conn),
+            killer: Some((options.clone(), id)),
             statements: Vec::new(),
             last_lock_read: None,
         })
@@ -234,6 +242,20 @@ impl Session {
         }
     }
 
+    pub async fn cancel(&self) -> Result<(), DbError> {
+        let Some((options, id)) = &self.killer else {
+            // A pooled connection: the pool closes it with the cell.
+            return Ok(());
+        };
+        let mut c = MySqlConnection::connect_with(&options.clone().database(""))
+            .await
+            .map_err(|e| db_error(&e))?;
+        c.execute(AssertSqlSafe(format!("KILL QUERY {id}")))
+            .await
+            .map(drop)
+            .map_err(|e| db_error(&e))
+    }
+
     pub async fn server_id(&mut self) -> Result<i64, DbError> {
         match self.scalar("SELECT CONNECTION_ID()").await? {
             Some(Value::Int(i)) => Ok(i),
@@ -318,6 +340,7 @@ impl Pool {
             .map_err(|e| anyhow::anyhow!("cannot get a pooled connection: {}", db_error(&e)))?;
         let mut session = Session {
             handle: Handle::Pooled(conn),
+            killer: None,
             statements: Vec::new(),
             last_lock_read: None,
         };

@@ -187,6 +187,15 @@ impl Session {
         }
     }
 
+    pub async fn cancel(&self) -> Result<(), DbError> {
+        self.handle
+            .client()
+            .cancel_token()
+            .cancel_query(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| db_error(&e))
+    }
+
     pub async fn server_id(&mut self) -> Result<i64, DbError> {
         let row = self
             .handle
