@@ -19,7 +19,8 @@ use crate::outcome::Abort;
 use crate::scenario::Value;
 use crate::stats::Stats;
 
-/// How long an attempt in flight at the deadline may still finish before it is cut.
+/// How long an attempt in flight at the deadline may still finish before it is cut: the runner
+/// cancels the cell's `abort` this long after its deadline.
 pub const CUT_GRACE: Duration = Duration::from_millis(250);
 
 /// Backoff before retry `n` (1-based): uniform in [0, min(1 ms * 2^n, 50 ms)].
@@ -58,8 +59,11 @@ pub struct Shared {
     pub params: Vec<(usize, Value)>,
     pub seed: u64,
     pub barrier: Arc<Barrier>,
-    /// Interrupt: abandon the attempt in flight.
+    /// Abandon the attempt in flight: cancelled by an interrupt, and by the cell
+    /// [`CUT_GRACE`] after its deadline (then the attempt is cut).
     pub abort: CancellationToken,
+    /// The interrupt alone (Ctrl-C, SIGTERM): tells an interrupt from a cut.
+    pub interrupt: CancellationToken,
 }
 
 /// Runs the client to its end. An own connection comes with its driver, which this task polls
@@ -119,15 +123,6 @@ async fn operate(
     // Registered once, polled at every wake-up of an attempt.
     let aborted = abort.cancelled();
     tokio::pin!(aborted);
-    // The deadline, then a grace for the attempt in flight to finish; after it, the attempt is
-    // cut: its statement is cancelled on the server and it counts as neither committed nor
-    // aborted.
-    let overdue = async {
-        stop.cancelled().await;
-        tokio::time::sleep(CUT_GRACE).await;
-    };
-    tokio::pin!(overdue);
-
     let mut op: i64 = 0;
     while !stop.is_cancelled() && !abort.is_cancelled() && claim(role.budget.as_deref()) {
         op += 1;
@@ -144,8 +139,12 @@ async fn operate(
                 Conn::Pool(pool) => {
                     pooled = tokio::select! {
                         biased;
-                        () = &mut aborted => return Ok(stats),
-                        () = &mut overdue => { stats.cut += 1; return Ok(stats) }
+                        () = &mut aborted => {
+                            if !shared.interrupt.is_cancelled() {
+                                stats.cut += 1;
+                            }
+                            return Ok(stats);
+                        }
                         s = pool.session(role.program.sql_texts()) => s?,
                     };
                     &mut pooled
@@ -153,14 +152,17 @@ async fn operate(
             };
             let end = tokio::select! {
                 biased;
-                () = &mut aborted => return Ok(stats),
-                () = &mut overdue => None,
+                () = &mut aborted => None,
                 end = role.program.attempt(session, &mut vars, role.framing, &mut stats) => Some(end?),
             };
             let Some(end) = end else {
-                stats.cut += 1;
-                // Bounded: a server that does not answer the cancel must not hold the cell.
-                let _ = tokio::time::timeout(CUT_GRACE, session.cancel()).await;
+                // An interrupt abandons the attempt (dropping the connection rolls it back);
+                // the cell's halt after its deadline cuts it, cancelling its statement on the
+                // server (bounded: a server that does not answer must not hold the cell).
+                if !shared.interrupt.is_cancelled() {
+                    stats.cut += 1;
+                    let _ = tokio::time::timeout(CUT_GRACE, session.cancel()).await;
+                }
                 return Ok(stats);
             };
             match &end {

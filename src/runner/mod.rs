@@ -119,13 +119,17 @@ pub async fn run_cell(
     let barrier = Arc::new(Barrier::new(
         (settings.clients + auditor_clients) as usize + 1,
     ));
+    // Cancelled by an interrupt, or a grace after the deadline: clients abandon (and cut) the
+    // attempt in flight.
+    let halt = abort.child_token();
     let shared = Arc::new(Shared {
         slots,
         draws,
         params,
         seed: settings.seed,
         barrier: barrier.clone(),
-        abort: abort.clone(),
+        abort: halt.clone(),
+        interrupt: abort.clone(),
     });
 
     let framing = Framing {
@@ -216,14 +220,22 @@ pub async fn run_cell(
 
     barrier.wait().await;
     let start = Instant::now();
-    if settings.operations.is_none() {
-        let stop = writers_stop.clone();
+    // The deadline stops new operations; a grace later, what is still in flight is cut. The
+    // timer ends with the cell (the guard cancels it), so a cell that finished early never
+    // halts the next one's clients.
+    let timer = if settings.operations.is_none() {
+        let (stop, halt) = (writers_stop.clone(), halt.clone());
         let duration = settings.duration;
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             tokio::time::sleep(duration).await;
             stop.cancel();
-        });
-    }
+            tokio::time::sleep(client::CUT_GRACE).await;
+            halt.cancel();
+        }))
+    } else {
+        None
+    };
+    let _timer = timer.map(AbortOnDrop);
 
     let mut stats = Stats::default();
     let mut first_error = None;
@@ -266,6 +278,15 @@ pub async fn run_cell(
         elapsed,
         interrupted: abort.is_cancelled(),
     })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 mod duration_text {
