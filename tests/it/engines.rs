@@ -231,3 +231,121 @@ sql = "SELECT 0"
         assert_eq!(c.stats.total_aborts(), 0, "{}: {}", c.engine, json(c));
     }
 }
+
+/// `contention anomalies ... --format json --quiet`: the results, after checking the exit code.
+fn anomaly_results(args: &[&str]) -> Vec<contention::report::document::AnomalyResult> {
+    let mut all = vec!["anomalies"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json", "--quiet"]);
+    let out = run(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    match document(&out) {
+        Document::Anomalies(doc) => doc.results,
+        other => panic!("a {} document from `anomalies`", other.kind()),
+    }
+}
+
+const P: &str = "possible";
+const OK: &str = "prevented";
+const DEADLOCK: &str = "prevented by abort (1213)";
+
+/// MariaDB 10.11's answer for each anomaly at ru, rc, rr, serializable (/work/notes/mariadb.md,
+/// part 1): serializable prevents everything, by lock waits or a 1213 deadlock; rr is a snapshot
+/// for plain reads only, so a write by predicate (G-single-write, PMP-write) sees the newest rows.
+const MARIADB: [(&str, [&str; 4]); 12] = [
+    ("G0", [OK, OK, OK, OK]),
+    ("G1a", [P, OK, OK, OK]),
+    ("G1b", [P, OK, OK, OK]),
+    ("G1c", [P, OK, OK, DEADLOCK]),
+    ("OTV", [OK, OK, OK, OK]),
+    ("PMP", [P, P, OK, OK]),
+    ("P4", [P, P, P, DEADLOCK]),
+    ("G-single", [P, P, OK, OK]),
+    ("G2-item", [P, P, P, DEADLOCK]),
+    ("G2", [P, P, P, DEADLOCK]),
+    ("G-single-write", [P, P, P, DEADLOCK]),
+    ("PMP-write", [P, P, P, OK]),
+];
+
+#[test]
+fn the_anomaly_table_matches_mariadb() {
+    let results = anomaly_results(&["--engine", "mariadb"]);
+    assert_eq!(results.len(), 48, "12 anomalies x 4 levels");
+    for (id, verdicts) in MARIADB {
+        for (level, want) in ["ru", "rc", "rr", "serializable"].iter().zip(verdicts) {
+            let r = results
+                .iter()
+                .find(|r| r.anomaly.as_deref() == Some(id) && r.isolation.to_string() == *level)
+                .unwrap_or_else(|| panic!("no result for {id}@{level}"));
+            assert_eq!(r.engine, EngineKind::Mariadb);
+            assert_eq!(
+                r.verdict.label(),
+                want,
+                "{id}@{level}: {}",
+                json(&r.replay.events)
+            );
+            assert_eq!(r.replay.verdict, r.verdict, "{id}@{level}");
+        }
+    }
+}
+
+#[test]
+fn mariadb_snapshot_isolation_aborts_the_write_variants_with_1020() {
+    let results = anomaly_results(&[
+        "--engine",
+        "mariadb",
+        "--isolation",
+        "rr",
+        "--set",
+        "innodb_snapshot_isolation=ON",
+        "--only",
+        "P4,G-single-write,PMP-write",
+    ]);
+    assert_eq!(results.len(), 3, "{}", json(&results));
+    for id in ["P4", "G-single-write", "PMP-write"] {
+        let r = results
+            .iter()
+            .find(|r| r.anomaly.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no result for {id}"));
+        assert_eq!(r.isolation.to_string(), "rr");
+        assert_eq!(
+            r.verdict.label(),
+            "prevented by abort (1020)",
+            "{id}: {}",
+            json(&r.replay.events)
+        );
+    }
+}
+
+#[test]
+fn anomalies_expect_can_name_the_engine() {
+    let args = |pg: &str, my: &str| {
+        run(&[
+            "anomalies",
+            "--engine",
+            "postgres,mariadb",
+            "--isolation",
+            "rr",
+            "--only",
+            "P4",
+            "--expect",
+            &format!("postgres:{pg}"),
+            "--expect",
+            &format!("mariadb:{my}"),
+            "--quiet",
+        ])
+    };
+    let ok = args("prevented", "possible");
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let bad = args("possible", "prevented");
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    let err = stderr(&bad);
+    assert!(
+        err.contains("expectation failed: postgres: lost-update (P4) @ rr: expected possible, the server gave prevented by abort (40001)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("expectation failed: mariadb: lost-update (P4) @ rr: expected prevented, the server gave possible"),
+        "{err}"
+    );
+}
