@@ -75,10 +75,15 @@ pub async fn anomalies(
     }
     if chosen[0].is_empty() {
         let all: Vec<String> = catalog::anomaly_names();
+        let ids: Vec<String> = all
+            .iter()
+            .filter_map(|n| scenario::load(n, &[]).ok()?.anomaly.map(|a| a.id))
+            .collect();
         bail!(
-            "--only {}: no such anomaly; the catalogue has {} (or their ids: G0, G1a, G1b, G1c, OTV, PMP, P4, G-single, G2-item, G2)",
+            "--only {}: no such anomaly; the catalogue has {} (or their ids: {})",
             args.only.join(","),
-            all.join(", ")
+            all.join(", "),
+            ids.join(", ")
         );
     }
     let quiet = args.common.quiet;
