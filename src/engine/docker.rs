@@ -261,6 +261,12 @@ impl Drop for Container {
     }
 }
 
+impl crate::engine::local::Stop for Container {
+    fn stop(&mut self) {
+        self.remove();
+    }
+}
+
 /// The server's command-line options: the lab's (no durability, room for many clients) and then
 /// the caller's, which win. The images' entrypoints pass arguments starting with `-` on to the
 /// server.

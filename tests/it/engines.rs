@@ -3,9 +3,6 @@
 //! (the second UPDATE waits, then overwrites) where PostgreSQL aborts it with 40001; a replay shows
 //! why; `--db mysql://` uses an existing server and leaves it as it was.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use contention::engine::EngineKind;
 use contention::engine::mariadb::ephemeral::Ephemeral;
 use contention::report::document::Document;
@@ -86,29 +83,11 @@ fn a_replay_shows_the_lost_update_on_mariadb_step_by_step() {
     assert_eq!(pg, "prevented by abort (40001)", "{events}");
 }
 
-/// Runs `sql` as root over `socket` with the command-line client; the rows, tab-separated.
-fn query(socket: &Path, sql: &str) -> String {
-    let out = Command::new("mariadb")
-        .arg("--no-defaults")
-        .arg("-S")
-        .arg(socket)
-        .args(["-u", "root", "--batch", "--skip-column-names", "-e", sql])
-        .stdin(Stdio::null())
-        .output()
-        .expect("the mariadb client runs");
-    assert!(
-        out.status.success(),
-        "`{sql}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
-
 #[test]
 fn a_mysql_url_uses_that_server_in_a_database_of_its_own_and_leaves_the_rest() {
     let server = Ephemeral::start(&[]).expect("a private MariaDB for the test");
     let socket = server.socket().to_path_buf();
-    query(
+    mariadb_query(
         &socket,
         "CREATE DATABASE mine; CREATE TABLE mine.keep (v int); INSERT INTO mine.keep VALUES (42);",
     );
@@ -127,12 +106,12 @@ fn a_mysql_url_uses_that_server_in_a_database_of_its_own_and_leaves_the_rest() {
     assert!(!report.server.ephemeral);
     assert!(report.database.starts_with("contention_ticketmaster_"));
     assert_eq!(
-        query(&socket, "SELECT v FROM mine.keep"),
+        mariadb_query(&socket, "SELECT v FROM mine.keep"),
         "42",
         "a database the lab did not create is untouched"
     );
     assert_eq!(
-        query(
+        mariadb_query(
             &socket,
             "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'contention%'"
         ),

@@ -12,23 +12,7 @@ use std::time::Duration;
 
 use contention::engine::mariadb::ephemeral::Ephemeral;
 
-/// Runs `sql` as root over `socket` and returns the tab-separated rows, without headers.
-fn query(socket: &Path, sql: &str) -> String {
-    let out = Command::new("mariadb")
-        .arg("--no-defaults")
-        .arg("-S")
-        .arg(socket)
-        .args(["-u", "root", "--batch", "--skip-column-names", "-e", sql])
-        .stdin(Stdio::null())
-        .output()
-        .expect("the mariadb client runs");
-    assert!(
-        out.status.success(),
-        "`{sql}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
+use crate::support::mariadb_query;
 
 /// The TCP sockets (v4 and v6) in the LISTEN state that process `pid` holds.
 fn tcp_listeners_of(pid: u32) -> Vec<String> {
@@ -82,25 +66,25 @@ fn a_private_mariadb_answers_on_its_socket_only_and_leaves_nothing() {
         top.display()
     );
     assert!(server.socket().starts_with(&top));
-    assert_eq!(query(server.socket(), "select 1"), "1");
+    assert_eq!(mariadb_query(server.socket(), "select 1"), "1");
 
     // Root without a password, over the socket, with real accounts (no --skip-grant-tables).
     assert_eq!(
-        query(server.socket(), "select current_user()"),
+        mariadb_query(server.socket(), "select current_user()"),
         "root@localhost"
     );
     // Password-less root, not unix_socket authentication (which admits only the OS user root).
     assert_eq!(
-        query(
+        mariadb_query(
             server.socket(),
             "select count(*) from mysql.global_priv where user = 'root' and host = 'localhost' \
              and priv not like '%unix_socket%' and coalesce(json_value(priv, '$.authentication_string'), '') = ''"
         ),
         "1"
     );
-    query(server.socket(), "create user lab@localhost");
+    mariadb_query(server.socket(), "create user lab@localhost");
     assert_eq!(
-        query(
+        mariadb_query(
             server.socket(),
             "select user from mysql.global_priv where user = 'lab'"
         ),
@@ -108,7 +92,7 @@ fn a_private_mariadb_answers_on_its_socket_only_and_leaves_nothing() {
     );
 
     // The version as the server reports it, without the distribution's suffix.
-    let reported = query(server.socket(), "select version()");
+    let reported = mariadb_query(server.socket(), "select version()");
     assert!(
         server.version().ends_with("-MariaDB") && reported.starts_with(server.version()),
         "{} vs {reported}",
@@ -117,7 +101,7 @@ fn a_private_mariadb_answers_on_its_socket_only_and_leaves_nothing() {
 
     // No network, no durability, the caller's max_connections, the default lock wait timeout.
     assert_eq!(
-        query(
+        mariadb_query(
             server.socket(),
             "select @@skip_networking, @@port, @@log_bin, @@innodb_flush_log_at_trx_commit, \
              @@innodb_doublewrite, @@innodb_buffer_pool_size, @@max_connections, \
@@ -166,7 +150,7 @@ fn a_second_private_mariadb_copies_the_cached_template() {
         .expect("a second private MariaDB");
     assert!(second.from_template(), "the second start ran install-db");
     assert_eq!(
-        query(second.socket(), "select @@innodb_lock_wait_timeout"),
+        mariadb_query(second.socket(), "select @@innodb_lock_wait_timeout"),
         "3"
     );
 }

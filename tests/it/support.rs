@@ -116,3 +116,23 @@ pub fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Runs `sql` as root over a private MariaDB's `socket` with the command-line client
+/// (`--no-defaults`: the machine's option files, which point at its shared server, are never
+/// read) and returns the rows, tab-separated, without headers.
+pub fn mariadb_query(socket: &std::path::Path, sql: &str) -> String {
+    let out = Command::new("mariadb")
+        .arg("--no-defaults")
+        .arg("-S")
+        .arg(socket)
+        .args(["-u", "root", "--batch", "--skip-column-names", "-e", sql])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the mariadb client runs");
+    assert!(
+        out.status.success(),
+        "`{sql}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}

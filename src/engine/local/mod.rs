@@ -19,6 +19,40 @@ use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, Uid, User, chown};
 
+/// Something the lab started for a server and must stop with it: a private server, a
+/// container.
+pub trait Stop: Send + Sync {
+    /// Stops it and removes what it left; idempotent.
+    fn stop(&mut self);
+}
+
+/// What a server stands on, when the lab started it: stopped by `shutdown` or when dropped.
+#[derive(Default)]
+pub struct Started(Option<Box<dyn Stop>>);
+
+impl Started {
+    pub fn new(what: impl Stop + 'static) -> Started {
+        Started(Some(Box::new(what)))
+    }
+
+    /// The lab started it (a throw-away server).
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn shutdown(&mut self) {
+        if let Some(mut s) = self.0.take() {
+            s.stop();
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 /// The file in a private server's directory naming the lab process that owns it.
 pub(crate) const OWNER_FILE: &str = "owner.pid";
 

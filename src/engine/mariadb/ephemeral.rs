@@ -271,6 +271,12 @@ impl Drop for Ephemeral {
     }
 }
 
+impl crate::engine::local::Stop for Ephemeral {
+    fn stop(&mut self) {
+        Ephemeral::stop(self);
+    }
+}
+
 /// Refuses settings that would open a port, move the server's files or read option files.
 fn check_settings(settings: &[(String, String)]) -> anyhow::Result<()> {
     for (name, _) in settings {

@@ -15,6 +15,7 @@ use super::ephemeral::Ephemeral;
 use super::session::{Pool, Session};
 use super::{db_error, quote_ident};
 use crate::engine::docker::Container;
+use crate::engine::local::Started;
 use crate::engine::{DbError, Endpoint, ServerInfo, ServerOptions, run_database_name};
 
 /// A server the run can use; stops the private server (if any) when shut down or dropped.
@@ -22,9 +23,8 @@ pub struct Server {
     admin: MySqlConnectOptions,
     /// For people: where the server is, without password.
     pub description: String,
-    ephemeral: Option<Ephemeral>,
-    /// The Docker container the server runs in (`--db docker:IMAGE`), removed on shutdown.
-    container: Option<Container>,
+    /// The private server or container the lab started for it, if any.
+    started: Started,
 }
 
 /// The database one run works in.
@@ -55,8 +55,7 @@ impl Server {
             return Ok(Server {
                 admin,
                 description,
-                ephemeral: None,
-                container: None,
+                started: Started::default(),
             });
         }
         if opts.from_env {
@@ -86,19 +85,18 @@ impl Server {
         Ok(Server {
             admin,
             description,
-            ephemeral: Some(eph),
-            container: None,
+            started: Started::new(eph),
         })
     }
 
     /// A throw-away server the lab started: private, or in a Docker container.
     pub fn is_ephemeral(&self) -> bool {
-        self.ephemeral.is_some() || self.container.is_some()
+        self.started.is_some()
     }
 
     /// Hands the server the container it runs in: removed when the server is shut down.
     pub fn attach_container(&mut self, container: Container, description: String) {
-        self.container = Some(container);
+        self.started = Started::new(container);
         self.description = description;
     }
 
@@ -170,18 +168,7 @@ impl Server {
     }
 
     pub fn shutdown(&mut self) {
-        if let Some(mut e) = self.ephemeral.take() {
-            e.stop();
-        }
-        if let Some(mut c) = self.container.take() {
-            c.remove();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.started.shutdown();
     }
 }
 

@@ -239,6 +239,12 @@ impl Drop for Ephemeral {
     }
 }
 
+impl crate::engine::local::Stop for Ephemeral {
+    fn stop(&mut self) {
+        Ephemeral::stop(self);
+    }
+}
+
 /// Where the PostgreSQL server binaries are: `CONTENTION_PG_BINDIR`, then `PATH`, then
 /// `pg_config --bindir`, then the newest `/usr/lib/postgresql/*/bin` (Debian, Ubuntu).
 pub fn find_bindir() -> anyhow::Result<PathBuf> {

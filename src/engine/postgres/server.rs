@@ -15,6 +15,7 @@ use super::ephemeral::Ephemeral;
 use super::session::{Pool, Session};
 use super::{db_error, pg_message, quote_ident};
 use crate::engine::docker::Container;
+use crate::engine::local::Started;
 use crate::engine::{DbError, Endpoint, ServerInfo, ServerOptions, run_database_name};
 
 /// A server the run can use; stops the ephemeral cluster (if any) when shut down or dropped.
@@ -22,9 +23,8 @@ pub struct Server {
     admin: Config,
     /// For people: where the server is, without password.
     pub description: String,
-    ephemeral: Option<Ephemeral>,
-    /// The Docker container the server runs in (`--db docker:IMAGE`), removed on shutdown.
-    container: Option<Container>,
+    /// The private server or container the lab started for it, if any.
+    started: Started,
 }
 
 /// The database one run works in.
@@ -44,8 +44,7 @@ impl Server {
             return Ok(Server {
                 admin,
                 description,
-                ephemeral: None,
-                container: None,
+                started: Started::default(),
             });
         }
         if opts.from_env {
@@ -55,8 +54,7 @@ impl Server {
             return Ok(Server {
                 admin,
                 description,
-                ephemeral: None,
-                container: None,
+                started: Started::default(),
             });
         }
         let settings = opts.ephemeral_settings.clone();
@@ -77,19 +75,18 @@ impl Server {
         Ok(Server {
             admin,
             description,
-            ephemeral: Some(eph),
-            container: None,
+            started: Started::new(eph),
         })
     }
 
     /// A throw-away server the lab started: private, or in a Docker container.
     pub fn is_ephemeral(&self) -> bool {
-        self.ephemeral.is_some() || self.container.is_some()
+        self.started.is_some()
     }
 
     /// Hands the server the container it runs in: removed when the server is shut down.
     pub fn attach_container(&mut self, container: Container, description: String) {
-        self.container = Some(container);
+        self.started = Started::new(container);
         self.description = description;
     }
 
@@ -165,18 +162,7 @@ impl Server {
 
     /// Stops the ephemeral cluster, if this server is one. Idempotent.
     pub fn shutdown(&mut self) {
-        if let Some(mut e) = self.ephemeral.take() {
-            e.stop();
-        }
-        if let Some(mut c) = self.container.take() {
-            c.remove();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.started.shutdown();
     }
 }
 
