@@ -29,6 +29,9 @@ pub struct Measured {
     pub value: i64,
 }
 
+/// How long one SQL invariant may take.
+pub const INVARIANT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn measure(
     db: &RunDatabase,
     scenario: &Scenario,
@@ -39,9 +42,20 @@ pub async fn measure(
     for inv in &scenario.invariants {
         let value = match &inv.source {
             InvariantSource::Sql(sql) => {
-                let v = session
-                    .scalar(sql.as_str())
-                    .await
+                let answered =
+                    tokio::time::timeout(INVARIANT_TIMEOUT, session.scalar(sql.as_str())).await;
+                let Ok(answered) = answered else {
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(1), session.cancel())
+                            .await;
+                    return Err(anyhow!(
+                        "{}: invariant `{}` did not answer within {} s (cancelled on the server; is something holding a lock on what it reads?)",
+                        scenario.file.display(),
+                        inv.name,
+                        INVARIANT_TIMEOUT.as_secs()
+                    ));
+                };
+                let v = answered
                     .map_err(|e| {
                         anyhow!(
                             "{}: invariant `{}`: {}: {e}",

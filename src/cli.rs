@@ -29,7 +29,7 @@ Examples:
   contention validate ./my-scenario.toml
 
 Exit codes: 0 ran and every expectation held, 1 an expectation failed,
-2 could not run (bad input, no database), 130 interrupted.";
+2 could not run (bad input, no database), 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -139,7 +139,7 @@ A schedule is a scenario's named schedule or tokens: a2 or a.2 = session a's ste
 the last step is the commit), a.read = the step named read, a.commit = the commit. A token runs
 the session up to that step; a step that waits for a lock is shown waiting and the schedule
 moves on. What is left after the schedule runs session by session; retryable aborts are then
-retried. Exit codes: 0 replayed, 2 could not run, 130 interrupted.";
+retried. Exit codes: 0 replayed, 2 could not run, 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
 
 const SWEEP_EXAMPLES: &str = "\
 Examples:
@@ -151,7 +151,7 @@ Examples:
 
 --vary takes `clients` or any parameter of the scenario (`-` and `_` are the same). Each
 repetition uses the next seed. --output FILE.json also writes FILE.csv.
-Exit codes: 0 ran, 2 could not run, 130 interrupted (partial results are printed).";
+Exit codes: 0 ran, 2 could not run, 130 interrupted (SIGINT), 143 terminated (SIGTERM) (partial results are printed).";
 
 const ANOMALIES_EXAMPLES: &str = "\
 Examples:
@@ -161,7 +161,7 @@ Examples:
   contention anomalies --engine postgres,mariadb                 Hermitage-style, both engines
   contention anomalies --engine all --only P4 --isolation rr --expect postgres:prevented --expect mariadb:possible
 
-Exit codes: 0 ran (and --expect held), 1 an --expect failed, 2 could not run, 130 interrupted.";
+Exit codes: 0 ran (and --expect held), 1 an --expect failed, 2 could not run, 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -302,7 +302,7 @@ Examples:
   contention bench --engine mariadb                 against sysbench (bench/tpcb.lua) on a private MariaDB
 
 pgbench is looked for next to the server binaries, then on PATH; sysbench on PATH. Exit codes: 0 ran, 2 could not
-run, 130 interrupted.";
+run, 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

@@ -121,10 +121,15 @@ pub async fn anomalies(
             }
         }
         servers.push(ws.info.clone());
-        ws.close(&mut say).await?;
+        let closed = ws.close(&mut say).await;
         if let Some(e) = failure {
+            // The error that ended the work, not the clean-up's.
+            if let Err(c) = closed {
+                say(format!("also: {c:#}"));
+            }
             return Err(e);
         }
+        closed?;
         if interrupted {
             break;
         }
@@ -271,7 +276,7 @@ pub async fn anomalies(
         }
     }
     if interrupted {
-        return Ok(Exit::Interrupted);
+        return Ok(Exit::signalled());
     }
     let mut failed = false;
     for (engine, i, r) in &results {

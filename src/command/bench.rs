@@ -124,7 +124,7 @@ pub async fn bench(
     }
     bench::render(&report, args.format, out)?;
     Ok(if interrupted {
-        Exit::Interrupted
+        Exit::signalled()
     } else {
         Exit::Ok
     })

@@ -18,6 +18,7 @@ use crate::cli::{Cli, Command};
 use crate::scenario::{self, catalog};
 
 pub use run::run;
+pub use workspace::Interrupted;
 
 /// The process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +29,21 @@ pub enum Exit {
     ExpectationFailed = 1,
     /// Could not run: bad input, no database, a broken scenario.
     CouldNotRun = 2,
-    /// Interrupted (Ctrl-C).
+    /// Interrupted by SIGINT (Ctrl-C): 128 + 2.
     Interrupted = 130,
+    /// Stopped by SIGTERM: 128 + 15.
+    Terminated = 143,
+}
+
+impl Exit {
+    /// The exit of a run that a signal stopped: 130 for SIGINT, 143 for SIGTERM.
+    pub fn signalled() -> Exit {
+        if workspace::terminated() {
+            Exit::Terminated
+        } else {
+            Exit::Interrupted
+        }
+    }
 }
 
 pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
@@ -52,6 +66,16 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
             Exit::Ok
+        }
+        Err(e) if e.downcast_ref::<workspace::Interrupted>().is_some() => {
+            let exit = Exit::signalled();
+            let signal = if exit == Exit::Terminated {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+            let _ = writeln!(err, "contention: {e:#} ({signal}); exit {}", exit as u8);
+            exit
         }
         Err(e) => {
             let _ = writeln!(err, "error: {e:#}");

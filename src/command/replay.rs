@@ -70,10 +70,15 @@ pub async fn replay(
             }
         }
         let info = ws.info.clone();
-        ws.close(&mut say).await?;
+        let closed = ws.close(&mut say).await;
         if let Some(e) = failure {
+            // The error that ended the work, not the clean-up's.
+            if let Err(c) = closed {
+                say(format!("also: {c:#}"));
+            }
             return Err(e);
         }
+        closed?;
         done.push((scenario, replays, info));
         if interrupted {
             break;
@@ -125,7 +130,7 @@ pub async fn replay(
         }
     }
     Ok(if interrupted {
-        Exit::Interrupted
+        Exit::signalled()
     } else {
         Exit::Ok
     })

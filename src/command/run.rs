@@ -173,6 +173,10 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     let mut servers = Vec::new();
     let mut databases = Vec::new();
     let mut interrupted = false;
+    // The error that ended the run early (a lost server, a broken statement), and what the
+    // clean-up could not undo.
+    let mut failure: Option<anyhow::Error> = None;
+    let mut left_behind: Vec<String> = Vec::new();
     for scenario in &scenarios {
         let strategies = pick_strategies(scenario, &args.strategy)?;
         let levels = levels_on(scenario);
@@ -198,7 +202,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
                 say(msg);
             }
         };
-        let ran = run_cells(
+        let (mut ran, failed) = run_cells(
             &ws.db,
             scenario,
             &strategies,
@@ -209,13 +213,31 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         )
         .await;
         let (mut info, db, abort) = (ws.info.clone(), ws.db.clone(), ws.abort.clone());
+        let private = ws.server.is_ephemeral();
         // The scenario's [settings] are what its sessions actually ran with.
         for (name, value) in &scenario.settings {
             info.settings
                 .insert(name.clone(), format!("{value} (session)"));
         }
-        ws.close(&mut say).await?;
-        let mut ran = ran?;
+        if let Err(e) = ws.close(&mut say).await {
+            // A server lost mid-run fails the clean-up too: say what is left, and keep the
+            // error that ended the run (if one did) as the run's error.
+            left_behind.push(if private {
+                format!(
+                    "could not drop the run database `{}` ({e:#}); it went with the private server, which is removed",
+                    db.name()
+                )
+            } else {
+                format!(
+                    "the run database `{}` is left behind ({e:#}); drop it with: {}",
+                    db.name(),
+                    db.drop_command()
+                )
+            });
+            if failed.is_none() && !abort.is_cancelled() {
+                failure = Some(e);
+            }
+        }
         let throughput: Vec<(String, f64)> = ran.iter().map(|c| (c.label(), c.ops_per_s)).collect();
         let ops_of = |label: &str| throughput.iter().find(|(l, _)| l == label).map(|(_, v)| *v);
         for cell in &mut ran {
@@ -224,6 +246,12 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         cells.extend(ran);
         servers.push(info);
         databases.push(db.name().to_string());
+        if let Some(e) = failed {
+            failure = Some(e);
+        }
+        if failure.is_some() {
+            break;
+        }
         if abort.is_cancelled() {
             interrupted = true;
             break;
@@ -273,6 +301,21 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
                 .to_string(),
         );
     }
+    if let Some(e) = &failure {
+        if cells.is_empty() {
+            // Nothing finished: the error is all there is to say.
+            let mut message = format!("{e:#}");
+            for l in &left_behind {
+                message.push_str(&format!("\n{l}"));
+            }
+            return Err(anyhow!(message));
+        }
+        notes.push(format!(
+            "the run ended early, after {} cell(s): {e:#}",
+            cells.len()
+        ));
+    }
+    notes.extend(left_behind.iter().cloned());
     let report = RunReport {
         kind: Kind::Run,
         version: document::VERSION,
@@ -292,8 +335,15 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         })?;
     }
     report::render(&report, args.format, out)?;
+    if let Some(e) = failure {
+        writeln!(err, "error: {e:#}")?;
+        for l in &left_behind {
+            writeln!(err, "error: {l}")?;
+        }
+        return Ok(Exit::CouldNotRun);
+    }
     Ok(if interrupted {
-        Exit::Interrupted
+        Exit::signalled()
     } else if report.failures().next().is_some() {
         Exit::ExpectationFailed
     } else {
@@ -363,7 +413,9 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
 }
 
 /// Runs every chosen strategy at every chosen level (a pinned strategy at its own), measuring
-/// the invariants after each cell; stops early (returning what ran) when `abort` fires.
+/// the invariants after each cell; stops early when `abort` fires. Returns the cells that
+/// finished, and the error that ended the run early, if one did (an error that an interrupt
+/// caused is the interrupt: none).
 pub(super) async fn run_cells(
     db: &RunDatabase,
     scenario: &Scenario,
@@ -372,7 +424,7 @@ pub(super) async fn run_cells(
     settings: &Settings,
     abort: &CancellationToken,
     say: &mut dyn FnMut(String),
-) -> anyhow::Result<Vec<Cell>> {
+) -> (Vec<Cell>, Option<anyhow::Error>) {
     let mut cells = Vec::new();
     for strategy in strategies {
         let cell_levels: Vec<Isolation> = match strategy.isolation {
@@ -381,36 +433,57 @@ pub(super) async fn run_cells(
         };
         for level in cell_levels {
             if abort.is_cancelled() {
-                return Ok(cells);
+                return (cells, None);
             }
             say(format!("{} @ {}", strategy.name, level));
-            let outcome = runner::run_cell(db, scenario, strategy, level, settings, abort)
-                .await
-                .with_context(|| format!("{} @ {}", strategy.name, level))?;
-            let measured = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                check::measure(
+            let measured = async {
+                let outcome = runner::run_cell(db, scenario, strategy, level, settings, abort)
+                    .await
+                    .with_context(|| format!("{} @ {}", strategy.name, level))?;
+                // Each invariant is bounded (check::INVARIANT_TIMEOUT). A cell the interrupt cut
+                // is still measured (its partial result is printed), for a second at most; an
+                // interrupt during the measurement ends it (the run database's drop ends the
+                // statement).
+                let measure = check::measure(
                     db,
                     scenario,
                     check::Sources {
                         auditors: &outcome.auditors,
                         sessions: None,
                     },
-                ),
-            )
-            .await
-            .map_err(|_| anyhow!("measuring invariants took longer than 10 s"))??;
-            cells.push(Cell::new(
-                db.kind(),
-                strategy.name.clone(),
-                level,
-                strategy.isolation.is_some(),
-                outcome,
-                measured,
-            ));
+                );
+                let interrupted = || runner::Interrupted("measuring the invariants");
+                let measured = if abort.is_cancelled() {
+                    tokio::time::timeout(std::time::Duration::from_secs(1), measure)
+                        .await
+                        .map_err(|_| interrupted())?
+                } else {
+                    tokio::select! {
+                        m = measure => m,
+                        () = abort.cancelled() => return Err(interrupted().into()),
+                    }
+                }
+                .with_context(|| {
+                    format!("{} @ {}: measuring the invariants", strategy.name, level)
+                })?;
+                anyhow::Ok((outcome, measured))
+            }
+            .await;
+            match measured {
+                Ok((outcome, measured)) => cells.push(Cell::new(
+                    db.kind(),
+                    strategy.name.clone(),
+                    level,
+                    strategy.isolation.is_some(),
+                    outcome,
+                    measured,
+                )),
+                Err(_) if abort.is_cancelled() => return (cells, None),
+                Err(e) => return (cells, Some(e)),
+            }
         }
     }
-    Ok(cells)
+    (cells, None)
 }
 
 fn apply_checks(

@@ -184,18 +184,16 @@ pub async fn sweep(
                     progress.cell(line.clone());
                     say(line);
                 };
-                match run_cells(&ws.db, sc, &strategies, &levels, &st, &ws.abort, &mut tick).await {
-                    Ok(cells) => {
-                        for c in cells {
-                            runs.entry((engine, c.strategy.clone(), c.isolation, *i))
-                                .or_default()
-                                .push(c);
-                        }
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break 'plans;
-                    }
+                let (cells, failed) =
+                    run_cells(&ws.db, sc, &strategies, &levels, &st, &ws.abort, &mut tick).await;
+                for c in cells {
+                    runs.entry((engine, c.strategy.clone(), c.isolation, *i))
+                        .or_default()
+                        .push(c);
+                }
+                if let Some(e) = failed {
+                    failure = Some(e);
+                    break 'plans;
                 }
                 if ws.abort.is_cancelled() {
                     break 'plans;
@@ -204,10 +202,15 @@ pub async fn sweep(
         }
         interrupted = ws.abort.is_cancelled();
         servers.push(ws.info.clone());
-        ws.close(&mut say).await?;
+        let closed = ws.close(&mut say).await;
         if let Some(e) = failure {
+            // The error that ended the sweep, not the clean-up's.
+            if let Err(c) = closed {
+                say(format!("also: {c:#}"));
+            }
             return Err(e);
         }
+        closed?;
         if interrupted {
             break;
         }
@@ -275,7 +278,7 @@ pub async fn sweep(
         }
     }
     Ok(if interrupted {
-        Exit::Interrupted
+        Exit::signalled()
     } else {
         Exit::Ok
     })

@@ -4,10 +4,13 @@
 //! unless `--keep`, stops a private server, removes a container) and must be called on every
 //! path; this module does no scenario work itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DbArgs;
 use crate::engine::{EngineKind, RunDatabase, Server, ServerInfo, ServerOptions};
+pub use crate::runner::Interrupted;
 
 pub struct Workspace {
     pub server: Server,
@@ -61,7 +64,13 @@ impl Workspace {
                 opts.engine.title()
             ));
         }
-        let mut server = match Server::provision(&opts).await {
+        // A private server's start gives up on the interrupt itself (and removes what it made);
+        // a connection attempt is dropped.
+        let provisioned = tokio::select! {
+            s = Server::provision(&opts) => s,
+            () = abort.cancelled() => Err(Interrupted("provisioning the server").into()),
+        };
+        let mut server = match provisioned {
             Ok(s) => s,
             Err(e) => {
                 signals.abort();
@@ -70,7 +79,15 @@ impl Workspace {
         };
         say(format!("using {}", server.description()));
         let made = async {
-            let info = server.info().await?;
+            let info = tokio::select! {
+                info = server.info() => info?,
+                () = abort.cancelled() => return Err(Interrupted("asking the server its version").into()),
+            };
+            if abort.is_cancelled() {
+                return Err(Interrupted("creating the run database").into());
+            }
+            // Bounded by the connect timeout; not abandoned half-way, so that a database it
+            // creates is known and dropped.
             let db = server.create_database(label).await?;
             anyhow::Ok((info, db))
         }
@@ -90,6 +107,10 @@ impl Workspace {
             Err(e) => {
                 server.shutdown();
                 signals.abort();
+                // An error that the interrupt caused is the interrupt.
+                if abort.is_cancelled() && e.downcast_ref::<Interrupted>().is_none() {
+                    return Err(Interrupted("connecting to the server").into());
+                }
                 Err(e)
             }
         }
@@ -109,7 +130,15 @@ impl Workspace {
     }
 }
 
-/// Cancels `abort` on Ctrl-C or SIGTERM.
+/// Set when SIGTERM (rather than SIGINT) stopped the run: the exit is then 143, not 130.
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+/// Whether SIGTERM stopped the run.
+pub fn terminated() -> bool {
+    TERMINATED.load(Ordering::Relaxed)
+}
+
+/// Cancels `abort` on Ctrl-C or SIGTERM (and remembers which).
 fn spawn_signal_handler(abort: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut term =
@@ -124,8 +153,9 @@ fn spawn_signal_handler(abort: CancellationToken) -> tokio::task::JoinHandle<()>
         };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
+            _ = term => TERMINATED.store(true, Ordering::Relaxed),
         }
+        crate::engine::local::interrupt_starts();
         abort.cancel();
     })
 }

@@ -423,6 +423,29 @@ impl RunDatabase {
         }
     }
 
+    /// A shell command that drops this database by hand (when the lab could not).
+    pub fn drop_command(&self) -> String {
+        let e = self.endpoint();
+        let name = self.name();
+        match self {
+            RunDatabase::Postgres(_) => format!(
+                "psql -h {} -p {} -U {} -d postgres -c 'DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)'",
+                e.host, e.port, e.user
+            ),
+            RunDatabase::Mariadb(_) => {
+                let at = if e.socket {
+                    format!("--socket={}", e.host)
+                } else {
+                    format!("-h {} -P {}", e.host, e.port)
+                };
+                format!(
+                    "mariadb {at} -u {} -e 'DROP DATABASE IF EXISTS `{name}`'",
+                    e.user
+                )
+            }
+        }
+    }
+
     /// Empties the run database (everything the last cell made is gone) and returns a session
     /// on it for the setup.
     pub async fn reset(&self) -> Result<Session, DbError> {

@@ -165,7 +165,8 @@ pub async fn replay(
     schedule: &Schedule,
     opts: &Options,
 ) -> anyhow::Result<Replay> {
-    crate::runner::reset(db, scenario).await?;
+    // The caller ends a replay on an interrupt by dropping it (and the run database with it).
+    crate::runner::reset(db, scenario, &tokio_util::sync::CancellationToken::new()).await?;
     let mut settings = scenario.settings.clone();
     settings.extend(strategy.iter().flat_map(|s| s.settings.iter().cloned()));
     // Only a superuser may set deadlock_timeout; elsewhere the server's own value stands (and a

@@ -64,20 +64,49 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// Drops and recreates the run database's `public` schema and runs the setup scripts.
-pub async fn reset(db: &RunDatabase, scenario: &Scenario) -> anyhow::Result<()> {
-    let mut admin = db
-        .reset()
-        .await
-        .map_err(|e| anyhow!("resetting the run database: {e}"))?;
+/// A wait that an interrupt (SIGINT, SIGTERM) ended, and what it was doing.
+#[derive(Debug)]
+pub struct Interrupted(pub &'static str);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted while {}", self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Drops and recreates the run database's `public` schema and runs the setup scripts. `abort`
+/// ends it at once: a setup statement in flight is cancelled on the server, and the error is
+/// [`Interrupted`].
+pub async fn reset(
+    db: &RunDatabase,
+    scenario: &Scenario,
+    abort: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut admin = tokio::select! {
+        admin = db.reset() => admin.map_err(|e| anyhow!("resetting the run database: {e}"))?,
+        () = abort.cancelled() => return Err(Interrupted("resetting the run database").into()),
+    };
     for (label, sql) in &scenario.setup {
-        admin.batch(sql).await.map_err(|e| {
-            anyhow!(
-                "{}: setup `{label}`: {}: {e}",
-                scenario.file.display(),
-                db.kind().title()
-            )
-        })?;
+        let ran = tokio::select! {
+            ran = admin.batch(sql) => Some(ran),
+            () = abort.cancelled() => None,
+        };
+        match ran {
+            Some(ran) => ran.map_err(|e| {
+                anyhow!(
+                    "{}: setup `{label}`: {}: {e}",
+                    scenario.file.display(),
+                    db.kind().title()
+                )
+            })?,
+            None => {
+                // Bounded: the server may be the very thing that does not answer.
+                let _ = tokio::time::timeout(Duration::from_secs(1), admin.cancel()).await;
+                return Err(Interrupted("running the setup").into());
+            }
+        }
     }
     Ok(())
 }
@@ -91,7 +120,7 @@ pub async fn run_cell(
     settings: &Settings,
     abort: &CancellationToken,
 ) -> anyhow::Result<Outcome> {
-    reset(db, scenario).await?;
+    reset(db, scenario, abort).await?;
     // The scenario's session settings, then the strategy's own.
     let session: Vec<(String, String)> = scenario
         .settings

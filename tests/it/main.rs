@@ -13,3 +13,4 @@ mod replay;
 mod report;
 mod scenario_files;
 mod support;
+mod waits;

@@ -156,7 +156,7 @@ fn interrupt(extra: &[&str]) -> (Option<i32>, String, Option<PathBuf>) {
 
 /// A running lab: the child, the rest of its stderr, what it said so far, and its private
 /// server's data directory (if it announced one).
-type Started = (
+pub(crate) type Started = (
     std::process::Child,
     BufReader<std::process::ChildStderr>,
     String,
@@ -184,7 +184,7 @@ fn start_long_run(extra: &[&str]) -> Started {
     clippy::zombie_processes,
     reason = "the child is returned: the callers wait for it"
 )]
-fn start(args: &[&str], until: &str) -> Started {
+pub(crate) fn start(args: &[&str], until: &str) -> Started {
     let mut child = contention()
         .args(args)
         .stdout(Stdio::null())
@@ -242,7 +242,7 @@ fn a_cluster_left_by_a_killed_lab_is_swept_by_the_next_start() {
     );
 }
 
-fn server_processes_using(dir: &std::path::Path) -> usize {
+pub(crate) fn server_processes_using(dir: &std::path::Path) -> usize {
     let needle = dir.to_string_lossy().into_owned();
     std::fs::read_dir("/proc")
         .unwrap()

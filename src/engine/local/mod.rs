@@ -13,6 +13,7 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -140,6 +141,15 @@ pub(crate) fn prepare<'c>(
     cmd
 }
 
+/// Set when the lab is interrupted: a private server's start under way gives up (and is
+/// stopped and removed like any failed start) instead of waiting until it is ready.
+static STARTS_INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes every private server start under way, and every later one, give up.
+pub fn interrupt_starts() {
+    STARTS_INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
 /// Waits until `ready()` holds for the server process in `child` (`engine`, for messages; `log`,
 /// its log file, quoted on failure). An error if it exits first (then `child` is emptied) or
 /// `timeout` passes.
@@ -162,6 +172,9 @@ pub(crate) fn wait_ready(
         }
         if ready() {
             return Ok(());
+        }
+        if STARTS_INTERRUPTED.load(Ordering::Relaxed) {
+            bail!("interrupted while waiting for the private {engine} to start");
         }
         if Instant::now() >= deadline {
             bail!(

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _};
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Executor as _};
 
 use super::ephemeral::Ephemeral;
 use super::session::{Pool, Session};
@@ -229,9 +229,7 @@ impl RunDatabase {
     /// Drops and recreates the run database (MySQL's database is PostgreSQL's schema).
     pub async fn reset(&self) -> Result<Session, DbError> {
         let admin = self.options.clone().database("");
-        let mut c = MySqlConnection::connect_with(&admin)
-            .await
-            .map_err(|e| db_error(&e))?;
+        let mut c = open(&admin).await?;
         drop_run_database(&mut c, &self.name).await?;
         c.execute(AssertSqlSafe(format!(
             "CREATE DATABASE {}",
@@ -262,12 +260,29 @@ impl RunDatabase {
     }
 }
 
+/// How long connecting may take, the handshake included (a port that accepts and never replies
+/// must not hang the lab).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects within [`CONNECT_TIMEOUT`].
+pub(super) async fn open(options: &MySqlConnectOptions) -> Result<MySqlConnection, DbError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Ok(r) => r.map_err(|e| db_error(&e)),
+        Err(_) => Err(DbError {
+            kind: crate::engine::ErrorKind::Connection,
+            code: String::new(),
+            message: format!(
+                "the server did not complete the connection within {} s (the connect timeout)",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
 async fn connect(options: &MySqlConnectOptions) -> anyhow::Result<MySqlConnection> {
-    let options = options.clone();
-    tokio::time::timeout(Duration::from_secs(10), options.connect())
+    open(options)
         .await
-        .map_err(|_| anyhow::anyhow!("cannot connect to {}: timed out", describe(&options)))?
-        .map_err(|e| anyhow::anyhow!("cannot connect to {}: {}", describe(&options), db_error(&e)))
+        .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", describe(options)))
 }
 
 /// `mysql://user@host:port/db` (or the socket path), never the password.

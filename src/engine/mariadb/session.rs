@@ -10,9 +10,7 @@
 use futures::TryStreamExt;
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection};
 use sqlx::pool::PoolConnection;
-use sqlx::{
-    AssertSqlSafe, Connection as _, Executor as _, SqlSafeStr as _, SqlStr, Statement as _,
-};
+use sqlx::{AssertSqlSafe, Executor as _, SqlSafeStr as _, SqlStr, Statement as _};
 
 use super::value::{bind, column, readable};
 use super::{begin_sql, db_error};
@@ -81,9 +79,7 @@ impl Session {
         options: &MySqlConnectOptions,
         settings: &[(String, String)],
     ) -> Result<Session, DbError> {
-        let mut conn = MySqlConnection::connect_with(options)
-            .await
-            .map_err(|e| db_error(&e))?;
+        let mut conn = super::server::open(options).await?;
         apply_settings(&mut conn, settings).await?;
         let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
             .fetch_one(&mut conn)
@@ -247,9 +243,7 @@ impl Session {
             // A pooled connection: the pool closes it with the cell.
             return Ok(());
         };
-        let mut c = MySqlConnection::connect_with(&options.clone().database(""))
-            .await
-            .map_err(|e| db_error(&e))?;
+        let mut c = super::server::open(&options.clone().database("")).await?;
         c.execute(AssertSqlSafe(format!("KILL QUERY {id}")))
             .await
             .map(drop)

@@ -191,6 +191,9 @@ impl RunDatabase {
     pub fn client_config(&self, settings: &[(String, String)]) -> Config {
         let mut c = self.config.clone();
         c.application_name("contention");
+        if c.get_connect_timeout().is_none() {
+            c.connect_timeout(CONNECT_TIMEOUT);
+        }
         if !settings.is_empty() {
             let opts: Vec<String> = settings
                 .iter()
@@ -228,13 +231,7 @@ impl RunDatabase {
         settings: &[(String, String)],
     ) -> anyhow::Result<(Session, impl Future<Output = ()> + Send + 'static)> {
         let config = self.client_config(settings);
-        let (client, conn) = config.connect(NoTls).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot connect to {}: {}",
-                describe(&config),
-                pg_message(&e)
-            )
-        })?;
+        let (client, conn) = connect_raw(&config).await?;
         Ok((Session::own(client), async move {
             let _ = conn.await;
         }))
@@ -264,11 +261,45 @@ impl RunDatabase {
     }
 }
 
+/// How long connecting may take when the URL sets no `connect_timeout`: the TCP connection and
+/// the whole start-up exchange (a port that accepts and never replies must not hang the lab).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects within the config's `connect_timeout` (else [`CONNECT_TIMEOUT`]), start-up exchange
+/// included: tokio-postgres bounds only the TCP connect with it.
+pub async fn connect_raw(
+    config: &Config,
+) -> anyhow::Result<(
+    Client,
+    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+)> {
+    let limit = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT);
+    match tokio::time::timeout(limit, config.connect(NoTls)).await {
+        Ok(Ok(pair)) => Ok(pair),
+        Ok(Err(e)) => Err(anyhow::anyhow!(
+            "cannot connect to {}: {}",
+            describe(config),
+            pg_message(&e)
+        )),
+        Err(_) => Err(anyhow::anyhow!(
+            "cannot connect to {}: the server did not complete the connection within {} s (connect_timeout{}; set ?connect_timeout=N in the URL to change it)",
+            describe(config),
+            limit.as_secs_f64(),
+            if config.get_connect_timeout().is_some() {
+                " from the URL"
+            } else {
+                ", the default"
+            }
+        )),
+    }
+}
+
 /// Connects and drives the connection on the runtime.
 pub async fn connect(config: &Config) -> anyhow::Result<Client> {
-    let (client, conn) = config.connect(NoTls).await.map_err(|e| {
-        anyhow::anyhow!("cannot connect to {}: {}", describe(config), pg_message(&e))
-    })?;
+    let (client, conn) = connect_raw(config).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -276,9 +307,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Client> {
 }
 
 async fn check_reachable(config: &Config, description: &str) -> anyhow::Result<()> {
-    let mut c = config.clone();
-    c.connect_timeout(Duration::from_secs(5));
-    connect(&c)
+    connect(config)
         .await
         .map(drop)
         .map_err(|e| anyhow::anyhow!("{e}\n(tried {description})"))

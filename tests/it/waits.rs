@@ -1,0 +1,189 @@
+//! Every wait bounded and interruptible, every failure explained: a setup that blocks ends on
+//! SIGINT (130) and SIGTERM (143) with its private server removed; a port that accepts and never
+//! replies is an error naming it within the connect timeout; a server lost mid-run prints the
+//! cells that finished and the error that ended the run. The bounds asserted are generous (the
+//! machine is shared); the lab's own are about 1 s and the connect timeout.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::provisioning::{server_processes_using, start};
+use crate::support::{contention, scratch, stderr, write};
+
+/// A scenario whose setup sleeps for 1000 s.
+const BLOCKED_SETUP: &str = r#"
+name = "blocked-setup"
+summary = "a setup that never ends"
+[setup]
+sql = "CREATE TABLE t (id int PRIMARY KEY); SELECT pg_sleep(1000);"
+[run]
+clients = 2
+duration = "1s"
+[strategy.plain]
+summary = "reads"
+[[strategy.plain.step]]
+sql = "SELECT id FROM t"
+[[invariant]]
+name = "none"
+anomaly = "none"
+explain = "nothing to measure"
+sql = "SELECT 0"
+"#;
+
+/// Waits for the child to exit, at most `limit`; returns its code and the time it took.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> (Option<i32>, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return (s.code(), started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the lab did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn blocked_setup_under(signal: Signal, expected: i32) {
+    let dir = scratch();
+    let file = write(&dir, "blocked.toml", BLOCKED_SETUP);
+    let (mut child, mut reader, mut seen, data_dir) = start(
+        &["run", file.to_str().unwrap(), "--isolation", "rc"],
+        "plain @ rc",
+    );
+    // The setup is running (and sleeping) once the cell has been announced.
+    std::thread::sleep(Duration::from_millis(800));
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(20));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    seen.push_str(&rest);
+    assert_eq!(code, Some(expected), "{signal}: took {took:?}\n{seen}");
+    let top = data_dir
+        .expect("the private server's data directory is announced")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert!(!top.exists(), "{} is left behind\n{seen}", top.display());
+    assert_eq!(server_processes_using(&top), 0, "a server process is left");
+}
+
+#[test]
+fn a_blocked_setup_ends_on_sigint_with_130() {
+    blocked_setup_under(Signal::SIGINT, 130);
+}
+
+#[test]
+fn a_blocked_setup_ends_on_sigterm_with_143() {
+    blocked_setup_under(Signal::SIGTERM, 143);
+}
+
+/// A port that accepts connections and never says a word.
+fn silent_listener() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    port
+}
+
+fn connect_to_silence(url: &str) -> (String, Duration) {
+    let started = Instant::now();
+    let out = contention()
+        .args(["run", "ticketmaster", "--db", url, "--operations", "1"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    (stderr(&out), took)
+}
+
+#[test]
+fn a_port_that_never_replies_is_an_error_within_the_connect_timeout() {
+    let port = silent_listener();
+    // connect_timeout in the URL is honoured...
+    let (err, took) = connect_to_silence(&format!(
+        "postgresql://lab@127.0.0.1:{port}/x?connect_timeout=2"
+    ));
+    assert!(took < Duration::from_secs(20), "took {took:?}: {err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}"))
+            && err.contains("did not complete the connection within 2 s"),
+        "{err}"
+    );
+    // ...and without it the default bounds the wait, on both engines.
+    let (err, took) = connect_to_silence(&format!("postgresql://lab@127.0.0.1:{port}/x"));
+    assert!(took < Duration::from_secs(40), "took {took:?}: {err}");
+    assert!(err.contains("within 10 s"), "{err}");
+    let (err, took) = connect_to_silence(&format!("mysql://lab@127.0.0.1:{port}/"));
+    assert!(took < Duration::from_secs(40), "took {took:?}: {err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("within 10 s"),
+        "{err}"
+    );
+}
+
+/// The private server killed (as `pg_ctl stop -m immediate` does) while the second cell runs:
+/// exit 2, the first cell printed and written, and the error that ended the second cell.
+#[test]
+fn a_server_lost_mid_run_prints_the_finished_cells() {
+    let dir = scratch();
+    let output = dir.path().join("lost.json");
+    let (mut child, mut reader, mut seen, data_dir) = start(
+        &[
+            "run",
+            "bank-transfer",
+            "--strategy",
+            "for-update",
+            "--isolation",
+            "rc,rr",
+            "--duration",
+            "2s",
+            "--format",
+            "json",
+            "--output",
+            output.to_str().unwrap(),
+        ],
+        "for-update @ rr",
+    );
+    let data_dir = data_dir.unwrap_or_else(|| panic!("no data directory announced:\n{seen}"));
+    std::thread::sleep(Duration::from_millis(500));
+    let pid: i32 = std::fs::read_to_string(data_dir.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SIGQUIT: PostgreSQL's immediate shutdown.
+    kill(Pid::from_raw(pid), Signal::SIGQUIT).unwrap();
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(30));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    seen.push_str(&rest);
+    assert_eq!(code, Some(2), "took {took:?}\n{seen}");
+    assert!(seen.contains("error: for-update @ rr"), "{seen}");
+    assert!(
+        !seen.contains("cannot drop"),
+        "the clean-up's error first:\n{seen}"
+    );
+    let written = std::fs::read_to_string(&output).expect("--output is written");
+    let report: contention::report::RunReport = serde_json::from_str(&written).unwrap();
+    assert_eq!(report.cells.len(), 1, "{written}");
+    assert_eq!(report.cells[0].isolation.to_string(), "rc");
+    assert!(
+        report.notes.iter().any(|n| n.contains("ended early")),
+        "{:?}",
+        report.notes
+    );
+}
