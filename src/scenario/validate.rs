@@ -170,7 +170,11 @@ pub fn validate(
         auditors.push(Auditor {
             name: name.clone(),
             summary: raw_a.summary.trim().to_string(),
-            clients: raw_a.clients.unwrap_or(1),
+            clients: match &raw_a.clients {
+                None => 1,
+                Some(c) => crate::limits::clients(*c.get_ref())
+                    .map_err(|m| cx.err(Some(c.span()), &format!("{key}.clients"), m))?,
+            },
             expect: expectations(&cx, &raw_a.expect, &key, &invariant_names)?,
             steps: steps(&cx, &raw_a.step, &key, &known, &flags)?,
         });
@@ -466,33 +470,46 @@ fn duration(cx: &Ctx, s: &Spanned<String>, key: &str) -> Result<Duration, Scenar
 }
 
 fn run_defaults(cx: &Ctx, r: &RawRun) -> Result<RunDefaults, ScenarioError> {
-    let clients = r.clients.as_ref().map_or(8, |c| *c.get_ref());
-    if clients == 0 {
-        return Err(cx.err(
-            r.clients.as_ref().map(|c| c.span()),
-            "run.clients",
-            "expected at least 1 client",
-        ));
+    // The command line's flags check the same ranges (`crate::limits`).
+    fn limited<T: Copy>(
+        cx: &Ctx,
+        v: &Option<Spanned<T>>,
+        key: &str,
+        check: impl Fn(T) -> Result<T, String>,
+    ) -> Result<Option<T>, ScenarioError> {
+        v.as_ref()
+            .map(|v| check(*v.get_ref()).map_err(|m| cx.err(Some(v.span()), key, m)))
+            .transpose()
     }
+    let clients = limited(cx, &r.clients, "run.clients", crate::limits::clients)?.unwrap_or(8);
+    let operations = limited(
+        cx,
+        &r.operations,
+        "run.operations",
+        crate::limits::operations,
+    )?;
+    let max_tries = limited(cx, &r.max_tries, "run.max_tries", crate::limits::max_tries)?;
     let isolation = match &r.isolation {
         None => vec![Isolation::Rc],
         Some(s) => Isolation::parse_list(s.get_ref())
             .map_err(|m| cx.err(Some(s.span()), "run.isolation", m))?,
     };
+    let run_duration = match &r.duration {
+        None => Duration::from_secs(1),
+        Some(d) => crate::limits::duration(duration(cx, d, "run.duration")?)
+            .map_err(|m| cx.err(Some(d.span()), "run.duration", m))?,
+    };
+    let think = match &r.think {
+        None => Duration::ZERO,
+        Some(d) => crate::limits::think(duration(cx, d, "run.think")?)
+            .map_err(|m| cx.err(Some(d.span()), "run.think", m))?,
+    };
     Ok(RunDefaults {
         clients,
-        duration: r
-            .duration
-            .as_ref()
-            .map_or(Ok(Duration::from_secs(1)), |d| {
-                duration(cx, d, "run.duration")
-            })?,
-        operations: r.operations.as_ref().map(|o| *o.get_ref()),
-        think: r
-            .think
-            .as_ref()
-            .map_or(Ok(Duration::ZERO), |d| duration(cx, d, "run.think"))?,
-        max_tries: r.max_tries.as_ref().map_or(10, |m| *m.get_ref()).max(1),
+        duration: run_duration,
+        operations,
+        think,
+        max_tries: max_tries.unwrap_or(10),
         isolation,
     })
 }
@@ -663,13 +680,12 @@ pub(super) fn steps(
             Some(t) => match t.get_ref() {
                 RawThink::Run(false) => Think::None,
                 RawThink::Run(true) => Think::Run,
-                RawThink::Fixed(d) => Think::Fixed(humantime::parse_duration(d).map_err(|e| {
-                    cx.err(
-                        Some(t.span()),
-                        &format!("{key}.think"),
-                        format!("expected true or a duration like 5ms: {e}"),
-                    )
-                })?),
+                RawThink::Fixed(d) => Think::Fixed(
+                    humantime::parse_duration(d)
+                        .map_err(|e| format!("expected true or a duration like 5ms: {e}"))
+                        .and_then(crate::limits::think)
+                        .map_err(|m| cx.err(Some(t.span()), &format!("{key}.think"), m))?,
+                ),
             },
         };
         let commit = r.commit.unwrap_or(false);

@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod engines;
 mod experiments;
+mod limits;
 mod mariadb_provisioning;
 mod matrix;
 mod provisioning;

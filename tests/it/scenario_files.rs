@@ -3,7 +3,7 @@
 
 use crate::support::{cell, invariant, json, run, run_json, scratch, stderr, stdout, write};
 
-const TINY: &str = r#"name = "tiny"
+pub const TINY: &str = r#"name = "tiny"
 summary = "a counter"
 
 [params]
@@ -121,7 +121,7 @@ fn a_valid_file_validates() {
 
 /// Writes TINY with `from` replaced by `to`, validates it, and checks the error names the file,
 /// the line holding `line_of` and every needle.
-fn refused(from: &str, to: &str, line_of: Option<&str>, needles: &[&str]) {
+pub fn refused(from: &str, to: &str, line_of: Option<&str>, needles: &[&str]) {
     assert!(TINY.contains(from), "test bug: {from}");
     let text = TINY.replacen(from, to, 1);
     let dir = scratch();

@@ -103,6 +103,8 @@ impl Server {
             "deadlock_timeout",
             "default_transaction_isolation",
             "max_connections",
+            "superuser_reserved_connections",
+            "reserved_connections",
             "lock_timeout",
             "statement_timeout",
             "max_prepared_transactions",
