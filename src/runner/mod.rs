@@ -72,8 +72,12 @@ pub async fn reset(db: &RunDatabase, scenario: &Scenario) -> anyhow::Result<()> 
         .map_err(|e| anyhow!("resetting the run database: {e}"))?;
     for (label, sql) in &scenario.setup {
         admin.batch(sql).await.map_err(|e| {
+            let at = e
+                .line_in(sql)
+                .map(|n| format!(", line {n} of its SQL"))
+                .unwrap_or_default();
             anyhow!(
-                "{}: setup `{label}`: {}: {e}",
+                "{}: setup `{label}`{at}: {}: {e}",
                 scenario.file.display(),
                 db.kind().title()
             )

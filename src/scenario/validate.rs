@@ -42,11 +42,7 @@ pub fn validate(
     engine: EngineKind,
 ) -> Result<Scenario, ScenarioError> {
     let mut raw: RawScenario = toml::from_str(&src.text).map_err(|e| {
-        let key = e
-            .span()
-            .and_then(|s| src.text.get(s))
-            .map(|k| k.trim_matches(['[', ']', '"', ' ']).to_string())
-            .filter(|k| !k.is_empty() && k.len() < 60 && !k.contains('\n'));
+        let key = e.span().and_then(|s| key_of_span(&src.text, s));
         let mut err =
             ScenarioError::new(&src.path, e.message().trim().to_string()).at(&src.text, e.span());
         if let Some(k) = key {
@@ -221,6 +217,60 @@ pub fn validate(
         strategies,
         auditors,
         invariants,
+    })
+}
+
+/// The dotted key a TOML error's span points at: the key itself (an unknown field), or the key
+/// whose value it is (a type error), under the table header above it (`run.clients`).
+fn key_of_span(text: &str, span: Range<usize>) -> Option<String> {
+    let start = span.start.min(text.len());
+    if !text.is_char_boundary(start) {
+        return None;
+    }
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..start];
+    let is_key = |c: char| c.is_ascii_alphanumeric() || "_-.\"'".contains(c);
+    let clean = |k: &str| {
+        k.trim()
+            .trim_matches(['[', ']', '"', '\'', ' '])
+            .to_string()
+    };
+    let key = match before.rfind('=') {
+        // A value: the key before its `=` (in an inline table, after the last `{` or `,`).
+        Some(eq) if !before[eq..].contains(['{', ',', '[']) || before.trim_end().ends_with('=') => {
+            let head = before[..eq].trim_end();
+            let from = head.rfind(|c: char| !is_key(c)).map_or(0, |i| {
+                i + head[i..].chars().next().map_or(1, char::len_utf8)
+            });
+            clean(&head[from..])
+        }
+        _ => {
+            let k = text.get(span)?;
+            clean(k)
+        }
+    };
+    if key.is_empty() || key.len() >= 60 || key.contains('\n') {
+        return None;
+    }
+    // The table the key is in: the nearest header above the line (none for a header itself).
+    if before.trim_start().starts_with('[') {
+        return Some(key);
+    }
+    let table = text[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[').then(|| {
+            l.split('#')
+                .next()
+                .unwrap_or(l)
+                .trim()
+                .trim_matches(['[', ']'])
+                .trim()
+                .to_string()
+        })
+    });
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key,
     })
 }
 

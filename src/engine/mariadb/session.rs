@@ -163,6 +163,7 @@ impl Session {
                         kind: ErrorKind::ScenarioBug,
                         code: String::new(),
                         message: format!("cannot bind a parameter: {e}"),
+                        position: None,
                     },
                     true,
                 )
@@ -202,6 +203,7 @@ impl Session {
                                 kind: ErrorKind::ScenarioBug,
                                 code: String::new(),
                                 message: e.to_string(),
+                                position: None,
                             },
                             true,
                         )
@@ -237,6 +239,7 @@ impl Session {
                 kind: ErrorKind::ScenarioBug,
                 code: String::new(),
                 message: e.to_string(),
+                position: None,
             }),
             _ => Ok(None),
         }
@@ -263,6 +266,7 @@ impl Session {
                 kind: ErrorKind::Connection,
                 code: String::new(),
                 message: format!("CONNECTION_ID() returned {other:?}"),
+                position: None,
             }),
         }
     }
@@ -293,6 +297,7 @@ impl Session {
                         kind: ErrorKind::ScenarioBug,
                         code: String::new(),
                         message: e.to_string(),
+                        position: None,
                     })
                     .map(|v| match v {
                         Value::Int(i) => i,

@@ -211,6 +211,7 @@ impl RunDatabase {
                 kind: crate::engine::ErrorKind::Connection,
                 code: String::new(),
                 message: format!("{e:#}"),
+                position: None,
             })?;
         client
             .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
