@@ -21,6 +21,16 @@ pub struct Source {
 }
 
 impl Source {
+    /// A scenario file's text from anywhere (a test, an editor): files it names are read
+    /// relative to `path`, which is also what its errors name.
+    pub fn from_text(path: &Path, text: &str) -> Source {
+        Source {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            builtin: false,
+        }
+    }
+
     /// Reads a file named relative to the scenario file.
     pub fn read_relative(&self, rel: &str) -> Result<String, String> {
         let dir = self.path.parent().unwrap_or(Path::new(""));
