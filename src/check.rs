@@ -57,8 +57,12 @@ pub async fn measure(
                 };
                 let v = answered
                     .map_err(|e| {
+                        let at = e
+                            .line_in(sql)
+                            .map(|n| format!(", line {n} of its SQL"))
+                            .unwrap_or_default();
                         anyhow!(
-                            "{}: invariant `{}`: {}: {e}",
+                            "{}: invariant `{}`{at}: {}: {e}",
                             scenario.file.display(),
                             inv.name,
                             db.kind().title()

@@ -23,6 +23,8 @@
 //! - [`check`]: invariants measured after a run.
 //! - [`expect`]: expectations per cell (`no-anomalies`, `aborts:serialization`, `aborts<=5%`, ...).
 //! - [`report`]: table, Markdown, CSV and JSON; sweeps' points; comparisons of result files.
+//! - [`limits`]: the accepted range of every count and duration (file and command line alike)
+//!   and the connections a server can give.
 //! - [`isolation`], [`outcome`]: isolation levels; the abort classes the report counts.
 
 pub mod check;
@@ -31,6 +33,7 @@ pub mod command;
 pub mod engine;
 pub mod expect;
 pub mod isolation;
+pub mod limits;
 pub mod outcome;
 pub mod replay;
 pub mod report;

@@ -28,6 +28,7 @@ use super::workspace::Workspace;
 use crate::cli::BenchArgs;
 use crate::engine::{EngineKind, RunDatabase};
 use crate::isolation::Isolation;
+use crate::limits;
 use crate::report;
 use crate::report::bench::{
     self, BenchReport, BenchRow, Comparison, Footprint, Peer, Round, Sample,
@@ -41,9 +42,22 @@ pub async fn bench(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    if args.clients.contains(&0) || args.footprint == Some(0) {
-        bail!("--clients and --footprint must be at least 1");
+    for &n in args.clients.iter().chain(&args.footprint) {
+        limits::clients(n).map_err(|e| {
+            let flag = if args.footprint.is_some() {
+                "footprint"
+            } else {
+                "clients"
+            };
+            anyhow::anyhow!("--{flag} {n}: {e}")
+        })?;
     }
+    limits::duration(args.duration).map_err(|e| {
+        anyhow::anyhow!(
+            "--duration {}: {e}",
+            humantime::format_duration(args.duration)
+        )
+    })?;
     if args.rounds == 0 || args.scale == 0 {
         bail!("--rounds and --scale must be at least 1");
     }
@@ -85,6 +99,28 @@ pub async fn bench(
         .footprint
         .unwrap_or_else(|| args.clients.iter().copied().max().unwrap_or(1));
     let ws = Workspace::open(&args.db, engine, "tpcb", most, &mut say).await?;
+    // Each of the lab's clients has its own connection (as pgbench's): a --db server must take
+    // the most of them, refused before the first round starts.
+    if let Some(available) = limits::available_connections(&ws.info)
+        && most > available
+    {
+        let max = ws
+            .info
+            .settings
+            .get("max_connections")
+            .cloned()
+            .unwrap_or_default();
+        if let Err(closing) = ws.close(&mut say).await {
+            say(format!("{closing:#}"));
+        }
+        bail!(
+            "{most} clients need {most} connections, but the server takes {available} from this \
+             lab (max_connections {}, minus reserved connections and {} of the lab's own): use \
+             --clients {available} or fewer, or raise the server's max_connections",
+            max,
+            limits::LAB_CONNECTIONS
+        );
+    }
     let (comparison, footprint) = match (&program, args.footprint) {
         (Some(program), _) => (
             compare(&ws, &scenario, program, &args, &mut say)

@@ -15,6 +15,7 @@ use crate::cli::{LoadArgs, RunArgs};
 use crate::engine::{EngineKind, RunDatabase};
 use crate::expect::Expectation;
 use crate::isolation::Isolation;
+use crate::limits;
 use crate::report::document::{self, Kind};
 use crate::report::{self, Cell, RunReport};
 use crate::runner::{self, Settings};
@@ -189,6 +190,18 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
             &mut say,
         )
         .await?;
+        // A --db server may take fewer connections than the cell opens: refuse before it starts.
+        if let Err(e) = limits::server_connections(
+            &ws.info,
+            settings.clients,
+            auditor_clients,
+            settings.connections,
+        ) {
+            if let Err(closing) = ws.close(&mut say).await {
+                say(format!("{closing:#}"));
+            }
+            bail!("{} on {}: {e}", scenario.name, scenario.engine);
+        }
         let engine = scenario.engine;
         let mut tick = |msg: String| {
             let msg = if several {
@@ -381,18 +394,25 @@ pub(super) fn pick_strategies<'a>(
 /// The cell settings: flags over the scenario's `[run]` defaults.
 pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings> {
     let d = &scenario.run;
+    // The same ranges as the file's [run] table (checked when the scenario was loaded).
+    let flag =
+        |name: &str, value: &dyn std::fmt::Display, e: String| anyhow!("--{name} {value}: {e}");
     let clients = args.clients.unwrap_or(d.clients);
-    if clients == 0 {
-        bail!("--clients must be at least 1");
+    limits::clients(clients).map_err(|e| flag("clients", &clients, e))?;
+    if let Some(n) = args.connections {
+        limits::connections(n).map_err(|e| flag("connections", &n, e))?;
     }
-    if args.connections == Some(0) {
-        bail!("--connections must be at least 1");
+    if let Some(n) = args.max_tries {
+        limits::max_tries(n).map_err(|e| flag("max-tries", &n, e))?;
     }
-    if args.max_tries == Some(0) {
-        bail!("--max-tries must be at least 1");
+    if let Some(n) = args.operations {
+        limits::operations(n).map_err(|e| flag("operations", &n, e))?;
     }
-    if args.operations == Some(0) {
-        bail!("--operations must be at least 1");
+    if let Some(d) = args.duration {
+        limits::duration(d).map_err(|e| flag("duration", &humantime::format_duration(d), e))?;
+    }
+    if let Some(d) = args.think {
+        limits::think(d).map_err(|e| anyhow!("--think: {e}"))?;
     }
     Ok(Settings {
         clients,

@@ -97,9 +97,7 @@ pub async fn sweep(
                     let n: u32 = v
                         .parse()
                         .map_err(|_| anyhow!("--vary clients={v}: expected a whole number"))?;
-                    if n == 0 {
-                        bail!("--vary clients=0: at least one client");
-                    }
+                    crate::limits::clients(n).map_err(|e| anyhow!("--vary clients={v}: {e}"))?;
                     load.clients = Some(n);
                 }
                 Varied::Param(p) => load.params.push((p.clone(), v.clone())),
@@ -160,6 +158,20 @@ pub async fn sweep(
             .max()
             .unwrap_or(1);
         let ws = Workspace::open(&args.db, engine, &base.name, max_clients, &mut say).await?;
+        // A --db server may take fewer connections than the largest point opens: refuse
+        // before the first cell starts.
+        let too_many = mine.iter().find_map(|(_, (_, value, sc, st))| {
+            let auditors = sc.auditors.iter().map(|a| a.clients).sum();
+            crate::limits::server_connections(&ws.info, st.clients, auditors, st.connections)
+                .err()
+                .map(|e| format!("--vary {name}={value}: {e}"))
+        });
+        if let Some(e) = too_many {
+            if let Err(closing) = ws.close(&mut say).await {
+                say(format!("{closing:#}"));
+            }
+            bail!("{} on {engine}: {e}", base.name);
+        }
         let levels = levels_on(engine);
         let mut failure = None;
         'plans: for (i, (_, value, sc, st)) in &mine {

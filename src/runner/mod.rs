@@ -95,8 +95,12 @@ pub async fn reset(
         };
         match ran {
             Some(ran) => ran.map_err(|e| {
+                let at = e
+                    .line_in(sql)
+                    .map(|n| format!(", line {n} of its SQL"))
+                    .unwrap_or_default();
                 anyhow!(
-                    "{}: setup `{label}`: {}: {e}",
+                    "{}: setup `{label}`{at}: {}: {e}",
                     scenario.file.display(),
                     db.kind().title()
                 )

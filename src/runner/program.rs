@@ -115,6 +115,8 @@ pub struct Program {
     slot_names: Vec<String>,
     /// Compiled for numbered placeholders (`$1`, PostgreSQL) rather than `?` (MySQL).
     numbered: bool,
+    /// The scenario file, for errors in the steps' expressions.
+    file: Arc<str>,
 }
 
 /// How a client frames its transactions.
@@ -233,6 +235,7 @@ impl Program {
         let rows_slot = slots.slot("rows");
         let slot_names = slots.names();
         let slots = Arc::new(slots);
+        let file: Arc<str> = scenario.file.display().to_string().into();
         Ok((
             programs
                 .into_iter()
@@ -241,6 +244,7 @@ impl Program {
                     rows_slot,
                     slot_names: slot_names.clone(),
                     numbered,
+                    file: file.clone(),
                 })
                 .collect(),
             slots,
@@ -334,10 +338,13 @@ impl Program {
         };
         let step = &c.step;
         let at = || format!("{} (line {})", step.key, step.line);
+        // An expression's error names the file too: `file:line: key: ...`.
+        let expr_at =
+            |field: &str| format!("{}:{}: key `{}.{field}`", self.file, step.line, step.key);
         if let Some(when) = &step.when
             && !when
                 .eval_bool(vars)
-                .map_err(|m| anyhow!("{}: when {m}", at()))?
+                .map_err(|m| anyhow!("{}: {m}", expr_at("when")))?
         {
             if let Some(t) = trace.as_deref_mut() {
                 t.skipped = true;
@@ -401,7 +408,7 @@ impl Program {
         if let Some(cond) = &step.reject_if
             && cond
                 .eval_bool(vars)
-                .map_err(|m| anyhow!("{}: reject_if {m}", at()))?
+                .map_err(|m| anyhow!("{}: {m}", expr_at("reject_if")))?
         {
             rollback(session, cursor.in_tx).await?;
             cursor.in_tx = false;
@@ -410,7 +417,7 @@ impl Program {
         if let Some(cond) = &step.retry_if
             && cond
                 .eval_bool(vars)
-                .map_err(|m| anyhow!("{}: retry_if {m}", at()))?
+                .map_err(|m| anyhow!("{}: {m}", expr_at("retry_if")))?
         {
             rollback(session, cursor.in_tx).await?;
             cursor.in_tx = false;
@@ -419,7 +426,7 @@ impl Program {
         if let (Some(cond), Some(flag)) = (&step.flag_if, &step.flag)
             && cond
                 .eval_bool(vars)
-                .map_err(|m| anyhow!("{}: flag_if {m}", at()))?
+                .map_err(|m| anyhow!("{}: {m}", expr_at("flag_if")))?
         {
             stats.record_flag(flag);
             if let Some(t) = trace.as_deref_mut() {

@@ -21,6 +21,16 @@ pub struct Source {
 }
 
 impl Source {
+    /// A scenario file's text from anywhere (a test, an editor): files it names are read
+    /// relative to `path`, which is also what its errors name.
+    pub fn from_text(path: &Path, text: &str) -> Source {
+        Source {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            builtin: false,
+        }
+    }
+
     /// Reads a file named relative to the scenario file.
     pub fn read_relative(&self, rel: &str) -> Result<String, String> {
         let dir = self.path.parent().unwrap_or(Path::new(""));
@@ -34,10 +44,42 @@ impl Source {
                 .map(str::to_string)
                 .ok_or_else(|| format!("no built-in file `{}`", full.display()))
         } else {
-            std::fs::read_to_string(&full)
-                .map_err(|e| format!("cannot read `{}`: {e}", full.display()))
+            read_bounded(&full)
         }
     }
+}
+
+/// Reads a regular file of at most [`crate::limits::MAX_SETUP_FILE`] bytes: a device, a FIFO or
+/// a directory is refused before it is opened for reading, and a file that grows past the limit
+/// while being read is refused too (the read stops there).
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let limit = crate::limits::MAX_SETUP_FILE;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "`{shown}` is not a regular file (scenario and SQL files must be)"
+        ));
+    }
+    let too_big = || {
+        format!(
+            "`{shown}` is larger than {} MiB, the limit for scenario and SQL files",
+            limit >> 20
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| format!("`{shown}` is not UTF-8 text: {e}"))
 }
 
 /// Names of the built-in scenarios, in catalogue order.
@@ -120,8 +162,8 @@ pub fn open(name_or_path: &str) -> Result<Source, ScenarioError> {
         }
     }
     let path = PathBuf::from(name_or_path);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| ScenarioError::new(&path, format!("cannot read the scenario file: {e}")))?;
+    let text = read_bounded(&path)
+        .map_err(|e| ScenarioError::new(&path, format!("the scenario file: {e}")))?;
     Ok(Source {
         path,
         text,
@@ -157,6 +199,23 @@ mod tests {
             PathBuf::from("sql/a/b.sql")
         );
         assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+    }
+
+    #[test]
+    fn setup_files_must_be_regular_and_bounded() {
+        let e = read_bounded(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_bounded(dir.path()).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.sql");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(crate::limits::MAX_SETUP_FILE + 1).unwrap();
+        let e = read_bounded(&big).unwrap_err();
+        assert!(e.contains("larger than 16 MiB"), "{e}");
+        let ok = dir.path().join("ok.sql");
+        std::fs::write(&ok, "SELECT 1;").unwrap();
+        assert_eq!(read_bounded(&ok).unwrap(), "SELECT 1;");
     }
 
     #[test]

@@ -311,6 +311,16 @@ pub fn load_on(
     validate::validate(&source, overrides, engine)
 }
 
+/// Loads a scenario from its text, as `engine` runs it; `path` is what errors name and where
+/// its setup files are looked for (relative to it). No `--param` overrides.
+pub fn load_text(
+    path: &std::path::Path,
+    text: &str,
+    engine: EngineKind,
+) -> Result<Scenario, ScenarioError> {
+    validate::validate(&catalog::Source::from_text(path, text), &[], engine)
+}
+
 mod humantime_serde_compat {
     use std::time::Duration;
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

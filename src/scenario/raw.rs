@@ -170,7 +170,7 @@ pub struct RawStrategy {
 pub struct RawAuditor {
     pub summary: String,
     #[serde(default)]
-    pub clients: Option<u32>,
+    pub clients: Option<Spanned<u32>>,
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<Vec<String>>>,
     pub step: Vec<Spanned<RawStep>>,

@@ -42,11 +42,7 @@ pub fn validate(
     engine: EngineKind,
 ) -> Result<Scenario, ScenarioError> {
     let mut raw: RawScenario = toml::from_str(&src.text).map_err(|e| {
-        let key = e
-            .span()
-            .and_then(|s| src.text.get(s))
-            .map(|k| k.trim_matches(['[', ']', '"', ' ']).to_string())
-            .filter(|k| !k.is_empty() && k.len() < 60 && !k.contains('\n'));
+        let key = e.span().and_then(|s| key_of_span(&src.text, s));
         let mut err =
             ScenarioError::new(&src.path, e.message().trim().to_string()).at(&src.text, e.span());
         if let Some(k) = key {
@@ -170,7 +166,11 @@ pub fn validate(
         auditors.push(Auditor {
             name: name.clone(),
             summary: raw_a.summary.trim().to_string(),
-            clients: raw_a.clients.unwrap_or(1),
+            clients: match &raw_a.clients {
+                None => 1,
+                Some(c) => crate::limits::clients(*c.get_ref())
+                    .map_err(|m| cx.err(Some(c.span()), &format!("{key}.clients"), m))?,
+            },
             expect: expectations(&cx, &raw_a.expect, &key, &invariant_names)?,
             steps: steps(&cx, &raw_a.step, &key, &known, &flags)?,
         });
@@ -217,6 +217,60 @@ pub fn validate(
         strategies,
         auditors,
         invariants,
+    })
+}
+
+/// The dotted key a TOML error's span points at: the key itself (an unknown field), or the key
+/// whose value it is (a type error), under the table header above it (`run.clients`).
+fn key_of_span(text: &str, span: Range<usize>) -> Option<String> {
+    let start = span.start.min(text.len());
+    if !text.is_char_boundary(start) {
+        return None;
+    }
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..start];
+    let is_key = |c: char| c.is_ascii_alphanumeric() || "_-.\"'".contains(c);
+    let clean = |k: &str| {
+        k.trim()
+            .trim_matches(['[', ']', '"', '\'', ' '])
+            .to_string()
+    };
+    let key = match before.rfind('=') {
+        // A value: the key before its `=` (in an inline table, after the last `{` or `,`).
+        Some(eq) if !before[eq..].contains(['{', ',', '[']) || before.trim_end().ends_with('=') => {
+            let head = before[..eq].trim_end();
+            let from = head.rfind(|c: char| !is_key(c)).map_or(0, |i| {
+                i + head[i..].chars().next().map_or(1, char::len_utf8)
+            });
+            clean(&head[from..])
+        }
+        _ => {
+            let k = text.get(span)?;
+            clean(k)
+        }
+    };
+    if key.is_empty() || key.len() >= 60 || key.contains('\n') {
+        return None;
+    }
+    // The table the key is in: the nearest header above the line (none for a header itself).
+    if before.trim_start().starts_with('[') {
+        return Some(key);
+    }
+    let table = text[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[').then(|| {
+            l.split('#')
+                .next()
+                .unwrap_or(l)
+                .trim()
+                .trim_matches(['[', ']'])
+                .trim()
+                .to_string()
+        })
+    });
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key,
     })
 }
 
@@ -466,33 +520,46 @@ fn duration(cx: &Ctx, s: &Spanned<String>, key: &str) -> Result<Duration, Scenar
 }
 
 fn run_defaults(cx: &Ctx, r: &RawRun) -> Result<RunDefaults, ScenarioError> {
-    let clients = r.clients.as_ref().map_or(8, |c| *c.get_ref());
-    if clients == 0 {
-        return Err(cx.err(
-            r.clients.as_ref().map(|c| c.span()),
-            "run.clients",
-            "expected at least 1 client",
-        ));
+    // The command line's flags check the same ranges (`crate::limits`).
+    fn limited<T: Copy>(
+        cx: &Ctx,
+        v: &Option<Spanned<T>>,
+        key: &str,
+        check: impl Fn(T) -> Result<T, String>,
+    ) -> Result<Option<T>, ScenarioError> {
+        v.as_ref()
+            .map(|v| check(*v.get_ref()).map_err(|m| cx.err(Some(v.span()), key, m)))
+            .transpose()
     }
+    let clients = limited(cx, &r.clients, "run.clients", crate::limits::clients)?.unwrap_or(8);
+    let operations = limited(
+        cx,
+        &r.operations,
+        "run.operations",
+        crate::limits::operations,
+    )?;
+    let max_tries = limited(cx, &r.max_tries, "run.max_tries", crate::limits::max_tries)?;
     let isolation = match &r.isolation {
         None => vec![Isolation::Rc],
         Some(s) => Isolation::parse_list(s.get_ref())
             .map_err(|m| cx.err(Some(s.span()), "run.isolation", m))?,
     };
+    let run_duration = match &r.duration {
+        None => Duration::from_secs(1),
+        Some(d) => crate::limits::duration(duration(cx, d, "run.duration")?)
+            .map_err(|m| cx.err(Some(d.span()), "run.duration", m))?,
+    };
+    let think = match &r.think {
+        None => Duration::ZERO,
+        Some(d) => crate::limits::think(duration(cx, d, "run.think")?)
+            .map_err(|m| cx.err(Some(d.span()), "run.think", m))?,
+    };
     Ok(RunDefaults {
         clients,
-        duration: r
-            .duration
-            .as_ref()
-            .map_or(Ok(Duration::from_secs(1)), |d| {
-                duration(cx, d, "run.duration")
-            })?,
-        operations: r.operations.as_ref().map(|o| *o.get_ref()),
-        think: r
-            .think
-            .as_ref()
-            .map_or(Ok(Duration::ZERO), |d| duration(cx, d, "run.think"))?,
-        max_tries: r.max_tries.as_ref().map_or(10, |m| *m.get_ref()).max(1),
+        duration: run_duration,
+        operations,
+        think,
+        max_tries: max_tries.unwrap_or(10),
         isolation,
     })
 }
@@ -663,13 +730,12 @@ pub(super) fn steps(
             Some(t) => match t.get_ref() {
                 RawThink::Run(false) => Think::None,
                 RawThink::Run(true) => Think::Run,
-                RawThink::Fixed(d) => Think::Fixed(humantime::parse_duration(d).map_err(|e| {
-                    cx.err(
-                        Some(t.span()),
-                        &format!("{key}.think"),
-                        format!("expected true or a duration like 5ms: {e}"),
-                    )
-                })?),
+                RawThink::Fixed(d) => Think::Fixed(
+                    humantime::parse_duration(d)
+                        .map_err(|e| format!("expected true or a duration like 5ms: {e}"))
+                        .and_then(crate::limits::think)
+                        .map_err(|m| cx.err(Some(t.span()), &format!("{key}.think"), m))?,
+                ),
             },
         };
         let commit = r.commit.unwrap_or(false);

@@ -6,6 +6,8 @@ mod bench;
 mod cli;
 mod engines;
 mod experiments;
+mod fuzz;
+mod limits;
 mod mariadb_provisioning;
 mod matrix;
 mod provisioning;

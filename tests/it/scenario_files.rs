@@ -3,7 +3,7 @@
 
 use crate::support::{cell, invariant, json, run, run_json, scratch, stderr, stdout, write};
 
-const TINY: &str = r#"name = "tiny"
+pub const TINY: &str = r#"name = "tiny"
 summary = "a counter"
 
 [params]
@@ -121,7 +121,7 @@ fn a_valid_file_validates() {
 
 /// Writes TINY with `from` replaced by `to`, validates it, and checks the error names the file,
 /// the line holding `line_of` and every needle.
-fn refused(from: &str, to: &str, line_of: Option<&str>, needles: &[&str]) {
+pub fn refused(from: &str, to: &str, line_of: Option<&str>, needles: &[&str]) {
     assert!(TINY.contains(from), "test bug: {from}");
     let text = TINY.replacen(from, to, 1);
     let dir = scratch();
@@ -297,4 +297,82 @@ fn an_invariant_that_returns_null_or_no_row_is_an_error_not_ok() {
             assert!(err.contains(needle), "{sql}: no {needle:?} in:\n{err}");
         }
     }
+}
+
+#[test]
+fn type_errors_name_the_key_not_the_value() {
+    refused(
+        "[strategy.inc]",
+        "[run]\nclients = \"eight\"\n\n[strategy.inc]",
+        Some("\"eight\""),
+        &["key `run.clients`", "invalid type"],
+    );
+    refused(
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"",
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"\ncommit = \"yes\"",
+        Some("commit = \"yes\""),
+        &["key `strategy.inc.step.commit`", "expected a boolean"],
+    );
+}
+
+#[test]
+fn setup_and_invariant_sql_errors_name_the_line_inside_the_sql() {
+    let dir = scratch();
+    write(
+        &dir,
+        "schema.sql",
+        "CREATE TABLE t (id int PRIMARY KEY, v int);\nINSERT INTO t SELECT g, 0 FROM generate_series(1, :n) g;\nSELEC 1;\n",
+    );
+    let setup = TINY.replace(
+        "sql = \"CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, 0 FROM generate_series(1, :n) g;\"",
+        "files = [\"schema.sql\"]",
+    );
+    let invariant = TINY.replace(
+        "sql = \"SELECT count(*) FROM t WHERE v < 0\"",
+        "sql = \"\"\"\nSELECT count(*)\nFROM t\nWHERE nope < 0\"\"\"",
+    );
+    for (text, needles) in [
+        (
+            setup,
+            &["setup `schema.sql`, line 3 of its SQL", "syntax error"][..],
+        ),
+        (
+            invariant,
+            &["invariant `negative`, line 3 of its SQL", "\"nope\""],
+        ),
+    ] {
+        let p = write(&dir, "tiny.toml", &text);
+        let path = p.to_str().unwrap();
+        let out = run(&["run", path, "--operations", "3", "--quiet"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(path), "no file in: {err}");
+        for n in needles {
+            assert!(err.contains(n), "expected `{n}` in: {err}");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_variable_in_when_names_the_file() {
+    let text = TINY.replace(
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"",
+        "sql = \"UPDATE t SET v = v + 1 WHERE id = :row\"\nwhen = \"ghost > 1\"",
+    );
+    let dir = scratch();
+    let p = write(&dir, "tiny.toml", &text);
+    let path = p.to_str().unwrap();
+    let out = run(&["run", path, "--operations", "3", "--quiet"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = text
+        .lines()
+        .position(|l| l.contains("[[strategy.inc.step]]"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("{path}:{line}: key `strategy.inc.step[1].when`")),
+        "{err}"
+    );
+    assert!(err.contains("`ghost` is not set"), "{err}");
 }

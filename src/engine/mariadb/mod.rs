@@ -60,6 +60,7 @@ pub fn db_error(e: &sqlx::Error) -> DbError {
             kind: classify_number(my.number()),
             code: my.number().to_string(),
             message: my.message().to_string(),
+            position: None,
         };
     }
     let kind = match e {
@@ -81,6 +82,7 @@ pub fn db_error(e: &sqlx::Error) -> DbError {
         kind,
         code: String::new(),
         message,
+        position: None,
     }
 }
 

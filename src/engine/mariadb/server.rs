@@ -275,6 +275,7 @@ pub(super) async fn open(options: &MySqlConnectOptions) -> Result<MySqlConnectio
                 "the server did not complete the connection within {} s (the connect timeout)",
                 CONNECT_TIMEOUT.as_secs()
             ),
+            position: None,
         }),
     }
 }

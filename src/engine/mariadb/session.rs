@@ -159,6 +159,7 @@ impl Session {
                         kind: ErrorKind::ScenarioBug,
                         code: String::new(),
                         message: format!("cannot bind a parameter: {e}"),
+                        position: None,
                     },
                     true,
                 )
@@ -198,6 +199,7 @@ impl Session {
                                 kind: ErrorKind::ScenarioBug,
                                 code: String::new(),
                                 message: e.to_string(),
+                                position: None,
                             },
                             true,
                         )
@@ -233,6 +235,7 @@ impl Session {
                 kind: ErrorKind::ScenarioBug,
                 code: String::new(),
                 message: e.to_string(),
+                position: None,
             }),
             _ => Ok(None),
         }
@@ -257,6 +260,7 @@ impl Session {
                 kind: ErrorKind::Connection,
                 code: String::new(),
                 message: format!("CONNECTION_ID() returned {other:?}"),
+                position: None,
             }),
         }
     }
@@ -287,6 +291,7 @@ impl Session {
                         kind: ErrorKind::ScenarioBug,
                         code: String::new(),
                         message: e.to_string(),
+                        position: None,
                     })
                     .map(|v| match v {
                         Value::Int(i) => i,

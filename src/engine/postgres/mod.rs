@@ -58,6 +58,10 @@ pub fn db_error(e: &tokio_postgres::Error) -> DbError {
             Some(db) => db.message().to_string(),
             None => pg_message(e),
         },
+        position: match e.as_db_error().and_then(|db| db.position()) {
+            Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+            _ => None,
+        },
     }
 }
 

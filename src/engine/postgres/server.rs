@@ -103,6 +103,8 @@ impl Server {
             "deadlock_timeout",
             "default_transaction_isolation",
             "max_connections",
+            "superuser_reserved_connections",
+            "reserved_connections",
             "lock_timeout",
             "statement_timeout",
             "max_prepared_transactions",
@@ -212,6 +214,7 @@ impl RunDatabase {
                 kind: crate::engine::ErrorKind::Connection,
                 code: String::new(),
                 message: format!("{e:#}"),
+                position: None,
             })?;
         client
             .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
