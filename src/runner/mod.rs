@@ -135,7 +135,19 @@ pub async fn run_cell(
     let session = &session;
 
     // Learn every statement's columns once, then resolve names to slots.
-    let mut first = db.session(session).await?;
+    // The first session carries the session settings: a value the server refuses is the
+    // scenario's (or --set's) fault, and named as such.
+    let mut first = db.session(session).await.map_err(|e| {
+        if session.is_empty() {
+            return e;
+        }
+        let list: Vec<String> = session.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        anyhow!(
+            "{}: [settings] (with the strategy's and --set): the server refused a session setting ({}): {e:#}",
+            scenario.file.display(),
+            list.join(", ")
+        )
+    })?;
     let mut roles: Vec<&[crate::scenario::Step]> = vec![&strategy.steps];
     roles.extend(scenario.auditors.iter().map(|a| a.steps.as_slice()));
     let (programs, slots) = Program::compile(&mut first, scenario, &roles, &[]).await?;

@@ -212,3 +212,25 @@ fn an_expect_that_names_nothing_is_refused() {
         );
     }
 }
+
+/// A session setting the server refuses is named as the scenario's (or `--set`'s), not as a
+/// failed connection.
+#[test]
+fn a_refused_session_setting_is_named() {
+    let out = run(&[
+        "run",
+        "ticketmaster",
+        "--isolation",
+        "rc",
+        "--strategy",
+        "conditional",
+        "--set",
+        "deadlock_timeout=abc",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("[settings]"), "{err}");
+    assert!(err.contains("deadlock_timeout = abc"), "{err}");
+    assert!(err.contains("invalid value for parameter"), "{err}");
+}
