@@ -121,15 +121,7 @@ pub async fn anomalies(
             }
         }
         servers.push(ws.info.clone());
-        let closed = ws.close(&mut say).await;
-        if let Some(e) = failure {
-            // The error that ended the work, not the clean-up's.
-            if let Err(c) = closed {
-                say(format!("also: {c:#}"));
-            }
-            return Err(e);
-        }
-        closed?;
+        ws.close_after(failure, &mut say).await?;
         if interrupted {
             break;
         }

@@ -214,15 +214,7 @@ pub async fn sweep(
         }
         interrupted = ws.abort.is_cancelled();
         servers.push(ws.info.clone());
-        let closed = ws.close(&mut say).await;
-        if let Some(e) = failure {
-            // The error that ended the sweep, not the clean-up's.
-            if let Err(c) = closed {
-                say(format!("also: {c:#}"));
-            }
-            return Err(e);
-        }
-        closed?;
+        ws.close_after(failure, &mut say).await?;
         if interrupted {
             break;
         }

@@ -116,6 +116,25 @@ impl Workspace {
         }
     }
 
+    /// Closes after work that may have failed: the work's error wins over the clean-up's,
+    /// which is still said.
+    pub async fn close_after(
+        self,
+        failure: Option<anyhow::Error>,
+        say: &mut dyn FnMut(String),
+    ) -> anyhow::Result<()> {
+        let closed = self.close(say).await;
+        match failure {
+            Some(e) => {
+                if let Err(c) = closed {
+                    say(format!("also: {c:#}"));
+                }
+                Err(e)
+            }
+            None => closed,
+        }
+    }
+
     /// Drops the run database (unless `--keep`) and stops a private server.
     pub async fn close(mut self, say: &mut dyn FnMut(String)) -> anyhow::Result<()> {
         let dropped = if self.keep {
