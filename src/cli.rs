@@ -531,6 +531,13 @@ pub struct ShowArgs {
     /// `json` prints the resolved scenario.
     #[arg(short, long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
+    /// Show it in this engine's dialect (its `on.<engine>` SQL and expectations).
+    #[arg(long, value_name = "ENGINE", default_value = "postgres", value_parser = parse_engine_one)]
+    pub engine: crate::engine::EngineKind,
+}
+
+fn parse_engine_one(s: &str) -> Result<crate::engine::EngineKind, String> {
+    s.parse()
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use crate::cli::ShowArgs;
 use crate::scenario::{self, DrawKind, InvariantSource, Step, Think, expr::to_text};
 
 pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
-    let s = scenario::load(&args.scenario, &args.params)?;
+    let s = scenario::load_on(&args.scenario, &args.params, args.engine)?;
     if args.format == "json" {
         serde_json::to_writer_pretty(&mut *out, &s)?;
         writeln!(out)?;
