@@ -187,3 +187,155 @@ fn a_server_lost_mid_run_prints_the_finished_cells() {
         report.notes
     );
 }
+
+/// Interrupts a run while the engine's initialiser (`initdb`, `mariadb-install-db`) fills the
+/// private server's directory (no template: `template_var=off`; the directories in a scratch
+/// `dir_var`, so that parallel tests do not mix): the initialiser is killed with its process
+/// group, the directory removed, exit 130, within about a second.
+fn interrupted_initialiser(engine: &str, dir_var: &str, template_var: &str) {
+    let base = scratch();
+    // As root the initialiser runs as the engine's system user, which must reach the directory.
+    let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(base.path(), open).unwrap();
+    let mut child = contention()
+        .args([
+            "run",
+            "ticketmaster",
+            "--engine",
+            engine,
+            "--operations",
+            "1",
+        ])
+        .env(dir_var, base.path())
+        .env(template_var, "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The initialiser is running once the data directory has its first files.
+    let started = Instant::now();
+    let top = loop {
+        let top = std::fs::read_dir(base.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| std::fs::read_dir(p.join("data")).is_ok_and(|mut d| d.next().is_some()));
+        if let Some(top) = top {
+            break top;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the initialiser never wrote into {}",
+            base.path().display()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(20));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(code, Some(130), "took {took:?}\n{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        took < Duration::from_secs(10),
+        "took {took:?} to stop:\n{err}"
+    );
+    assert!(!top.exists(), "{} is left behind\n{err}", top.display());
+    assert_eq!(
+        server_processes_using(&top),
+        0,
+        "an initialiser process is left"
+    );
+    eprintln!("{engine}: {took:?} from SIGINT to exit during the initialiser");
+}
+
+#[test]
+fn a_signal_during_initdb_kills_it_and_removes_the_directory() {
+    interrupted_initialiser("postgres", "CONTENTION_PG_DIR", "CONTENTION_PG_TEMPLATE");
+}
+
+#[test]
+fn a_signal_during_mariadb_install_db_kills_it_and_removes_the_directory() {
+    interrupted_initialiser(
+        "mariadb",
+        "CONTENTION_MARIADB_DIR",
+        "CONTENTION_MARIADB_TEMPLATE",
+    );
+}
+
+/// An `initdb` that never ends (a script whose child sleeps): SIGINT still ends the run within
+/// the bound, with the script's whole process group killed and the directory removed.
+#[test]
+fn a_signal_during_an_initdb_that_never_ends_kills_its_process_group() {
+    let real = contention::engine::postgres::ephemeral::find_bindir().expect("PostgreSQL binaries");
+    let bin = scratch();
+    let base = scratch();
+    // As root initdb runs as the postgres system user, which must reach both.
+    for d in [&bin, &base] {
+        let open = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+        std::fs::set_permissions(d.path(), open).unwrap();
+    }
+    let sleeper = base.path().join("sleeper.pid");
+    std::os::unix::fs::symlink(real.join("postgres"), bin.path().join("postgres")).unwrap();
+    let initdb = write(
+        &bin,
+        "initdb",
+        &format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {}\nwait\n",
+            sleeper.display()
+        ),
+    );
+    std::fs::set_permissions(&initdb, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut child = contention()
+        .args(["run", "ticketmaster", "--operations", "1"])
+        .env("CONTENTION_PG_BINDIR", bin.path())
+        .env("CONTENTION_PG_DIR", base.path())
+        .env("CONTENTION_PG_TEMPLATE", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&sleeper)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "initdb never ran"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(20));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(code, Some(130), "took {took:?}\n{err}");
+    let tops: Vec<_> = std::fs::read_dir(base.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert!(tops.is_empty(), "{tops:?} left behind\n{err}");
+    // The script's child, in the script's process group, is gone too (a zombie reaped by init
+    // may linger a moment).
+    let gone = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
+    {
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "the initialiser's child {pid} is left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("a hung initdb: {took:?} from SIGINT to exit");
+}
