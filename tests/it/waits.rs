@@ -339,3 +339,139 @@ fn a_signal_during_an_initdb_that_never_ends_kills_its_process_group() {
     }
     eprintln!("a hung initdb: {took:?} from SIGINT to exit");
 }
+
+/// A scenario whose step and invariant both sleep for 1000 s (the step only when replayed: a
+/// run uses the `quick` strategy).
+const SLEEPY: &str = r#"
+name = "sleepy"
+summary = "a step and an invariant that never end"
+[setup]
+sql = "CREATE TABLE t (id int PRIMARY KEY)"
+[strategy.quick]
+summary = "reads"
+[[strategy.quick.step]]
+sql = "SELECT count(*)::text FROM t"
+[strategy.sleeps]
+summary = "sleeps"
+[[strategy.sleeps.step]]
+sql = "SELECT pg_sleep(1000)::text"
+[[invariant]]
+name = "stuck"
+anomaly = "none"
+explain = "never answers"
+sql = "SELECT count(*) FROM (SELECT pg_sleep(1000)) s"
+"#;
+
+#[test]
+fn an_invariant_that_never_answers_is_named_within_its_limit() {
+    let dir = scratch();
+    let file = write(&dir, "sleepy.toml", SLEEPY);
+    let started = Instant::now();
+    let out = contention()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--strategy",
+            "quick",
+            "--operations",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let (took, err) = (started.elapsed(), stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invariant `stuck` did not answer within 10 s"),
+        "{err}"
+    );
+    // The limit (10 s) plus starting a private server, generously.
+    assert!(took < Duration::from_secs(40), "took {took:?}: {err}");
+    eprintln!("a stuck invariant: exit 2 after {took:?}");
+}
+
+/// Signals the lab (`args`) once stderr has shown `until` and `ready(pid)` holds, then asserts
+/// exit 130 and that its private server and directory are gone; returns the time to exit.
+fn interrupt_when(args: &[&str], until: &str, ready: impl Fn(u32) -> bool) -> Duration {
+    let (mut child, mut reader, mut seen, data_dir) = start(args, until);
+    let started = Instant::now();
+    while !ready(child.id()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never ready:\n{seen}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(20));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    seen.push_str(&rest);
+    assert_eq!(code, Some(130), "took {took:?}\n{seen}");
+    let top = data_dir
+        .expect("the private server's data directory is announced")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert!(!top.exists(), "{} is left behind\n{seen}", top.display());
+    assert_eq!(server_processes_using(&top), 0, "a server process is left");
+    took
+}
+
+#[test]
+fn an_interrupted_replay_of_a_sleeping_step_exits_130_and_cleans_up() {
+    let dir = scratch();
+    let file = write(&dir, "sleepy.toml", SLEEPY);
+    let args = [
+        "replay",
+        file.to_str().unwrap(),
+        "--strategy",
+        "sleeps",
+        "--schedule",
+        "a1 b1",
+        "--step-timeout",
+        "600s",
+    ];
+    // The step is sleeping a moment after the replay is announced.
+    let announced = Instant::now();
+    let took = interrupt_when(&args, "replaying sleeps @ rc", |_| {
+        announced.elapsed() > Duration::from_millis(800)
+    });
+    eprintln!("an interrupted replay: {took:?} from SIGINT to exit");
+}
+
+/// Whether a direct child of `pid` runs `program`.
+fn has_child(pid: u32, program: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        stat.contains(&format!("({program})"))
+            && stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .is_some_and(|ppid| ppid == pid.to_string())
+    })
+}
+
+#[test]
+fn an_interrupted_bench_during_pgbench_exits_130_and_cleans_up() {
+    let args = [
+        "bench",
+        "--clients",
+        "1",
+        "--duration",
+        "60s",
+        "--rounds",
+        "1",
+    ];
+    let took = interrupt_when(&args, "pgbench database", |pid| has_child(pid, "pgbench"));
+    eprintln!("bench interrupted during pgbench: {took:?} from SIGINT to exit");
+}
+
+#[test]
+fn an_interrupted_bench_footprint_exits_130_and_cleans_up() {
+    let args = ["bench", "--footprint", "20", "--duration", "60s"];
+    let announced = Instant::now();
+    let took = interrupt_when(&args, "run database", |_| {
+        announced.elapsed() > Duration::from_secs(2)
+    });
+    eprintln!("bench --footprint interrupted: {took:?} from SIGINT to exit");
+}
