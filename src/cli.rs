@@ -394,7 +394,8 @@ pub struct LoadArgs {
     #[arg(short, long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Total operations per cell, shared by all clients, instead of a duration.
+    /// Total operations per cell, shared by all clients, instead of a duration. Such a cell has
+    /// no deadline: a statement that never returns waits until Ctrl-C or SIGTERM
     #[arg(short, long)]
     pub operations: Option<u64>,
 

@@ -246,7 +246,7 @@ async fn compare(
                         ));
                         pair.1 = Some(s);
                     } else {
-                        // Ctrl-C on a terminal reaches the peer too, which then fails.
+                        // An interrupt stops the peer (init_and_run), which then fails.
                         let s = match program.run(&peer_db, clients, args).await {
                             Err(_) if ws.abort.is_cancelled() => break 'rounds,
                             s => s?,
@@ -372,8 +372,42 @@ async fn init_and_run(
     run: (&'static str, Command),
 ) -> anyhow::Result<(String, f64)> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<(String, f64)> {
+        // Waited for in steps, so that SIGINT or SIGTERM sent to the lab alone (not to its
+        // terminal's process group) ends the peer too, within about 10 ms.
         let output = |(what, mut cmd): (&str, Command)| -> anyhow::Result<String> {
-            let o = cmd.output().with_context(|| format!("cannot run {what}"))?;
+            let mut child = cmd
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot run {what}"))?;
+            let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+                std::thread::spawn(move || {
+                    let mut text = Vec::new();
+                    if let Some(mut p) = pipe {
+                        let _ = p.read_to_end(&mut text);
+                    }
+                    text
+                })
+            };
+            let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+            let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+            let status = loop {
+                if let Some(status) = child.try_wait()? {
+                    break status;
+                }
+                if crate::command::workspace::signalled() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!("{what} stopped: the lab was interrupted");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            };
+            let o = std::process::Output {
+                status,
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            };
             if !o.status.success() {
                 bail!(
                     "{what} failed ({}):\n{}{}",

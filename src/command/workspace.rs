@@ -157,6 +157,15 @@ pub fn terminated() -> bool {
     TERMINATED.load(Ordering::Relaxed)
 }
 
+/// Set on Ctrl-C or SIGTERM, for blocking code that cannot await the abort token (a peer
+/// benchmark program waited for on a blocking thread).
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C or SIGTERM arrived.
+pub fn signalled() -> bool {
+    SIGNALLED.load(Ordering::Relaxed)
+}
+
 /// Cancels `abort` on Ctrl-C or SIGTERM (and remembers which).
 fn spawn_signal_handler(abort: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -174,6 +183,7 @@ fn spawn_signal_handler(abort: CancellationToken) -> tokio::task::JoinHandle<()>
             _ = tokio::signal::ctrl_c() => {}
             _ = term => TERMINATED.store(true, Ordering::Relaxed),
         }
+        SIGNALLED.store(true, Ordering::Relaxed);
         crate::engine::local::interrupt_starts();
         abort.cancel();
     })

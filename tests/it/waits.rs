@@ -187,3 +187,291 @@ fn a_server_lost_mid_run_prints_the_finished_cells() {
         report.notes
     );
 }
+
+/// Interrupts a run while the engine's initialiser (`initdb`, `mariadb-install-db`) fills the
+/// private server's directory (no template: `template_var=off`; the directories in a scratch
+/// `dir_var`, so that parallel tests do not mix): the initialiser is killed with its process
+/// group, the directory removed, exit 130, within about a second.
+fn interrupted_initialiser(engine: &str, dir_var: &str, template_var: &str) {
+    let base = scratch();
+    // As root the initialiser runs as the engine's system user, which must reach the directory.
+    let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(base.path(), open).unwrap();
+    let mut child = contention()
+        .args([
+            "run",
+            "ticketmaster",
+            "--engine",
+            engine,
+            "--operations",
+            "1",
+        ])
+        .env(dir_var, base.path())
+        .env(template_var, "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The initialiser is running once the data directory has its first files.
+    let started = Instant::now();
+    let top = loop {
+        let top = std::fs::read_dir(base.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| std::fs::read_dir(p.join("data")).is_ok_and(|mut d| d.next().is_some()));
+        if let Some(top) = top {
+            break top;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the initialiser never wrote into {}",
+            base.path().display()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(20));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(code, Some(130), "took {took:?}\n{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        took < Duration::from_secs(10),
+        "took {took:?} to stop:\n{err}"
+    );
+    assert!(!top.exists(), "{} is left behind\n{err}", top.display());
+    assert_eq!(
+        server_processes_using(&top),
+        0,
+        "an initialiser process is left"
+    );
+    eprintln!("{engine}: {took:?} from SIGINT to exit during the initialiser");
+}
+
+#[test]
+fn a_signal_during_initdb_kills_it_and_removes_the_directory() {
+    interrupted_initialiser("postgres", "CONTENTION_PG_DIR", "CONTENTION_PG_TEMPLATE");
+}
+
+#[test]
+fn a_signal_during_mariadb_install_db_kills_it_and_removes_the_directory() {
+    interrupted_initialiser(
+        "mariadb",
+        "CONTENTION_MARIADB_DIR",
+        "CONTENTION_MARIADB_TEMPLATE",
+    );
+}
+
+/// An `initdb` that never ends (a script whose child sleeps): SIGINT still ends the run within
+/// the bound, with the script's whole process group killed and the directory removed.
+#[test]
+fn a_signal_during_an_initdb_that_never_ends_kills_its_process_group() {
+    let real = contention::engine::postgres::ephemeral::find_bindir().expect("PostgreSQL binaries");
+    let bin = scratch();
+    let base = scratch();
+    // As root initdb runs as the postgres system user, which must reach both.
+    for d in [&bin, &base] {
+        let open = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+        std::fs::set_permissions(d.path(), open).unwrap();
+    }
+    let sleeper = base.path().join("sleeper.pid");
+    std::os::unix::fs::symlink(real.join("postgres"), bin.path().join("postgres")).unwrap();
+    let initdb = write(
+        &bin,
+        "initdb",
+        &format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {}\nwait\n",
+            sleeper.display()
+        ),
+    );
+    std::fs::set_permissions(&initdb, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut child = contention()
+        .args(["run", "ticketmaster", "--operations", "1"])
+        .env("CONTENTION_PG_BINDIR", bin.path())
+        .env("CONTENTION_PG_DIR", base.path())
+        .env("CONTENTION_PG_TEMPLATE", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&sleeper)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "initdb never ran"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(20));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(code, Some(130), "took {took:?}\n{err}");
+    let tops: Vec<_> = std::fs::read_dir(base.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert!(tops.is_empty(), "{tops:?} left behind\n{err}");
+    // The script's child, in the script's process group, is gone too (a zombie reaped by init
+    // may linger a moment).
+    let gone = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
+    {
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "the initialiser's child {pid} is left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("a hung initdb: {took:?} from SIGINT to exit");
+}
+
+/// A scenario whose step and invariant both sleep for 1000 s (the step only when replayed: a
+/// run uses the `quick` strategy).
+const SLEEPY: &str = r#"
+name = "sleepy"
+summary = "a step and an invariant that never end"
+[setup]
+sql = "CREATE TABLE t (id int PRIMARY KEY)"
+[strategy.quick]
+summary = "reads"
+[[strategy.quick.step]]
+sql = "SELECT count(*)::text FROM t"
+[strategy.sleeps]
+summary = "sleeps"
+[[strategy.sleeps.step]]
+sql = "SELECT pg_sleep(1000)::text"
+[[invariant]]
+name = "stuck"
+anomaly = "none"
+explain = "never answers"
+sql = "SELECT count(*) FROM (SELECT pg_sleep(1000)) s"
+"#;
+
+#[test]
+fn an_invariant_that_never_answers_is_named_within_its_limit() {
+    let dir = scratch();
+    let file = write(&dir, "sleepy.toml", SLEEPY);
+    let started = Instant::now();
+    let out = contention()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--strategy",
+            "quick",
+            "--operations",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let (took, err) = (started.elapsed(), stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invariant `stuck` did not answer within 10 s"),
+        "{err}"
+    );
+    // The limit (10 s) plus starting a private server, generously.
+    assert!(took < Duration::from_secs(40), "took {took:?}: {err}");
+    eprintln!("a stuck invariant: exit 2 after {took:?}");
+}
+
+/// Signals the lab (`args`) once stderr has shown `until` and `ready(pid)` holds, then asserts
+/// exit 130 and that its private server and directory are gone; returns the time to exit.
+fn interrupt_when(args: &[&str], until: &str, ready: impl Fn(u32) -> bool) -> Duration {
+    let (mut child, mut reader, mut seen, data_dir) = start(args, until);
+    let started = Instant::now();
+    while !ready(child.id()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never ready:\n{seen}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(20));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    seen.push_str(&rest);
+    assert_eq!(code, Some(130), "took {took:?}\n{seen}");
+    let top = data_dir
+        .expect("the private server's data directory is announced")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert!(!top.exists(), "{} is left behind\n{seen}", top.display());
+    assert_eq!(server_processes_using(&top), 0, "a server process is left");
+    took
+}
+
+#[test]
+fn an_interrupted_replay_of_a_sleeping_step_exits_130_and_cleans_up() {
+    let dir = scratch();
+    let file = write(&dir, "sleepy.toml", SLEEPY);
+    let args = [
+        "replay",
+        file.to_str().unwrap(),
+        "--strategy",
+        "sleeps",
+        "--schedule",
+        "a1 b1",
+        "--step-timeout",
+        "600s",
+    ];
+    // The step is sleeping a moment after the replay is announced.
+    let announced = Instant::now();
+    let took = interrupt_when(&args, "replaying sleeps @ rc", |_| {
+        announced.elapsed() > Duration::from_millis(800)
+    });
+    eprintln!("an interrupted replay: {took:?} from SIGINT to exit");
+}
+
+/// Whether a direct child of `pid` runs `program`.
+fn has_child(pid: u32, program: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        stat.contains(&format!("({program})"))
+            && stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .is_some_and(|ppid| ppid == pid.to_string())
+    })
+}
+
+#[test]
+fn an_interrupted_bench_during_pgbench_exits_130_and_cleans_up() {
+    let args = [
+        "bench",
+        "--clients",
+        "1",
+        "--duration",
+        "60s",
+        "--rounds",
+        "1",
+    ];
+    let took = interrupt_when(&args, "pgbench database", |pid| has_child(pid, "pgbench"));
+    eprintln!("bench interrupted during pgbench: {took:?} from SIGINT to exit");
+}
+
+#[test]
+fn an_interrupted_bench_footprint_exits_130_and_cleans_up() {
+    let args = ["bench", "--footprint", "20", "--duration", "60s"];
+    let announced = Instant::now();
+    let took = interrupt_when(&args, "run database", |_| {
+        announced.elapsed() > Duration::from_secs(2)
+    });
+    eprintln!("bench --footprint interrupted: {took:?} from SIGINT to exit");
+}

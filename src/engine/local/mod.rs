@@ -216,18 +216,47 @@ pub(crate) fn stop_server(
 }
 
 /// Runs a tool to completion (`program`, for messages); an error with its output if it fails.
+/// The tool runs in its own process group (like the servers, so a terminal's Ctrl-C reaches
+/// the lab only); when the lab is interrupted ([`interrupt_starts`]) the whole group (initdb and
+/// the bootstrap server it runs) is killed at once and this returns an error, within about
+/// 10 ms: the caller then removes the directory.
 pub(crate) fn run_tool(cmd: &mut Command, program: &Path) -> anyhow::Result<()> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", program.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed ({}):\n{}{}",
-            program.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", program.display()))?;
+    // Drained on their own threads so that a chatty tool never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if STARTS_INTERRUPTED.load(Ordering::Relaxed) {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+            bail!("interrupted while running {}", program.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (out, err) = (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    );
+    if !status.success() {
+        bail!("{} failed ({status}):\n{out}{err}", program.display());
     }
     Ok(())
 }
