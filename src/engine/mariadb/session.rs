@@ -315,6 +315,11 @@ impl Pool {
         let settings = std::sync::Arc::new(settings.to_vec());
         let pool = sqlx::pool::PoolOptions::<MySql>::new()
             .max_connections(u32::try_from(size).unwrap_or(u32::MAX))
+            // sqlx bounds a whole acquire (waiting for a free connection, or opening one) with
+            // one timeout. Waiting is the contention being measured (many clients per
+            // connection) and the client loop releases it at the deadline or on an interrupt,
+            // so the bound is only a backstop against a server that went silent in a run
+            // without a deadline (`--operations`).
             .acquire_timeout(std::time::Duration::from_secs(3600))
             .after_connect(move |conn, _| {
                 let settings = settings.clone();

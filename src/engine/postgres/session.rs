@@ -235,8 +235,16 @@ impl Pool {
                 recycling_method: deadpool_postgres::RecyclingMethod::Fast,
             },
         );
+        // Opening a pooled connection (socket and start-up exchange) is bounded like every other
+        // connection; waiting for a free one is not: with many clients per connection that is
+        // the contention being measured, and the client loop releases it at the deadline or on
+        // an interrupt.
+        let connect = super::server::CONNECT_TIMEOUT;
         deadpool_postgres::Pool::builder(manager)
             .max_size(size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(connect))
+            .recycle_timeout(Some(connect))
             .build()
             .map(Pool)
             .map_err(|e| anyhow::anyhow!("--connections {size}: cannot build the pool: {e}"))
