@@ -395,9 +395,14 @@ pub struct LoadArgs {
     pub duration: Option<Duration>,
 
     /// Total operations per cell, shared by all clients, instead of a duration. Such a cell has
-    /// no deadline: a statement that never returns waits until Ctrl-C or SIGTERM
+    /// no deadline unless --timeout gives one.
     #[arg(short, long)]
     pub operations: Option<u64>,
+
+    /// A deadline for an --operations cell: past it, what is in flight is cut as at the end of
+    /// a --duration cell (for CI: a statement that never returns cannot hold the run).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Option<std::time::Duration>,
 
     /// Seed for every random draw.
     #[arg(long, default_value_t = 1)]

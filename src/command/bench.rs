@@ -306,6 +306,7 @@ async fn run_lab(
         clients,
         duration: args.duration,
         operations: None,
+        timeout: None,
         think: Duration::ZERO,
         max_tries: scenario.run.max_tries,
         seed: args.seed,

@@ -414,6 +414,9 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
     if let Some(d) = args.think {
         limits::think(d).map_err(|e| anyhow!("--think: {e}"))?;
     }
+    if let Some(d) = args.timeout {
+        limits::duration(d).map_err(|e| flag("timeout", &humantime::format_duration(d), e))?;
+    }
     Ok(Settings {
         clients,
         duration: args.duration.unwrap_or(d.duration),
@@ -423,6 +426,7 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
         } else {
             d.operations
         }),
+        timeout: args.timeout,
         think: args.think.unwrap_or(d.think),
         max_tries: args.max_tries.unwrap_or(d.max_tries),
         seed: args.seed,

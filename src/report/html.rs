@@ -907,6 +907,7 @@ mod tests {
                 clients: 2,
                 duration: std::time::Duration::from_secs(1),
                 operations: None,
+                timeout: None,
                 think: std::time::Duration::ZERO,
                 max_tries: 3,
                 seed: 1,

@@ -814,6 +814,7 @@ mod tests {
             clients: 8,
             duration: std::time::Duration::from_millis(400),
             operations: None,
+            timeout: None,
             think: std::time::Duration::from_millis(5),
             max_tries: 10,
             seed: 1,

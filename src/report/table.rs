@@ -183,7 +183,11 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
         .iter()
         .filter(|c| c.stats.cut > 0)
         .map(|c| {
-            let past = (c.elapsed_s - s.duration.as_secs_f64()).max(0.0);
+            let deadline = match s.operations {
+                None => s.duration,
+                Some(_) => s.timeout.unwrap_or_default(),
+            };
+            let past = (c.elapsed_s - deadline.as_secs_f64()).max(0.0);
             format!(
                 "{} ({} cut, ended {past:.2} s past the deadline)",
                 c.label_in(report),

@@ -33,6 +33,14 @@ pub struct Settings {
     #[serde(with = "duration_text")]
     pub duration: Duration,
     pub operations: Option<u64>,
+    /// A deadline for a cell that runs `operations` (`--timeout`): past it, the cell ends as a
+    /// `duration` cell does at its own. None: it runs until its operations are done.
+    #[serde(
+        default,
+        with = "duration_opt_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
     #[serde(with = "duration_text")]
     pub think: Duration,
     pub max_tries: u32,
@@ -268,9 +276,12 @@ pub async fn run_cell(
     // The deadline stops new operations; a grace later, what is still in flight is cut. The
     // timer ends with the cell (the guard cancels it), so a cell that finished early never
     // halts the next one's clients.
-    let timer = if settings.operations.is_none() {
+    let deadline = match settings.operations {
+        None => Some(settings.duration),
+        Some(_) => settings.timeout,
+    };
+    let timer = if let Some(duration) = deadline {
         let (stop, halt) = (writers_stop.clone(), halt.clone());
-        let duration = settings.duration;
         Some(tokio::spawn(async move {
             tokio::time::sleep(duration).await;
             stop.cancel();
@@ -331,6 +342,24 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+mod duration_opt_text {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        use serde::Deserialize;
+        Option::<String>::deserialize(d)?
+            .map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 

@@ -328,3 +328,47 @@ fn anomalies_expect_can_name_the_engine() {
         "{err}"
     );
 }
+
+/// `--timeout` gives an operation-count cell a deadline: a stuck statement is cut there too.
+#[test]
+fn a_timeout_bounds_an_operation_count_cell() {
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "stuck.toml",
+        r#"
+name = "stuck"
+summary = "a step that sleeps far past the timeout"
+[setup]
+sql = "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
+[strategy.sleepy]
+summary = "sleeps"
+[[strategy.sleepy.step]]
+sql = "SELECT pg_sleep(1000)::text AS slept"
+[[invariant]]
+name = "none"
+anomaly = "none"
+explain = "nothing to measure"
+sql = "SELECT 0"
+"#,
+    );
+    let (code, report) = run_json(&[
+        file.to_str().unwrap(),
+        "--isolation",
+        "rc",
+        "--clients",
+        "2",
+        "--operations",
+        "10",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(code, 0, "{}", json(&report.cells));
+    let c = &report.cells[0];
+    assert_eq!(c.stats.cut, 2, "{}", json(c));
+    assert_eq!(committed(c), 0, "{}", json(c));
+    assert_eq!(
+        report.settings.timeout,
+        Some(std::time::Duration::from_secs(1))
+    );
+}
