@@ -1,5 +1,6 @@
-//! SQL isolation levels: names accepted on the command line and in scenario files, and the
-//! `BEGIN` text for each. It must not know about engines other than through `begin_sql`.
+//! SQL isolation levels: the names accepted on the command line and in scenario files. What
+//! each level means on an engine, and the statements that open a transaction at it, belong to
+//! `engine`; this module must not know about engines.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,18 +10,19 @@ use std::str::FromStr;
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
-    /// READ UNCOMMITTED: PostgreSQL runs it as READ COMMITTED.
+    /// READ UNCOMMITTED (PostgreSQL runs it as READ COMMITTED; MariaDB's is real).
     Ru,
-    /// READ COMMITTED, PostgreSQL's default.
+    /// READ COMMITTED.
     Rc,
-    /// REPEATABLE READ: snapshot isolation in PostgreSQL.
+    /// REPEATABLE READ.
     Rr,
-    /// SERIALIZABLE: serializable snapshot isolation in PostgreSQL.
+    /// SERIALIZABLE.
     Serializable,
 }
 
 impl Isolation {
-    /// The levels `--isolation all` means (READ UNCOMMITTED is READ COMMITTED in PostgreSQL).
+    /// The levels `--isolation all` means on every engine (READ UNCOMMITTED is added where it is
+    /// a level of its own: `cli::Levels::on`).
     pub const ALL: [Isolation; 3] = [Isolation::Rc, Isolation::Rr, Isolation::Serializable];
 
     pub fn short(self) -> &'static str {
@@ -29,24 +31,6 @@ impl Isolation {
             Isolation::Rc => "rc",
             Isolation::Rr => "rr",
             Isolation::Serializable => "serializable",
-        }
-    }
-
-    pub fn sql_name(self) -> &'static str {
-        match self {
-            Isolation::Ru => "READ UNCOMMITTED",
-            Isolation::Rc => "READ COMMITTED",
-            Isolation::Rr => "REPEATABLE READ",
-            Isolation::Serializable => "SERIALIZABLE",
-        }
-    }
-
-    pub fn begin_sql(self) -> &'static str {
-        match self {
-            Isolation::Ru => "BEGIN ISOLATION LEVEL READ UNCOMMITTED",
-            Isolation::Rc => "BEGIN ISOLATION LEVEL READ COMMITTED",
-            Isolation::Rr => "BEGIN ISOLATION LEVEL REPEATABLE READ",
-            Isolation::Serializable => "BEGIN ISOLATION LEVEL SERIALIZABLE",
         }
     }
 

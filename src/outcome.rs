@@ -12,11 +12,11 @@ use std::str::FromStr;
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Abort {
-    /// 40001: could not serialize access.
+    /// Could not serialize access (40001; MariaDB's 1020).
     Serialization,
-    /// 40P01: deadlock detected.
+    /// Deadlock detected (40P01; MariaDB's 1213).
     Deadlock,
-    /// 55P03: lock not available (NOWAIT, lock_timeout).
+    /// Lock not available: NOWAIT, a lock timeout (55P03; MariaDB's 1205, MySQL's 3572).
     LockUnavailable,
     /// The scenario's own `retry_if` fired (an optimistic check found a concurrent change).
     Conflict,
@@ -35,17 +35,6 @@ impl Abort {
 
     pub fn index(self) -> usize {
         self as usize
-    }
-
-    /// The SQLSTATE behind the class (the strategy's own conflicts have none).
-    pub fn sqlstate(self) -> &'static str {
-        match self {
-            Abort::Serialization => "40001",
-            Abort::Deadlock => "40P01",
-            Abort::LockUnavailable => "55P03",
-            Abort::Conflict => "conflict",
-            Abort::Other => "other",
-        }
     }
 
     pub fn name(self) -> &'static str {
