@@ -168,29 +168,7 @@ fn mariadb_snapshot_isolation_turns_the_lost_update_into_1020() {
 #[test]
 fn a_deadline_cancels_statements_in_flight_on_both_engines() {
     let dir = scratch();
-    let file = write(
-        &dir,
-        "stuck.toml",
-        r#"
-name = "stuck"
-summary = "a step that sleeps far past the deadline"
-[setup]
-sql = "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
-[run]
-clients = 3
-duration = "1s"
-[strategy.sleepy]
-summary = "sleeps"
-[[strategy.sleepy.step]]
-sql = "SELECT pg_sleep(1000)::text AS slept"
-on.mariadb.sql = "SELECT SLEEP(1000) AS slept"
-[[invariant]]
-name = "none"
-anomaly = "none"
-explain = "nothing to measure"
-sql = "SELECT 0"
-"#,
-    );
+    let file = stuck_scenario(&dir, "[run]\nclients = 3\nduration = \"1s\"\n");
     let started = std::time::Instant::now();
     let (code, report) = run_json(&[
         file.to_str().unwrap(),
@@ -333,25 +311,7 @@ fn anomalies_expect_can_name_the_engine() {
 #[test]
 fn a_timeout_bounds_an_operation_count_cell() {
     let dir = scratch();
-    let file = write(
-        &dir,
-        "stuck.toml",
-        r#"
-name = "stuck"
-summary = "a step that sleeps far past the timeout"
-[setup]
-sql = "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
-[strategy.sleepy]
-summary = "sleeps"
-[[strategy.sleepy.step]]
-sql = "SELECT pg_sleep(1000)::text AS slept"
-[[invariant]]
-name = "none"
-anomaly = "none"
-explain = "nothing to measure"
-sql = "SELECT 0"
-"#,
-    );
+    let file = stuck_scenario(&dir, "");
     let (code, report) = run_json(&[
         file.to_str().unwrap(),
         "--isolation",
@@ -371,4 +331,31 @@ sql = "SELECT 0"
         report.settings.timeout,
         Some(std::time::Duration::from_secs(1))
     );
+}
+
+/// A one-step scenario whose step sleeps 1000 s on either engine, with `run` as its `[run]`.
+fn stuck_scenario(dir: &tempfile::TempDir, run: &str) -> std::path::PathBuf {
+    write(
+        dir,
+        "stuck.toml",
+        &format!(
+            r#"
+name = "stuck"
+summary = "a step that sleeps far past any deadline"
+[setup]
+sql = "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
+{run}
+[strategy.sleepy]
+summary = "sleeps"
+[[strategy.sleepy.step]]
+sql = "SELECT pg_sleep(1000)::text AS slept"
+on.mariadb.sql = "SELECT SLEEP(1000) AS slept"
+[[invariant]]
+name = "none"
+anomaly = "none"
+explain = "nothing to measure"
+sql = "SELECT 0"
+"#
+        ),
+    )
 }
