@@ -6,7 +6,7 @@
 //! This module runs steps and says how the attempt ended; it must not retry, count operations or
 //! decide when to stop (the client loop does).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use evalexpr::{Context, DefaultNumericTypes, EvalexprError, EvalexprResult};
 use crate::engine::{DbError, ErrorKind, Exchange, Failed, Phase, Returned, Session};
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
-use crate::scenario::{Scenario, Step, Think, Value};
+use crate::scenario::{Scenario, Step, Think, Value, names};
 use crate::stats::Stats;
 
 /// Variable names and their slots, shared by every client of a cell.
@@ -177,11 +177,13 @@ impl Program {
         for b in crate::scenario::BUILTINS {
             slots.slot(b);
         }
+        let base: HashSet<String> = slots.names().into_iter().collect();
         let engine = session.kind();
         let numbered = engine.numbered_placeholders();
         let mut programs = Vec::new();
         for steps in roles {
             let mut compiled = Vec::new();
+            let mut returned = HashSet::new();
             for (i, step) in steps.iter().enumerate() {
                 let (params, captures) = match &step.sql {
                     None => (Vec::new(), Vec::new()),
@@ -206,6 +208,7 @@ impl Program {
                                 ));
                             }
                             captures.push(slots.slot(&c.name));
+                            returned.insert(c.name);
                         }
                         // In the order the engine binds them: one per name for numbered
                         // placeholders, one per occurrence for `?`.
@@ -229,6 +232,15 @@ impl Program {
                         && step.retry_if.is_none()
                         && step.flag_if.is_none(),
                 });
+            }
+            if let Some((step, name, field)) =
+                names::first_unset(steps, &base, &|n| returned.contains(n))
+            {
+                return Err(step_error(
+                    scenario,
+                    step,
+                    &names::unset_message(name, field, true),
+                ));
             }
             programs.push(compiled);
         }

@@ -9,6 +9,7 @@ pub mod catalog;
 mod dialect;
 pub mod error;
 pub mod expr;
+pub mod names;
 mod raw;
 mod schedule;
 pub mod sql;

@@ -31,6 +31,13 @@ impl Ctx<'_> {
             .key(key)
     }
 
+    /// An error at a line already known (a validated step's).
+    pub(super) fn err_line(&self, line: usize, key: &str, msg: impl Into<String>) -> ScenarioError {
+        let mut e = ScenarioError::new(&self.src.path, msg).key(key);
+        e.line = Some((line, 1));
+        e
+    }
+
     pub(super) fn line(&self, span: Range<usize>) -> usize {
         error::line_col(&self.src.text, span.start).0
     }
@@ -190,6 +197,7 @@ pub fn validate(
 
     let (sessions, schedules) =
         schedule::sessions_and_schedules(&cx, &raw, &known, &strategies, &invariants)?;
+    every_name_set(&cx, &known, &strategies, &auditors, &sessions)?;
     let anomaly = raw.anomaly.as_ref().map(|a| {
         let a = a.get_ref();
         ClassicAnomaly {
@@ -621,6 +629,47 @@ fn expectations(
         out.push((level, exps));
     }
     Ok(out)
+}
+
+/// Each name a step reads must be set by something (see [`names`]): strategies may read what
+/// any session binds, auditors what the scenario knows, a session's own steps its own binds.
+fn every_name_set(
+    cx: &Ctx,
+    known: &HashSet<String>,
+    strategies: &IndexMap<String, Strategy>,
+    auditors: &[Auditor],
+    sessions: &[Session],
+) -> Result<(), ScenarioError> {
+    let with_binds = |binds: &mut dyn Iterator<Item = &String>| {
+        let mut k = known.clone();
+        k.extend(binds.cloned());
+        k
+    };
+    let all_binds = with_binds(&mut sessions.iter().flat_map(|s| s.bind.iter().map(|(n, _)| n)));
+    let mut roles: Vec<(&[Step], HashSet<String>)> = Vec::new();
+    roles.extend(
+        strategies
+            .values()
+            .map(|s| (&s.steps[..], all_binds.clone())),
+    );
+    roles.extend(auditors.iter().map(|a| (&a.steps[..], known.clone())));
+    for s in sessions {
+        if let Some(steps) = &s.steps {
+            roles.push((steps, with_binds(&mut s.bind.iter().map(|(n, _)| n))));
+        }
+    }
+    for (steps, known) in roles {
+        let words = names::sql_words(steps);
+        if let Some((step, name, field)) = names::first_unset(steps, &known, &|n| words.contains(n))
+        {
+            return Err(cx.err_line(
+                step.line,
+                &format!("{}.{field}", step.key),
+                names::unset_message(name, field, false),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn steps(

@@ -371,8 +371,41 @@ fn an_unknown_variable_in_when_names_the_file() {
         .unwrap()
         + 1;
     assert!(
-        err.contains(&format!("{path}:{line}: key `strategy.inc.step[1].when`")),
+        err.contains(&format!("{path}:{line}:1: key `strategy.inc.step[1].when`")),
         "{err}"
     );
-    assert!(err.contains("`ghost` is not set"), "{err}");
+    assert!(err.contains("`ghost` in when is set by nothing"), "{err}");
+}
+
+#[test]
+fn a_misspelled_bind_name_is_refused_at_validate() {
+    refused(
+        "WHERE id = :row\"",
+        "WHERE id = :rwo\"",
+        Some("[[strategy.inc.step]]"),
+        &[
+            "key `strategy.inc.step[1].sql`",
+            "`:rwo` in sql is set by nothing",
+        ],
+    );
+}
+
+#[test]
+fn a_bind_name_no_step_returns_is_refused_before_the_run() {
+    // `v` is a word of the SQL, so `validate` lets it pass; the server describes the UPDATE as
+    // returning no column, so the run refuses it before its first statement.
+    let text = TINY.replace("WHERE id = :row", "WHERE id = :row AND v >= :v");
+    let dir = scratch();
+    let p = write(&dir, "tiny.toml", &text);
+    let path = p.to_str().unwrap();
+    assert!(run(&["validate", path]).status.success());
+    let out = run(&["run", path, "--operations", "3", "--quiet"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`:v` in sql is set by nothing")
+            && err.contains("a column that a step of this role returns")
+            && err.contains("key `strategy.inc.step[1]`"),
+        "{err}"
+    );
 }
