@@ -273,8 +273,17 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     progress.finish();
 
     let mut notes = Vec::new();
-    if checks.iter().any(|c| matches!(c, Check::Declared)) {
-        let undeclared: Vec<String> = cells
+    let mut expectations = (!checks.is_empty()).then(|| report::Checked {
+        checked: cells.iter().map(|c| c.checked).sum(),
+        failed: cells.iter().map(|c| c.failures.len() as u32).sum(),
+        cells: cells.iter().filter(|c| c.checked > 0).count() as u32,
+        undeclared: Vec::new(),
+    });
+    if let Some(e) = expectations
+        .as_mut()
+        .filter(|_| checks.iter().any(|c| matches!(c, Check::Declared)))
+    {
+        e.undeclared = cells
             .iter()
             .filter(|c| {
                 let sc = scenarios
@@ -291,12 +300,6 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
             })
             .map(|c| c.label_in_engines(several))
             .collect();
-        if !undeclared.is_empty() {
-            notes.push(format!(
-                "--expect declared: nothing is declared for {}, so nothing was checked there.",
-                undeclared.join(", ")
-            ));
-        }
     }
     let ran_ru = |e: EngineKind| {
         cells
@@ -340,6 +343,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         database: databases.join(", "),
         cells,
         notes,
+        expectations,
         interrupted,
     };
     if let Some(path) = &args.output {
@@ -517,21 +521,25 @@ fn apply_checks(
     ops_of: &dyn Fn(&str) -> Option<f64>,
 ) {
     let mut failures = Vec::new();
+    let mut checked = 0;
     for check in checks {
         match check {
             Check::Every { scope, rule } => {
                 if scope.as_deref().is_none_or(|s| in_scope(s, cell)) {
+                    checked += 1;
                     failures.extend(rule.check_among(cell, Side::Writer, ops_of));
                 }
             }
             Check::Declared => {
                 if let Some(s) = scenario.strategies.get(&cell.strategy) {
                     for e in s.expectations_at(cell.isolation) {
+                        checked += 1;
                         failures.extend(e.check(cell, Side::Writer));
                     }
                 }
                 for a in &scenario.auditors {
                     for e in a.expectations_at(cell.isolation) {
+                        checked += 1;
                         failures.extend(
                             e.check(cell, Side::Reader)
                                 .map(|f| format!("auditor {}: {f}", a.name)),
@@ -542,4 +550,5 @@ fn apply_checks(
         }
     }
     cell.failures = failures;
+    cell.checked = checked;
 }

@@ -459,6 +459,9 @@ fn run(h: &mut String, r: &RunReport) {
         h,
         "<p class=\"muted\">\"ok\" means not observed in this run ({total_ops} operations in all): evidence, not proof.</p>"
     );
+    for line in r.expectations.iter().flat_map(|e| e.lines()) {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
+    }
     for note in &r.notes {
         let _ = writeln!(h, "<p>Note: {}</p>", esc(note));
     }
@@ -941,9 +944,11 @@ mod tests {
                     value: 3,
                 }],
                 failures: Vec::new(),
+                checked: 0,
                 interrupted: false,
             }],
             notes: vec!["<note>".into()],
+            expectations: None,
             interrupted: false,
         };
         let html = render(&[Source {

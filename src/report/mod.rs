@@ -66,6 +66,9 @@ pub struct Cell {
     pub invariants: Vec<Measured>,
     /// Expectations that did not hold (declared or from `--expect`).
     pub failures: Vec<String>,
+    /// Expectations checked on this cell (declared or from `--expect`), held or not.
+    #[serde(default)]
+    pub checked: u32,
     pub interrupted: bool,
 }
 
@@ -109,6 +112,7 @@ impl Cell {
                 .collect(),
             invariants,
             failures: Vec::new(),
+            checked: 0,
             interrupted: outcome.interrupted,
         }
     }
@@ -173,7 +177,36 @@ pub struct RunReport {
     pub cells: Vec<Cell>,
     /// Remarks for the reader (e.g. READ UNCOMMITTED runs as READ COMMITTED in PostgreSQL).
     pub notes: Vec<String>,
+    /// What `--expect` checked, when it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expectations: Option<Checked>,
     pub interrupted: bool,
+}
+
+/// What `--expect` checked over a run: how many expectations, how many failed, and the cells
+/// where `--expect declared` found nothing declared (so nothing was checked there).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checked {
+    pub checked: u32,
+    pub failed: u32,
+    pub cells: u32,
+    pub undeclared: Vec<String>,
+}
+
+impl Checked {
+    /// The lines a table prints: the count, then one line per cell with nothing declared.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "expectations: {} checked in {} cells, {} failed",
+            self.checked, self.cells, self.failed
+        )];
+        out.extend(
+            self.undeclared
+                .iter()
+                .map(|c| format!("expectations: nothing declared for {c}: not checked")),
+        );
+        out
+    }
 }
 
 impl RunReport {

@@ -206,6 +206,9 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     for note in &report.notes {
         writeln!(out, "note: {note}")?;
     }
+    for line in report.expectations.iter().flat_map(|e| e.lines()) {
+        writeln!(out, "{line}")?;
+    }
     if report.interrupted {
         writeln!(out, "interrupted: partial results")?;
     }

@@ -409,3 +409,53 @@ fn a_bind_name_no_step_returns_is_refused_before_the_run() {
         "{err}"
     );
 }
+
+#[test]
+fn expect_declared_says_what_it_checked_and_where_nothing_was_declared() {
+    let dir = scratch();
+    let bare = write(&dir, "tiny.toml", TINY);
+    let declared = write(
+        &dir,
+        "declared.toml",
+        &TINY.replace(
+            "summary = \"increment\"",
+            "summary = \"increment\"\nexpect.rc = [\"no-anomalies\", \"no-aborts:deadlock\"]",
+        ),
+    );
+    let args = |p: &std::path::Path| {
+        [
+            p.to_str().unwrap().to_string(),
+            "--isolation".into(),
+            "rc,rr".into(),
+            "--operations".into(),
+            "4".into(),
+            "--expect".into(),
+            "declared".into(),
+        ]
+    };
+    let a = args(&bare);
+    let (code, r) = run_json(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{}", json(&r));
+    let e = r
+        .expectations
+        .as_ref()
+        .expect("a summary of what was checked");
+    assert_eq!((e.checked, e.cells, e.failed), (0, 0, 0), "{}", json(&r));
+    assert_eq!(e.undeclared, ["inc@rc", "inc@rr"], "{}", json(&r));
+
+    let d = args(&declared);
+    let (code, r) = run_json(&d.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{}", json(&r));
+    let e = r.expectations.as_ref().unwrap();
+    assert_eq!((e.checked, e.cells, e.failed), (2, 1, 0), "{}", json(&r));
+    assert_eq!(e.undeclared, ["inc@rr"], "{}", json(&r));
+    let mut table = vec!["run"];
+    table.extend(d.iter().map(String::as_str));
+    let out = run(&table);
+    let text = stdout(&out);
+    assert!(
+        text.contains("expectations: 2 checked in 1 cells, 0 failed")
+            && text.contains("expectations: nothing declared for inc@rr: not checked"),
+        "{text}"
+    );
+}
