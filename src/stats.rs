@@ -34,6 +34,10 @@ pub struct Stats {
     pub cut: u64,
     /// Flags raised by `flag_if` steps, by name.
     pub flags: BTreeMap<String, u64>,
+    /// Attempts that failed with class `other`, by the engine's error code (SQLSTATE or error
+    /// number): what the scenario did not map with `reject_on` or `retry_on`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_codes: BTreeMap<String, u64>,
     /// Latency of committed operations, retries included, in microseconds.
     #[serde(serialize_with = "ser_histogram", deserialize_with = "de_histogram")]
     pub latency: Histogram<u64>,
@@ -53,6 +57,7 @@ impl Default for Stats {
             failed: 0,
             retried_operations: 0,
             flags: BTreeMap::new(),
+            other_codes: BTreeMap::new(),
             // Grows as slower operations arrive (most cells never need more than a few
             // seconds' range): at 1,000 clients a fixed 1 µs - 1 h range costs 190 KiB each.
             latency: Histogram::new(3).expect("valid precision"),
@@ -73,6 +78,14 @@ impl Stats {
 
     pub fn record_flag(&mut self, flag: &str) {
         bump(&mut self.flags, flag);
+    }
+
+    /// An attempt failed with class `other` and this error code.
+    pub fn record_other_code(&mut self, code: &str) {
+        bump(
+            &mut self.other_codes,
+            if code.is_empty() { "?" } else { code },
+        );
     }
 
     pub fn abort(&self, class: Abort) -> u64 {
@@ -121,6 +134,9 @@ impl AddAssign<&Stats> for Stats {
         self.cut += other.cut;
         for (k, v) in &other.flags {
             *self.flags.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.other_codes {
+            *self.other_codes.entry(k.clone()).or_default() += v;
         }
         self.latency
             .add(&other.latency)

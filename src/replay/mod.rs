@@ -200,7 +200,11 @@ pub async fn replay(
             scenario,
             session,
             index,
-            program: std::sync::Arc::new(program),
+            // A session that runs the strategy's steps makes of errors what the strategy does.
+            program: std::sync::Arc::new(match (&session.steps, strategy) {
+                (None, Some(st)) => program.with_on_error(&st.on_error),
+                _ => program,
+            }),
             slots: slots.clone(),
             seed: opts.seed,
             isolation: level,

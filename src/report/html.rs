@@ -459,6 +459,9 @@ fn run(h: &mut String, r: &RunReport) {
         h,
         "<p class=\"muted\">\"ok\" means not observed in this run ({total_ops} operations in all): evidence, not proof.</p>"
     );
+    for line in r.other_codes() {
+        let _ = writeln!(h, "<p>Other errors by code, {}</p>", esc(&line));
+    }
     for line in r.expectations.iter().flat_map(|e| e.lines()) {
         let _ = writeln!(h, "<p>{}</p>", esc(&line));
     }

@@ -41,8 +41,8 @@ pub fn abort_meaning(a: Abort) -> &'static str {
         Abort::Serialization => "serialization failure",
         Abort::Deadlock => "deadlock detected",
         Abort::LockUnavailable => "lock not available",
-        Abort::Conflict => "the strategy's own check (retry_if)",
-        Abort::Other => "any other SQL error",
+        Abort::Conflict => "the strategy's own check (retry_if, retry_on)",
+        Abort::Other => "any other SQL error (by code below)",
     }
 }
 
@@ -262,9 +262,30 @@ impl RunReport {
                 format!("{} {}", codes.join(", "), abort_meaning(class))
             });
         }
-        parts.push("conflict = the strategy's own check (retry_if)".into());
-        parts.push("other = any other SQL error".into());
+        parts.push(format!("conflict = {}", abort_meaning(Abort::Conflict)));
+        parts.push(format!("other = {}", abort_meaning(Abort::Other)));
         parts.join(", ")
+    }
+
+    /// One line per cell whose attempts failed with class `other`: the error codes and their
+    /// counts (`naive@rc: 23505 ×12, 23P01 ×2`), writers and auditors together.
+    pub fn other_codes(&self) -> Vec<String> {
+        self.cells
+            .iter()
+            .filter_map(|c| {
+                let mut codes = c.stats.other_codes.clone();
+                for a in &c.auditors {
+                    for (k, v) in &a.stats.other_codes {
+                        *codes.entry(k.clone()).or_default() += v;
+                    }
+                }
+                (!codes.is_empty()).then(|| {
+                    let list: Vec<String> =
+                        codes.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+                    format!("{}: {}", c.label_in(self), list.join(", "))
+                })
+            })
+            .collect()
     }
 
     pub fn failures(&self) -> impl Iterator<Item = (&Cell, &String)> {

@@ -203,6 +203,9 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
             cut.join(", ")
         )?;
     }
+    for line in report.other_codes() {
+        writeln!(out, "other errors by code, {line}")?;
+    }
     for note in &report.notes {
         writeln!(out, "note: {note}")?;
     }

@@ -159,8 +159,14 @@ pub async fn run_cell(
     let mut roles: Vec<&[crate::scenario::Step]> = vec![&strategy.steps];
     roles.extend(scenario.auditors.iter().map(|a| a.steps.as_slice()));
     let (programs, slots) = Program::compile(&mut first, scenario, &roles, &[]).await?;
-    let mut programs = programs.into_iter().map(Arc::new);
-    let writer_program = programs.next().expect("the strategy's program");
+    let mut programs = programs.into_iter();
+    let writer_program = Arc::new(
+        programs
+            .next()
+            .expect("the strategy's program")
+            .with_on_error(&strategy.on_error),
+    );
+    let programs = programs.map(Arc::new);
     let draws = Arc::new(Draws::new(scenario, &slots)?);
     let params = scenario
         .params

@@ -17,7 +17,7 @@ use evalexpr::{Context, DefaultNumericTypes, EvalexprError, EvalexprResult};
 use crate::engine::{DbError, ErrorKind, Exchange, Failed, Phase, Returned, Session};
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
-use crate::scenario::{Scenario, Step, Think, Value, names};
+use crate::scenario::{OnError, Scenario, Step, Think, Value, names};
 use crate::stats::Stats;
 
 /// Variable names and their slots, shared by every client of a cell.
@@ -117,6 +117,8 @@ pub struct Program {
     numbered: bool,
     /// The scenario file, for errors in the steps' expressions.
     file: Arc<str>,
+    /// The strategy's `reject_on` and `retry_on` (empty for auditors and own session steps).
+    on_error: OnError,
 }
 
 /// How a client frames its transactions.
@@ -257,10 +259,17 @@ impl Program {
                     slot_names: slot_names.clone(),
                     numbered,
                     file: file.clone(),
+                    on_error: OnError::default(),
                 })
                 .collect(),
             slots,
         ))
+    }
+
+    /// The strategy's error codes that are outcomes or retries, for the program that runs it.
+    pub fn with_on_error(mut self, on_error: &OnError) -> Program {
+        self.on_error = on_error.clone();
+        self
     }
 
     /// Prepares this program's statements on a session (in step order).
@@ -298,6 +307,51 @@ impl Program {
             {
                 return Ok(end);
             }
+        }
+    }
+
+    /// Classifies an error; an abort inside a transaction is rolled back before it is reported.
+    /// The strategy's `reject_on` and `retry_on` come first: a listed code is an outcome (or a
+    /// retry) whatever its class; an unlisted error of class `other` is counted by its code.
+    async fn fail(
+        &self,
+        session: &mut Session,
+        in_tx: bool,
+        e: DbError,
+        at: &str,
+        trace: Option<&mut Trace>,
+        stats: &mut Stats,
+    ) -> anyhow::Result<End> {
+        let mapped =
+            if let Some((_, outcome)) = self.on_error.reject.iter().find(|(c, _)| *c == e.code) {
+                Some(End::Rejected(outcome.clone()))
+            } else if self.on_error.retry.contains(&e.code) {
+                Some(End::Aborted(Abort::Conflict))
+            } else {
+                None
+            };
+        if let Some(t) = trace {
+            t.error = Some((e.code.clone(), e.message.clone()));
+            t.aborted = match (&mapped, e.kind) {
+                (Some(End::Aborted(class)), _) => Some(*class),
+                (None, ErrorKind::Abort(class)) => Some(class),
+                _ => None,
+            };
+        }
+        if let Some(end) = mapped {
+            rollback(session, in_tx).await?;
+            return Ok(end);
+        }
+        match e.kind {
+            ErrorKind::Abort(class) => {
+                rollback(session, in_tx).await?;
+                if class == Abort::Other {
+                    stats.record_other_code(&e.code);
+                }
+                Ok(End::Aborted(class))
+            }
+            ErrorKind::ScenarioBug => Err(anyhow!("{at}: {e}")),
+            ErrorKind::Connection => Err(anyhow!("{at}: lost the connection: {e}")),
         }
     }
 
@@ -345,7 +399,10 @@ impl Program {
             }
             return match session.commit().await {
                 Ok(()) => Ok(Some(End::Committed)),
-                Err(e) => fail(session, false, e, "COMMIT", trace).await.map(Some),
+                Err(e) => self
+                    .fail(session, false, e, "COMMIT", trace, stats)
+                    .await
+                    .map(Some),
             };
         };
         let step = &c.step;
@@ -374,7 +431,10 @@ impl Program {
             }
             if !cursor.in_tx && framing.pipeline == Pipeline::Off {
                 if let Err(e) = session.begin(framing.isolation).await {
-                    return fail(session, false, e, &at(), trace).await.map(Some);
+                    return self
+                        .fail(session, false, e, &at(), trace, stats)
+                        .await
+                        .map(Some);
                 }
                 cursor.in_tx = true;
             }
@@ -397,7 +457,8 @@ impl Program {
                         Phase::Commit => format!("{}, its COMMIT", at()),
                         Phase::Begin | Phase::Statement => at(),
                     };
-                    return fail(session, in_transaction, error, &at, trace)
+                    return self
+                        .fail(session, in_transaction, error, &at, trace, stats)
                         .await
                         .map(Some);
                 }
@@ -454,7 +515,10 @@ impl Program {
                 t.committed = true;
             }
             if let Err(e) = session.commit().await {
-                return fail(session, false, e, &at(), trace).await.map(Some);
+                return self
+                    .fail(session, false, e, &at(), trace, stats)
+                    .await
+                    .map(Some);
             }
         }
         Ok(None)
@@ -549,30 +613,6 @@ async fn rollback(session: &mut Session, in_tx: bool) -> anyhow::Result<()> {
             .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
     }
     Ok(())
-}
-
-/// Classifies an error; an abort inside a transaction is rolled back before it is reported.
-async fn fail(
-    session: &mut Session,
-    in_tx: bool,
-    e: DbError,
-    at: &str,
-    trace: Option<&mut Trace>,
-) -> anyhow::Result<End> {
-    if let Some(t) = trace {
-        t.error = Some((e.code.clone(), e.message.clone()));
-        if let ErrorKind::Abort(class) = e.kind {
-            t.aborted = Some(class);
-        }
-    }
-    match e.kind {
-        ErrorKind::Abort(class) => {
-            rollback(session, in_tx).await?;
-            Ok(End::Aborted(class))
-        }
-        ErrorKind::ScenarioBug => Err(anyhow!("{at}: {e}")),
-        ErrorKind::Connection => Err(anyhow!("{at}: lost the connection: {e}")),
-    }
 }
 
 fn step_error(scenario: &Scenario, step: &Step, msg: &str) -> anyhow::Error {

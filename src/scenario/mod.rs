@@ -197,6 +197,23 @@ pub struct Strategy {
     /// Session settings of its clients, after the scenario's (`innodb_snapshot_isolation`).
     #[serde(default)]
     pub settings: Vec<(String, String)>,
+    /// SQL errors that end an operation as a business outcome, or retry it.
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+/// What a strategy makes of SQL errors by code (a SQLSTATE such as `23505`, or MariaDB's error
+/// number such as `1062`; the two never collide, so one table serves both engines). An error
+/// whose code is listed here is rolled back and becomes that outcome; any other error keeps its
+/// class, and one of class `other` is counted under its code.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnError {
+    /// Code -> the business outcome it means (`23P01` -> `room_taken`): counted as a rejection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reject: Vec<(String, String)>,
+    /// Codes that mean a concurrent change: the attempt counts as `conflict` and is retried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry: Vec<String>,
 }
 
 impl Strategy {

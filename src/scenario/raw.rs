@@ -159,6 +159,12 @@ pub struct RawStrategy {
     /// Session settings of this strategy's clients, after the scenario's own.
     #[serde(default)]
     pub settings: IndexMap<String, Spanned<String>>,
+    /// SQL error codes that are a business outcome: `{ "23P01" = "room_taken" }`.
+    #[serde(default)]
+    pub reject_on: IndexMap<String, Spanned<String>>,
+    /// SQL error codes that mean a concurrent change: retried, counted as `conflict`.
+    #[serde(default)]
+    pub retry_on: Option<Spanned<Vec<String>>>,
     pub step: Vec<Spanned<RawStep>>,
     /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
     #[serde(default)]

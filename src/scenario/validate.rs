@@ -139,6 +139,7 @@ pub fn validate(
         };
         let expect = expectations(&cx, &raw_s.expect, &key, &invariant_names)?;
         let steps = steps(&cx, &raw_s.step, &key, &known, &[])?;
+        let on_error = on_error(&cx, raw_s, &key)?;
         strategies.insert(
             name.clone(),
             Strategy {
@@ -154,6 +155,7 @@ pub fn validate(
                     &format!("{key}.settings"),
                     &params,
                 )?,
+                on_error,
             },
         );
     }
@@ -627,6 +629,49 @@ fn expectations(
             exps.push(e);
         }
         out.push((level, exps));
+    }
+    Ok(out)
+}
+
+/// `reject_on` and `retry_on`: codes are SQLSTATEs (five letters and digits) or MariaDB error
+/// numbers; a code is in one of them at most.
+fn on_error(cx: &Ctx, raw: &RawStrategy, key: &str) -> Result<OnError, ScenarioError> {
+    let code_ok = |c: &str| {
+        (c.len() == 5
+            && c.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+            || (!c.is_empty() && c.len() <= 5 && c.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let bad_code = |c: &str| {
+        format!(
+            "`{c}` is not an error code: expected a SQLSTATE like 23505 or 23P01 (PostgreSQL) or an error number like 1062 (MariaDB)"
+        )
+    };
+    let mut out = OnError::default();
+    for (code, outcome) in &raw.reject_on {
+        let k = format!("{key}.reject_on.{code}");
+        if !code_ok(code) {
+            return Err(cx.err(Some(outcome.span()), &k, bad_code(code)));
+        }
+        check_name(cx, outcome.get_ref(), &k, outcome.span())?;
+        out.reject.push((code.clone(), outcome.get_ref().clone()));
+    }
+    for code in raw.retry_on.iter().flat_map(|l| l.get_ref()) {
+        let span = raw.retry_on.as_ref().map(|l| l.span());
+        let k = format!("{key}.retry_on");
+        if !code_ok(code) {
+            return Err(cx.err(span, &k, bad_code(code)));
+        }
+        if out.reject.iter().any(|(c, _)| c == code) {
+            return Err(cx.err(
+                span,
+                &k,
+                format!(
+                    "`{code}` is also in reject_on: an error is an outcome or a retry, not both"
+                ),
+            ));
+        }
+        out.retry.push(code.clone());
     }
     Ok(out)
 }

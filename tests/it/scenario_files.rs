@@ -2,6 +2,7 @@
 //! name the file, the line and the key.
 
 use crate::support::{cell, invariant, json, run, run_json, scratch, stderr, stdout, write};
+use contention::outcome::Abort;
 
 pub const TINY: &str = r#"name = "tiny"
 summary = "a counter"
@@ -458,4 +459,126 @@ fn expect_declared_says_what_it_checked_and_where_nothing_was_declared() {
             && text.contains("expectations: nothing declared for inc@rr: not checked"),
         "{text}"
     );
+}
+
+const CALLBACKS: &str = r#"name = "callbacks"
+summary = "a payment notification delivered more than once"
+
+[setup]
+sql = "CREATE TABLE paid (id int PRIMARY KEY)"
+
+[draw]
+payment = { uniform = [1, 3] }
+
+[strategy.unmapped]
+summary = "a duplicate is an error"
+[[strategy.unmapped.step]]
+sql = "INSERT INTO paid (id) VALUES (:payment)"
+
+[strategy.mapped]
+summary = "a duplicate is the business outcome `already_paid`"
+reject_on = { "23505" = "already_paid", "1062" = "already_paid" }
+[[strategy.mapped.step]]
+sql = "INSERT INTO paid (id) VALUES (:payment)"
+
+[strategy.retried]
+summary = "a duplicate is retried (and keeps failing)"
+retry_on = ["23505", "1062"]
+[[strategy.retried.step]]
+sql = "INSERT INTO paid (id) VALUES (:payment)"
+
+[[invariant]]
+name = "too_many"
+anomaly = "none"
+explain = "never"
+sql = "SELECT count(*) - 3 FROM paid WHERE id > 3"
+"#;
+
+#[test]
+fn error_codes_are_outcomes_retries_or_counted_by_code_on_each_engine() {
+    let dir = scratch();
+    let p = write(&dir, "callbacks.toml", CALLBACKS);
+    let path = p.to_str().unwrap();
+    let (code, r) = run_json(&[
+        path,
+        "--engine",
+        "postgres,mariadb",
+        "--operations",
+        "12",
+        "--clients",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{}", json(&r));
+    for (engine, dup) in [("postgres", "23505"), ("mariadb", "1062")] {
+        let of = |s: &str| {
+            r.cells
+                .iter()
+                .find(|c| c.engine.name() == engine && c.strategy == s)
+                .unwrap_or_else(|| panic!("{engine} {s}: {}", json(&r)))
+        };
+        // Three payments, twelve deliveries: nine duplicates in each strategy.
+        let u = &of("unmapped").stats;
+        assert_eq!(
+            (u.committed, u.other_codes.get(dup)),
+            (3, Some(&9)),
+            "{engine}: {}",
+            json(&r)
+        );
+        let m = &of("mapped").stats;
+        assert_eq!(
+            (
+                m.committed,
+                m.rejected.get("already_paid"),
+                m.abort(Abort::Other)
+            ),
+            (3, Some(&9), 0),
+            "{engine}: {}",
+            json(&r)
+        );
+        let t = &of("retried").stats;
+        assert!(
+            t.committed == 3
+                && t.failed == 9
+                && t.abort(Abort::Conflict) > 9
+                && t.other_codes.is_empty(),
+            "{engine}: {}",
+            json(&r)
+        );
+    }
+    let out = run(&[
+        "run",
+        path,
+        "--operations",
+        "12",
+        "--clients",
+        "1",
+        "--strategy",
+        "unmapped",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("other errors by code, unmapped@rc: 23505 ×9"),
+        "{text}"
+    );
+    for (bad, needle) in [
+        (
+            "\"23505\" = \"already_paid\", ",
+            "`2350x` is not an error code",
+        ),
+        ("retry_on = [\"23505\", \"1062\"]", "is also in reject_on"),
+    ] {
+        let text = match bad {
+            b if b.starts_with("retry_on") => {
+                CALLBACKS.replace(b, "reject_on = { \"1062\" = \"x\" }\nretry_on = [\"1062\"]")
+            }
+            b => CALLBACKS.replace(b, "\"2350x\" = \"already_paid\", "),
+        };
+        let p = write(&dir, "bad.toml", &text);
+        let out = run(&["validate", p.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert!(
+            out.status.code() == Some(2) && err.contains(needle) && err.contains("bad.toml:"),
+            "{err}"
+        );
+    }
 }
