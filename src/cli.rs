@@ -80,6 +80,12 @@ pub enum Command {
     List,
     /// Show a scenario: its story, parameters, strategies with their SQL, invariants, expectations.
     Show(ShowArgs),
+    /// Write a commented starter scenario (a shared stock, three strategies, two invariants)
+    /// that validates and runs as it is: the quickest start on a scenario of your own.
+    #[command(
+        after_help = "Examples:\n  contention new stock                  writes ./stock.toml\n  contention new scenarios/my-shop.toml\n  contention run stock.toml --isolation all --expect declared\n\nAn existing file is never overwritten (exit 2)."
+    )]
+    New(NewArgs),
     /// Check scenario files without running them.
     Validate(ValidateArgs),
     /// Turn JSON results (runs, sweeps, replays) into one self-contained HTML page, or a
@@ -525,6 +531,13 @@ impl DbArgs {
 
 fn parse_engines(s: &str) -> Result<Engines, String> {
     crate::engine::EngineKind::parse_list(s).map(Engines)
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The scenario's name (written to NAME.toml here) or the path of the .toml file to write.
+    #[arg(value_name = "NAME|FILE.toml")]
+    pub target: String,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 
 mod anomalies;
 mod bench;
+mod new;
 mod progress;
 mod replay;
 mod report;
@@ -56,6 +57,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit
         Command::Bench(args) => bench::bench(args, out, err).await,
         Command::List => list(out),
         Command::Show(args) => show::show(&args, out),
+        Command::New(args) => new::new(&args.target, out),
         Command::Validate(args) => validate(&args.scenarios, out, err),
         Command::Report(args) => report::report(&args, out),
     };

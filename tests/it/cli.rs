@@ -234,3 +234,51 @@ fn a_refused_session_setting_is_named() {
     assert!(err.contains("deadlock_timeout = abc"), "{err}");
     assert!(err.contains("invalid value for parameter"), "{err}");
 }
+
+#[test]
+fn new_writes_a_starter_that_runs_its_declared_outcomes_on_both_engines() {
+    let dir = scratch();
+    let file = dir.path().join("shop").join("my-shop.toml");
+    let path = file.to_str().unwrap();
+    let out = run(&["new", path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("wrote {path}")));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("name = \"my-shop\""), "{text}");
+    // Never overwritten; a bad name is refused.
+    let again = run(&["new", path]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("exists: not overwritten"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    let bad = run(&["new", dir.path().join("my shop").to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("letters, digits"), "{}", stderr(&bad));
+    // It validates, and what it declares holds on both engines (naive oversells at rc).
+    assert!(run(&["validate", path]).status.success());
+    let (code, r) = run_json(&[
+        path,
+        "--isolation",
+        "all",
+        "--engine",
+        "postgres,mariadb",
+        "--expect",
+        "declared",
+    ]);
+    assert_eq!(code, 0, "{}", json(&r));
+    let e = r.expectations.as_ref().unwrap();
+    assert!(e.checked >= 18 && e.failed == 0, "{}", json(&r));
+    for engine in ["postgres", "mariadb"] {
+        let naive = r
+            .cells
+            .iter()
+            .find(|c| {
+                c.engine.name() == engine && c.strategy == "naive" && c.isolation.short() == "rc"
+            })
+            .unwrap();
+        assert!(invariant(naive, "oversold") > 0, "{engine}: {}", json(&r));
+    }
+}
