@@ -386,6 +386,22 @@ impl Server {
     }
 }
 
+/// A time's text with its fraction trimmed as the servers print it: `12:00:00.250000` ->
+/// `12:00:00.25`, `12:00:00.000000` -> `12:00:00`.
+pub(crate) fn trim_fraction(s: String) -> String {
+    match s.rsplit_once('.') {
+        Some((whole, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                whole.to_string()
+            } else {
+                format!("{whole}.{frac}")
+            }
+        }
+        None => s,
+    }
+}
+
 /// Integral decimals become integers (so `sum(balance) != 1000` compares like with like).
 pub(crate) fn decimal_value(d: rust_decimal::Decimal) -> Value {
     use rust_decimal::prelude::ToPrimitive;
