@@ -166,7 +166,13 @@ pub async fn replay(
     opts: &Options,
 ) -> anyhow::Result<Replay> {
     // The caller ends a replay on an interrupt by dropping it (and the run database with it).
-    crate::runner::reset(db, scenario, &tokio_util::sync::CancellationToken::new()).await?;
+    crate::runner::reset(
+        db,
+        scenario,
+        strategy,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await?;
     let mut settings = scenario.settings.clone();
     settings.extend(strategy.iter().flat_map(|s| s.settings.iter().cloned()));
     // Only a superuser may set deadlock_timeout; elsewhere the server's own value stands (and a

@@ -84,19 +84,21 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// Drops and recreates the run database's `public` schema and runs the setup scripts. `abort`
-/// ends it at once: a setup statement in flight is cancelled on the server, and the error is
-/// [`Interrupted`].
+/// Drops and recreates the run database's `public` schema and runs the setup scripts: the
+/// scenario's, then the strategy's own. `abort` ends it at once: a setup statement in flight is
+/// cancelled on the server, and the error is [`Interrupted`].
 pub async fn reset(
     db: &RunDatabase,
     scenario: &Scenario,
+    strategy: Option<&Strategy>,
     abort: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut admin = tokio::select! {
         admin = db.reset() => admin.map_err(|e| anyhow!("resetting the run database: {e}"))?,
         () = abort.cancelled() => return Err(Interrupted("resetting the run database").into()),
     };
-    for (label, sql) in &scenario.setup {
+    let own = strategy.map_or(&[][..], |s| &s.setup[..]);
+    for (label, sql) in scenario.setup.iter().chain(own) {
         let ran = tokio::select! {
             ran = admin.batch(sql) => Some(ran),
             () = abort.cancelled() => None,
@@ -132,7 +134,7 @@ pub async fn run_cell(
     settings: &Settings,
     abort: &CancellationToken,
 ) -> anyhow::Result<Outcome> {
-    reset(db, scenario, abort).await?;
+    reset(db, scenario, Some(strategy), abort).await?;
     // The scenario's session settings, then the strategy's own.
     let session: Vec<(String, String)> = scenario
         .settings

@@ -13,6 +13,7 @@ pub mod names;
 mod raw;
 mod schedule;
 pub mod sql;
+mod template;
 mod validate;
 
 use std::path::PathBuf;
@@ -200,6 +201,9 @@ pub struct Strategy {
     /// SQL errors that end an operation as a business outcome, or retry it.
     #[serde(default)]
     pub on_error: OnError,
+    /// Setup run after the scenario's for this strategy's cells: (label, rendered SQL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<(String, String)>,
 }
 
 /// What a strategy makes of SQL errors by code (a SQLSTATE such as `23505`, or MariaDB's error

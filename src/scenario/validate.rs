@@ -59,8 +59,10 @@ pub fn validate(
     })?;
     let cx = Ctx { src };
     super::dialect::resolve(&cx, &mut raw, engine)?;
+    super::template::expand(&cx, &mut raw)?;
 
     let params = params(&cx, &raw, overrides)?;
+    think_params(&cx, &mut raw, &params)?;
     let mut param_ctx = HashMapContext::new();
     for (name, p) in &params {
         param_ctx
@@ -68,22 +70,7 @@ pub fn validate(
             .expect("fresh context");
     }
 
-    // Setup SQL: files, then inline, with :param literals.
-    let mut setup = Vec::new();
-    for (i, file) in raw.setup.files.iter().enumerate() {
-        let key = format!("setup.files[{i}]");
-        let text = src
-            .read_relative(file.get_ref())
-            .map_err(|m| cx.err(Some(file.span()), &key, m))?;
-        let rendered = render_setup(&text, &params)
-            .map_err(|m| cx.err(Some(file.span()), &key, format!("{}: {m}", file.get_ref())))?;
-        setup.push((file.get_ref().clone(), rendered));
-    }
-    if let Some(sql) = &raw.setup.sql {
-        let rendered = render_setup(sql.get_ref(), &params)
-            .map_err(|m| cx.err(Some(sql.span()), "setup.sql", m))?;
-        setup.push(("setup.sql".to_string(), rendered));
-    }
+    let setup = setup_table(&cx, src, &raw.setup, "setup", &params)?;
     if setup.is_empty() {
         return Err(cx.err(
             None,
@@ -140,6 +127,10 @@ pub fn validate(
         let expect = expectations(&cx, &raw_s.expect, &key, &invariant_names)?;
         let steps = steps(&cx, &raw_s.step, &key, &known, &[])?;
         let on_error = on_error(&cx, raw_s, &key)?;
+        let own_setup = match &raw_s.setup {
+            None => Vec::new(),
+            Some(t) => setup_table(&cx, src, t.get_ref(), &format!("{key}.setup"), &params)?,
+        };
         strategies.insert(
             name.clone(),
             Strategy {
@@ -156,6 +147,7 @@ pub fn validate(
                     &params,
                 )?,
                 on_error,
+                setup: own_setup,
             },
         );
     }
@@ -631,6 +623,105 @@ fn expectations(
         out.push((level, exps));
     }
     Ok(out)
+}
+
+/// `think = ":name"`: the parameter's value, a duration (`"50ms"`) or a number of milliseconds,
+/// so think times and TTLs can be swept and overridden (`--param hold=200ms`).
+fn think_params(
+    cx: &Ctx,
+    raw: &mut RawScenario,
+    params: &IndexMap<String, Param>,
+) -> Result<(), ScenarioError> {
+    let mut lists: Vec<(String, &mut Vec<Spanned<RawStep>>)> = Vec::new();
+    for (n, t) in &mut raw.template {
+        lists.push((format!("template.{n}"), &mut t.get_mut().step));
+    }
+    for (n, s) in raw.strategy.iter_mut().flat_map(|s| s.get_mut()) {
+        lists.push((format!("strategy.{n}"), &mut s.get_mut().step));
+    }
+    for (n, a) in &mut raw.auditor {
+        lists.push((format!("auditor.{n}"), &mut a.get_mut().step));
+    }
+    for (n, s) in &mut raw.session {
+        lists.push((format!("session.{n}"), &mut s.get_mut().step));
+    }
+    for (list, steps) in lists {
+        for (i, step) in steps.iter_mut().enumerate() {
+            let key = format!("{list}.step[{}].think", i + 1);
+            think_param(cx, step.get_mut(), &key, params)?;
+        }
+    }
+    Ok(())
+}
+
+fn think_param(
+    cx: &Ctx,
+    step: &mut RawStep,
+    key: &str,
+    params: &IndexMap<String, Param>,
+) -> Result<(), ScenarioError> {
+    let Some(think) = &mut step.think else {
+        return Ok(());
+    };
+    let span = think.span();
+    let RawThink::Fixed(text) = think.get_mut() else {
+        return Ok(());
+    };
+    let Some(name) = text.strip_prefix(':') else {
+        return Ok(());
+    };
+    let value = match params.get(name).map(|p| &p.value) {
+        None => {
+            let known: Vec<&str> = params.keys().map(String::as_str).collect();
+            return Err(cx.err(
+                Some(span),
+                key,
+                format!(
+                    "`:{name}` is not a parameter (parameters: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        Some(Value::Int(ms)) if *ms >= 0 => format!("{ms}ms"),
+        Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => format!("{}ms", s.trim()),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(cx.err(
+                    Some(span),
+                    key,
+                    format!("`:{name}` is {other:?}: a think time parameter is a duration like \"50ms\" or a number of milliseconds"),
+                ));
+        }
+    };
+    *text = value;
+    Ok(())
+}
+
+/// A setup table's SQL: files, then inline, with :param literals; labelled for errors.
+fn setup_table(
+    cx: &Ctx,
+    src: &Source,
+    table: &RawSetup,
+    key: &str,
+    params: &IndexMap<String, Param>,
+) -> Result<Vec<(String, String)>, ScenarioError> {
+    let mut setup = Vec::new();
+    for (i, file) in table.files.iter().enumerate() {
+        let k = format!("{key}.files[{i}]");
+        let text = src
+            .read_relative(file.get_ref())
+            .map_err(|m| cx.err(Some(file.span()), &k, m))?;
+        let rendered = render_setup(&text, params)
+            .map_err(|m| cx.err(Some(file.span()), &k, format!("{}: {m}", file.get_ref())))?;
+        setup.push((file.get_ref().clone(), rendered));
+    }
+    if let Some(sql) = &table.sql {
+        let k = format!("{key}.sql");
+        let rendered =
+            render_setup(sql.get_ref(), params).map_err(|m| cx.err(Some(sql.span()), &k, m))?;
+        setup.push((k, rendered));
+    }
+    Ok(setup)
 }
 
 /// `reject_on` and `retry_on`: codes are SQLSTATEs (five letters and digits) or MariaDB error
