@@ -19,6 +19,7 @@ pub mod docker;
 pub mod local;
 pub mod mariadb;
 pub mod postgres;
+pub mod redis;
 
 use std::fmt;
 use std::future::Future;

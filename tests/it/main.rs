@@ -11,6 +11,7 @@ mod limits;
 mod mariadb_provisioning;
 mod matrix;
 mod provisioning;
+mod redis_locks;
 mod replay;
 mod report;
 mod scenario_files;
