@@ -47,3 +47,38 @@ fn locks_with_fencing_tokens_on_a_private_redis() {
         "redis-server {pid} still runs"
     );
 }
+
+#[test]
+fn a_private_redis_listens_on_no_tcp_port() {
+    let server = Ephemeral::start().expect("a private redis-server");
+    assert_eq!(
+        crate::support::tcp_listeners_of(server.pid().unwrap()),
+        Vec::<String>::new()
+    );
+    assert!(server.socket().starts_with(server.dir()));
+}
+
+/// Set for the child process of the sweep test: it starts a server and waits to be killed.
+const ORPHAN_CHILD: &str = "CONTENTION_TEST_REDIS_ORPHAN_CHILD";
+
+/// Only does something in the child process started by
+/// [`a_redis_left_by_a_killed_lab_is_swept_by_the_next_start`].
+#[test]
+fn orphan_child() {
+    if std::env::var_os(ORPHAN_CHILD).is_none() {
+        return;
+    }
+    let server = Ephemeral::start().expect("a private redis-server");
+    println!("orphan top: {}", server.dir().display());
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+#[test]
+fn a_redis_left_by_a_killed_lab_is_swept_by_the_next_start() {
+    crate::support::orphan_is_swept(
+        "redis_locks::orphan_child",
+        ORPHAN_CHILD,
+        || Ephemeral::start().expect("a private redis-server"),
+        |s| s.dir().to_path_buf(),
+    );
+}
