@@ -3,6 +3,7 @@
 //! MariaDB's provisioning.
 
 mod bench;
+mod builtins;
 mod cli;
 mod engines;
 mod experiments;

@@ -40,6 +40,10 @@ fn every_builtin_scenario_validates() {
         "write-skew",
         "aba",
         "deadlock",
+        "meeting-room",
+        "wallet-overdraft",
+        "duplicate-callback",
+        "job-queue",
     ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
@@ -98,6 +102,16 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
             "deadlock",
             &["unordered", "ordered", "nowait", "lock-timeout"],
         ),
+        (
+            "meeting-room",
+            &["naive", "lock-room", "exclusion", "serializable"],
+        ),
+        (
+            "wallet-overdraft",
+            &["naive", "guarded", "check-constraint"],
+        ),
+        ("duplicate-callback", &["naive", "unique", "on-conflict"]),
+        ("job-queue", &["naive", "for-update", "skip-locked"]),
     ];
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
