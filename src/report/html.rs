@@ -914,6 +914,7 @@ mod tests {
                 connections: None,
                 pipeline: true,
                 live: None,
+                history: None,
             },
             server: ServerInfo {
                 engine: crate::engine::EngineKind::Postgres,
@@ -942,6 +943,7 @@ mod tests {
                 }],
                 failures: Vec::new(),
                 interrupted: false,
+                history: None,
             }],
             notes: vec!["<note>".into()],
             interrupted: false,

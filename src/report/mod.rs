@@ -67,6 +67,20 @@ pub struct Cell {
     /// Expectations that did not hold (declared or from `--expect`).
     pub failures: Vec<String>,
     pub interrupted: bool,
+    /// The cell's recorded history (`--history`), if one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<CellHistory>,
+}
+
+/// Where a cell's history was written, and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellHistory {
+    /// The file, as written (relative to where the run started, if the flag was relative).
+    pub file: std::path::PathBuf,
+    /// The Elle workload (`adya check -m`): list-append or rw-register.
+    pub model: crate::scenario::HistoryModel,
+    /// Operations (invocations) in it.
+    pub operations: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +124,7 @@ impl Cell {
             invariants,
             failures: Vec::new(),
             interrupted: outcome.interrupted,
+            history: None,
         }
     }
 
@@ -256,6 +271,7 @@ pub fn settings_fields(s: &Settings) -> Vec<(&'static str, Option<String>)> {
         connections,
         pipeline,
         live: _,
+        history: _,
     } = s;
     let time = |d: &std::time::Duration| Some(humantime::format_duration(*d).to_string());
     vec![

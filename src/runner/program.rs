@@ -58,12 +58,19 @@ impl Slots {
 pub struct Vars {
     slots: Arc<Slots>,
     pub values: Vec<Option<Value>>,
+    /// The client's history log, when `--history` records one (steps with a `history`
+    /// annotation add their micro-operation to it).
+    pub history: Option<crate::history::Recorder>,
 }
 
 impl Vars {
     pub fn new(slots: Arc<Slots>) -> Vars {
         let values = vec![None; slots.len()];
-        Vars { slots, values }
+        Vars {
+            slots,
+            values,
+            history: None,
+        }
     }
 
     pub fn set(&mut self, slot: usize, v: Value) {
@@ -403,6 +410,15 @@ impl Program {
             vars.values[self.rows_slot] = Some(Value::Int(n));
             if let Some(t) = trace.as_deref_mut() {
                 t.result = Some(self.result_text(c, vars, n, returns_rows));
+            }
+            if let Some(h) = &step.history
+                && vars.history.is_some()
+            {
+                let key = h.key.eval(vars).map_err(|m| anyhow!("{}: {m}", expr_at("history.key")))?;
+                let value = h.value.eval(vars).map_err(|m| anyhow!("{}: {m}", expr_at("history.value")))?;
+                if let Some(r) = &mut vars.history {
+                    r.mop(h.f, &key, &value);
+                }
             }
         }
         if let Some(cond) = &step.reject_if
