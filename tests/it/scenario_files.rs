@@ -97,6 +97,8 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
             "deadlock",
             &["unordered", "ordered", "nowait", "lock-timeout"],
         ),
+        ("list-append", &["txn"]),
+        ("rw-register", &["txn"]),
     ];
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
