@@ -108,7 +108,10 @@ impl Sink {
 
     /// The merged history: one JSON object per event, ordered by time, indexed from 0.
     pub fn events(&self) -> Vec<Json> {
-        let logs = self.logs.lock().expect("a client panicked holding the history");
+        let logs = self
+            .logs
+            .lock()
+            .expect("a client panicked holding the history");
         // (time, process, sequence in the process, op, completion?)
         let mut order: Vec<(u64, u32, usize, &Op, bool)> = Vec::new();
         for (process, ops) in logs.iter() {
@@ -219,7 +222,10 @@ impl Drop for Recorder {
 fn scalar(v: &Value) -> Json {
     match v {
         Value::Int(i) => json!(i),
-        Value::String(s) => s.trim().parse::<i64>().map_or_else(|_| json!(s), |i| json!(i)),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_or_else(|_| json!(s), |i| json!(i)),
         Value::Empty => Json::Null,
         other => crate::scenario::expr::to_json(other),
     }
@@ -243,7 +249,10 @@ fn list(v: &Value) -> Json {
 
 /// The history file of one cell: `h.jsonl` -> `h.STRATEGY.LEVEL.ENGINE.jsonl`.
 pub fn cell_path(base: &Path, strategy: &str, level: Isolation, engine: EngineKind) -> PathBuf {
-    tagged(base, &format!("{strategy}.{}.{}", level.short(), engine.name()))
+    tagged(
+        base,
+        &format!("{strategy}.{}.{}", level.short(), engine.name()),
+    )
 }
 
 /// `h.jsonl` with a tag before the extension: `h.TAG.jsonl` (a sweep's point: `clients=8`).
@@ -275,7 +284,11 @@ mod tests {
             a.invoke();
             a.mop(MopKind::Append, &Value::Int(1), &Value::Int(11));
             b.invoke();
-            b.mop(MopKind::Read, &Value::Int(1), &Value::String("11,12".into()));
+            b.mop(
+                MopKind::Read,
+                &Value::Int(1),
+                &Value::String("11,12".into()),
+            );
             a.complete(Completion::Ok);
             b.complete(Completion::Fail);
             b.invoke();

@@ -84,7 +84,12 @@ fn run_checked(
                 c.engine.name()
             ))
         );
-        assert!(h.operations > 50, "{}: {} operations", c.label(), h.operations);
+        assert!(
+            h.operations > 50,
+            "{}: {} operations",
+            c.label(),
+            h.operations
+        );
         verdicts.push((c.isolation.short().to_string(), check(&h.file, model)));
     }
     // Disagreements are shown, whatever the assertions below make of them.
@@ -95,7 +100,11 @@ fn run_checked(
             writer_damage(c),
             aborts(c, "serialization"),
             aborts(c, "deadlock"),
-            if c.failures.is_empty() { "hold".to_string() } else { format!("fail: {:?}", c.failures) }
+            if c.failures.is_empty() {
+                "hold".to_string()
+            } else {
+                format!("fail: {:?}", c.failures)
+            }
         );
     }
     (code, report, verdicts)
@@ -130,9 +139,18 @@ fn has_prefix(found: &BTreeSet<String>, prefix: &str) -> bool {
 fn list_append_on_postgres_checks_as_each_level_promises() {
     let dir = scratch();
     let (code, report, v) = run_checked("list-append", "postgres", "list-append", &dir);
-    assert_eq!(code, 0, "the declared expectations hold: {}", json(&report.cells));
+    assert_eq!(
+        code,
+        0,
+        "the declared expectations hold: {}",
+        json(&report.cells)
+    );
     // serializable: valid at serializable.
-    assert!(at(&v, "serializable").is_empty(), "{:?}", at(&v, "serializable"));
+    assert!(
+        at(&v, "serializable").is_empty(),
+        "{:?}",
+        at(&v, "serializable")
+    );
     // repeatable read is snapshot isolation: write skew (G2-item), nothing weaker.
     let rr = at(&v, "rr");
     assert!(has(rr, "G2-item"), "{rr:?}");
@@ -151,11 +169,19 @@ fn list_append_on_postgres_checks_as_each_level_promises() {
     // its list) sees the final state, which server-side appends never damage, so it reports no
     // anomaly at rc and rr, where adya names cycles among the reads.
     for level in ["rr", "serializable"] {
-        assert!(aborts(cell_at(&report, level), "serialization") > 0, "{level}");
+        assert!(
+            aborts(cell_at(&report, level), "serialization") > 0,
+            "{level}"
+        );
     }
     assert_eq!(aborts(cell_at(&report, "rc"), "serialization"), 0);
     for c in &report.cells {
-        assert_eq!(writer_damage(c), 0, "the lab's invariant at {}", c.isolation);
+        assert_eq!(
+            writer_damage(c),
+            0,
+            "the lab's invariant at {}",
+            c.isolation
+        );
     }
 }
 
@@ -163,15 +189,27 @@ fn list_append_on_postgres_checks_as_each_level_promises() {
 fn list_append_on_mariadb_checks_as_mariadb_behaves() {
     let dir = scratch();
     let (code, report, v) = run_checked("list-append", "mariadb", "list-append", &dir);
-    assert_eq!(code, 0, "the declared expectations hold: {}", json(&report.cells));
-    assert!(at(&v, "serializable").is_empty(), "{:?}", at(&v, "serializable"));
+    assert_eq!(
+        code,
+        0,
+        "the declared expectations hold: {}",
+        json(&report.cells)
+    );
+    assert!(
+        at(&v, "serializable").is_empty(),
+        "{:?}",
+        at(&v, "serializable")
+    );
     // MariaDB's REPEATABLE READ is not snapshot isolation: a waiting UPDATE goes on with the
     // latest committed row, so read skew and lost updates show as at READ COMMITTED.
     for level in ["rc", "rr"] {
         let found = at(&v, level);
         assert!(has_prefix(found, "G-single"), "{level}: {found:?}");
         assert!(has(found, "lost-update"), "{level}: {found:?}");
-        assert!(!has_prefix(found, "G0") && !has_prefix(found, "G1"), "{level}: {found:?}");
+        assert!(
+            !has_prefix(found, "G0") && !has_prefix(found, "G1"),
+            "{level}: {found:?}"
+        );
     }
     // READ UNCOMMITTED: reads of writes that were later rolled back or overwritten.
     let ru = at(&v, "ru");
@@ -179,10 +217,19 @@ fn list_append_on_mariadb_checks_as_mariadb_behaves() {
     // The lab: no refused writers below serializable (1213 deadlocks only), none of its
     // invariant's damage anywhere, where adya finds cycles at ru, rc and rr.
     for level in ["rc", "rr"] {
-        assert_eq!(aborts(cell_at(&report, level), "serialization"), 0, "{level}");
+        assert_eq!(
+            aborts(cell_at(&report, level), "serialization"),
+            0,
+            "{level}"
+        );
     }
     for c in &report.cells {
-        assert_eq!(writer_damage(c), 0, "the lab's invariant at {}", c.isolation);
+        assert_eq!(
+            writer_damage(c),
+            0,
+            "the lab's invariant at {}",
+            c.isolation
+        );
     }
 }
 
@@ -190,12 +237,24 @@ fn list_append_on_mariadb_checks_as_mariadb_behaves() {
 fn rw_register_on_postgres_is_valid_at_serializable_only() {
     let dir = scratch();
     let (code, report, v) = run_checked("rw-register", "postgres", "rw-register", &dir);
-    assert_eq!(code, 0, "the declared expectations hold: {}", json(&report.cells));
-    assert!(at(&v, "serializable").is_empty(), "{:?}", at(&v, "serializable"));
+    assert_eq!(
+        code,
+        0,
+        "the declared expectations hold: {}",
+        json(&report.cells)
+    );
+    assert!(
+        at(&v, "serializable").is_empty(),
+        "{:?}",
+        at(&v, "serializable")
+    );
     // Registers hide their history, so adya infers less than from lists: only what shows
     // reliably is asserted.
     let rr = at(&v, "rr");
-    assert!(!has(rr, "lost-update") && !has_prefix(rr, "G-single"), "{rr:?}");
+    assert!(
+        !has(rr, "lost-update") && !has_prefix(rr, "G-single"),
+        "{rr:?}"
+    );
     assert!(!at(&v, "rc").is_empty(), "rc: no anomaly found");
 }
 
@@ -228,20 +287,72 @@ sql = "SELECT 0"
     let out = run(&["validate", p.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     for (from, to, needle) in [
+        ("f = \"r\"", "f = \"w\"", "tiny.toml:11:"),
         (
             "f = \"r\"",
             "f = \"w\"",
-            "tiny.toml:11:",
+            "key `strategy.s.step[1].history.f`",
         ),
-        ("f = \"r\"", "f = \"w\"", "key `strategy.s.step[1].history.f`"),
-        ("f = \"r\"", "f = \"w\"", "a list-append history has append or r"),
-        ("model = \"list-append\"", "model = \"bank\"", "key `history.model`"),
+        (
+            "f = \"r\"",
+            "f = \"w\"",
+            "a list-append history has append or r",
+        ),
+        (
+            "model = \"list-append\"",
+            "model = \"bank\"",
+            "key `history.model`",
+        ),
         ("value = \"v\"", "value = \"v +\"", "history.value"),
-        ("[history]\nmodel = \"list-append\"\n", "", "needs the scenario's `[history] model"),
+        (
+            "[history]\nmodel = \"list-append\"\n",
+            "",
+            "needs the scenario's `[history] model",
+        ),
     ] {
         let p = write(&dir, "tiny.toml", &base.replacen(from, to, 1));
         let out = run(&["validate", p.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{to}: {}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{needle:?} in {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{needle:?} in {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_replayed_write_skew_is_the_g2_item_adya_names() {
+    let dir = scratch();
+    let base = dir.path().join("r.jsonl");
+    let out = run(&[
+        "replay",
+        "list-append",
+        "--isolation",
+        "all",
+        "--history",
+        base.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (level, expected) in [
+        ("rc", &["G2-item"][..]),
+        ("rr", &["G2-item"][..]),
+        ("serializable", &[][..]),
+    ] {
+        let file = dir.path().join(format!("r.txn.{level}.postgres.jsonl"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Two sessions, two processes; serializable retries b's aborted attempt as its own
+        // invoke/fail pair.
+        assert!(
+            text.contains("\"process\":0") && text.contains("\"process\":1"),
+            "{text}"
+        );
+        let found = check(&file, "list-append");
+        let want: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+        assert_eq!(found, want, "{level}: {text}");
+        if level == "serializable" {
+            assert!(text.contains("\"type\":\"fail\""), "{text}");
+        }
     }
 }
