@@ -3,6 +3,10 @@
 //! that the scenario's `history` step annotations name, for an independent checker (`adya
 //! check`, `elle-cli`).
 //!
+//! Besides Elle's keys, each event carries `steps`: for each micro-operation, the number (from
+//! 1) of the scenario step that did it, so a report can show a checker's transactions as the
+//! lab's own steps (checkers ignore keys they do not know).
+//!
 //! Each client records into its own [`Recorder`] (no locks, nothing shared while it runs); when
 //! the client ends, its log joins the cell's [`Sink`], which merges the logs by time and writes
 //! one JSON line per event. A run without `--history` creates no recorder and does no work here.
@@ -48,6 +52,8 @@ struct Mop {
     f: MopKind,
     key: Json,
     value: Json,
+    /// The step that did it (from 1, as schedules number them).
+    step: u32,
 }
 
 impl Mop {
@@ -125,6 +131,7 @@ impl Sink {
             .into_iter()
             .enumerate()
             .map(|(index, (time, process, _, op, done))| {
+                let steps: Vec<u32> = op.mops.iter().map(|m| m.step).collect();
                 let (kind, value): (&str, Vec<Json>) = match (done, op.how) {
                     (false, _) => ("invoke", op.mops.iter().map(Mop::invoked).collect()),
                     (true, Completion::Ok) => ("ok", op.mops.iter().map(Mop::completed).collect()),
@@ -137,6 +144,7 @@ impl Sink {
                     "f": "txn",
                     "time": time,
                     "value": value,
+                    "steps": steps,
                 })
             })
             .collect()
@@ -179,8 +187,9 @@ impl Recorder {
         self.open = Some((self.sink.now(), Vec::new()));
     }
 
-    /// A step of the attempt did `f` on `key` with `value` (for a read: the column read).
-    pub fn mop(&mut self, f: MopKind, key: &Value, value: &Value) {
+    /// Step `step` (from 1) of the attempt did `f` on `key` with `value` (for a read: the column
+    /// read).
+    pub fn mop(&mut self, step: usize, f: MopKind, key: &Value, value: &Value) {
         let Some((_, mops)) = &mut self.open else {
             return;
         };
@@ -192,6 +201,7 @@ impl Recorder {
             f,
             key: scalar(key),
             value,
+            step: step as u32,
         });
     }
 
@@ -282,7 +292,7 @@ mod tests {
             let mut a = sink.recorder();
             let mut b = sink.recorder();
             a.invoke();
-            a.mop(MopKind::Append, &Value::Int(1), &Value::Int(11));
+            a.mop(1, MopKind::Append, &Value::Int(1), &Value::Int(11));
             b.invoke();
             b.mop(
                 MopKind::Read,
@@ -292,7 +302,7 @@ mod tests {
             a.complete(Completion::Ok);
             b.complete(Completion::Fail);
             b.invoke();
-            b.mop(MopKind::Read, &Value::Int(2), &Value::Empty);
+            b.mop(2, MopKind::Read, &Value::Int(2), &Value::Empty);
             // b is dropped with an open attempt: info.
         }
         let ev = sink.events();

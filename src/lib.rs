@@ -21,6 +21,7 @@
 //! - [`replay`]: deterministic schedules: session tasks, lock-wait detection, timelines.
 //! - [`stats`]: per-client counters and HDR latency histograms, merged with `+=`.
 //! - [`check`]: invariants measured after a run.
+//! - [`checker`]: an independent history checker (adya, elle-cli) run on a recorded history.
 //! - [`history`]: Elle-format histories (`--history`): per-client recorders merged per cell.
 //! - [`expect`]: expectations per cell (`no-anomalies`, `aborts:serialization`, `aborts<=5%`, ...).
 //! - [`report`]: table, Markdown, CSV and JSON; sweeps' points; comparisons of result files.
@@ -29,6 +30,7 @@
 //! - [`isolation`], [`outcome`]: isolation levels; the abort classes the report counts.
 
 pub mod check;
+pub mod checker;
 pub mod cli;
 pub mod command;
 pub mod engine;

@@ -376,7 +376,7 @@ impl Program {
             // A write is recorded before it is sent: if the attempt is cut while its COMMIT
             // (pipelined with it) is in flight, the history's `info` still names it.
             if step.history.as_ref().is_some_and(|h| h.f != MopKind::Read) {
-                self.record(step, vars)?;
+                self.record(index, step, vars)?;
             }
             let exchange = Exchange {
                 statement: index,
@@ -417,7 +417,7 @@ impl Program {
                 t.result = Some(self.result_text(c, vars, n, returns_rows));
             }
             if step.history.as_ref().is_some_and(|h| h.f == MopKind::Read) {
-                self.record(step, vars)?;
+                self.record(index, step, vars)?;
             }
         }
         if let Some(cond) = &step.reject_if
@@ -464,7 +464,7 @@ impl Program {
     }
 
     /// Adds the step's micro-operation to the client's history log, if one is recorded.
-    fn record(&self, step: &Step, vars: &mut Vars) -> anyhow::Result<()> {
+    fn record(&self, index: usize, step: &Step, vars: &mut Vars) -> anyhow::Result<()> {
         let (Some(h), Some(_)) = (&step.history, &vars.history) else {
             return Ok(());
         };
@@ -478,7 +478,7 @@ impl Program {
             .eval(vars)
             .map_err(|m| anyhow!("{}: {m}", at("history.value")))?;
         if let Some(r) = &mut vars.history {
-            r.mop(h.f, &key, &value);
+            r.mop(index + 1, h.f, &key, &value);
         }
         Ok(())
     }
