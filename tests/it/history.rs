@@ -183,6 +183,26 @@ fn list_append_on_postgres_checks_as_each_level_promises() {
             c.isolation
         );
     }
+
+    // The HTML report runs adya on each history and shows its verdict and the anomalies'
+    // transactions as the lab's steps.
+    let doc = write(&dir, "run.json", &serde_json::to_string(&report).unwrap());
+    let page = dir.path().join("run.html");
+    let out = run(&[
+        "report",
+        doc.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h3>Histories</h3>"), "{html}");
+    assert!(html.contains("adya: <span class=\"verdict prevented\">valid: serializable"));
+    assert!(html.contains("not serializable: G2-item"), "rr");
+    assert!(
+        html.contains("SELECT v FROM lists WHERE k = :k"),
+        "the lab's steps"
+    );
 }
 
 #[test]
