@@ -106,6 +106,9 @@ struct Op {
     mops: Vec<Mop>,
 }
 
+/// Process ids of clients that are not writers (auditors) start here.
+pub const OTHER_PROCESSES: u32 = 1_000_000;
+
 /// Where the clients of one cell leave their logs.
 #[derive(Debug)]
 pub struct Sink {
@@ -125,11 +128,14 @@ impl Sink {
         }
     }
 
-    /// A recorder for one client, under a process id of its own.
-    pub fn recorder(self: &std::sync::Arc<Self>) -> Recorder {
+    /// A recorder for one client, under a process id of its own: `process` (a writer's client
+    /// number, a replay session's index), or else one from [`OTHER_PROCESSES`] on (auditors).
+    pub fn recorder(self: &std::sync::Arc<Self>, process: Option<u32>) -> Recorder {
         Recorder {
             sink: self.clone(),
-            process: self.next_process.fetch_add(1, Ordering::Relaxed),
+            process: process.unwrap_or_else(|| {
+                OTHER_PROCESSES + self.next_process.fetch_add(1, Ordering::Relaxed)
+            }),
             ops: Vec::new(),
             open: None,
         }
@@ -330,8 +336,8 @@ mod tests {
     fn events_pair_and_order() {
         let sink = Arc::new(Sink::new(HistoryModel::ListAppend));
         {
-            let mut a = sink.recorder();
-            let mut b = sink.recorder();
+            let mut a = sink.recorder(Some(0));
+            let mut b = sink.recorder(Some(1));
             a.invoke();
             a.mop(1, MopKind::Append, &Value::Int(1), &Value::Int(11));
             b.invoke();
@@ -390,7 +396,7 @@ mod tests {
             .map(|_| {
                 let sink = sink.clone();
                 std::thread::spawn(move || {
-                    let mut r = sink.recorder();
+                    let mut r = sink.recorder(None);
                     let list = Value::String("1,2,3,4,5,6,7,8,9,10".into());
                     let t = Instant::now();
                     for op in 0..per_client as i64 {

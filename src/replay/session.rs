@@ -106,7 +106,7 @@ impl Handle {
                 vars.set(slot, v.clone());
             }
         }
-        vars.history = s.history.as_ref().map(|h| h.recorder());
+        vars.history = s.history.as_ref().map(|h| h.recorder(Some(s.index as u32)));
         let (commands, mut inbox) = mpsc::unbounded_channel();
         let (outbox, reports) = mpsc::unbounded_channel();
         let program = s.program.clone();

@@ -113,7 +113,11 @@ async fn operate(
     let slot = |n: &str| shared.slots.get(n).expect("built-in slot");
     let (client_slot, op_slot, try_slot) = (slot("client"), slot("op"), slot("try"));
     vars.set(client_slot, Value::Int(index.into()));
-    vars.history = shared.history.as_ref().map(|h| h.recorder());
+    // A writer's process is its client number (as `client` in its steps); auditors get others.
+    vars.history = shared
+        .history
+        .as_ref()
+        .map(|h| h.recorder((seed_stream == 1).then_some(index)));
     let mut rng = StdRng::seed_from_u64(
         shared.seed
             ^ seed_stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
