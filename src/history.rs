@@ -3,8 +3,8 @@
 //! that the scenario's `history` step annotations name, for an independent checker (`adya
 //! check`, `elle-cli`).
 //!
-//! Besides Elle's keys, each event carries `steps`: for each micro-operation, the number (from
-//! 1) of the scenario step that did it, so a report can show a checker's transactions as the
+//! Besides Elle's keys, each event carries `steps`: for each micro-operation, the number of the
+//! scenario step that did it (from 1), so a report can show a checker's transactions as the
 //! lab's own steps (checkers ignore keys they do not know).
 //!
 //! Each client records into its own [`Recorder`] (no locks, nothing shared while it runs); when

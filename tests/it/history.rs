@@ -376,3 +376,29 @@ fn a_replayed_write_skew_is_the_g2_item_adya_names() {
         }
     }
 }
+
+#[test]
+fn a_sweep_writes_one_history_per_point() {
+    let dir = scratch();
+    let base = dir.path().join("h.jsonl");
+    let out = run(&[
+        "sweep",
+        "list-append",
+        "--vary",
+        "clients=2,4",
+        "--isolation",
+        "serializable",
+        "--duration",
+        "500ms",
+        "--history",
+        base.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for clients in [2, 4] {
+        let file = dir.path().join(format!(
+            "h.clients={clients}.txn.serializable.postgres.jsonl"
+        ));
+        assert!(check(&file, "list-append").is_empty(), "{}", file.display());
+    }
+}
