@@ -52,7 +52,7 @@ pub struct RawScenario {
     pub history: Option<Spanned<RawHistory>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHistory {
     /// `list-append` or `rw-register`.
@@ -60,7 +60,7 @@ pub struct RawHistory {
 }
 
 /// A step's meaning in a recorded history: `{ f = "append", key = "k1", value = "..." }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStepHistory {
     /// `append`, `r` or `w`.
