@@ -4,6 +4,10 @@
 //! ([`Document`]). Inline CSS, plots inlined as SVG, no scripts and no network fetches: the file
 //! can be mailed, archived or opened offline.
 //!
+//! A run whose cells recorded histories also shows what an independent checker said of each
+//! (run beforehand by the `report` command, see [`crate::checker`]): its verdict, the anomalies
+//! it named, and their transactions as the scenario's steps.
+//!
 //! Every piece of text taken from a document is escaped. Rendering only: this module reads the
 //! typed documents and must not run anything.
 
