@@ -44,6 +44,8 @@ pub struct Options {
     /// A step that neither finishes nor waits for a lock within this is an error.
     pub step_timeout: Duration,
     pub max_tries: u32,
+    /// Record the sessions' history (`--history`; the scenario declares `[history] model`).
+    pub history: bool,
 }
 
 /// One row of a timeline.
@@ -154,6 +156,10 @@ pub struct Replay {
     pub ends: Vec<SessionEnd>,
     pub invariants: Vec<Measured>,
     pub verdict: Verdict,
+    /// The sessions' history log, when recorded (written by the command, not part of the
+    /// document).
+    #[serde(skip)]
+    pub history: Option<std::sync::Arc<crate::history::Sink>>,
 }
 
 /// Runs one schedule on a freshly reset run database.
@@ -199,6 +205,10 @@ pub async fn replay(
     let (programs, slots) = Program::compile(&mut first, scenario, &roles, &extra).await?;
     drop(first);
     let level = strategy.and_then(|s| s.isolation).unwrap_or(isolation);
+    let history = scenario
+        .history
+        .filter(|_| opts.history)
+        .map(|m| std::sync::Arc::new(crate::history::Sink::new(m)));
     let mut handles = Vec::new();
     for (index, (session, program)) in scenario.sessions.iter().zip(programs).enumerate() {
         let conn = db.session(&settings).await?;
@@ -214,6 +224,7 @@ pub async fn replay(
             slots: slots.clone(),
             seed: opts.seed,
             isolation: level,
+            history: history.clone(),
         };
         handles.push(Handle::start(conn, setup).await?);
     }
@@ -300,6 +311,7 @@ pub async fn replay(
         ends,
         invariants,
         verdict,
+        history,
     })
 }
 

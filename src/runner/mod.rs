@@ -53,6 +53,10 @@ pub struct Settings {
     /// Live counters for progress displays (not part of the results).
     #[serde(skip)]
     pub live: Option<Arc<Live>>,
+    /// `--history FILE.jsonl`: record each cell's history (written next to it, one file per
+    /// cell, see [`crate::history::cell_path`]).
+    #[serde(skip)]
+    pub history: Option<std::path::PathBuf>,
 }
 
 /// Commits and aborted attempts so far, updated by the writers as they go (relaxed atomics:
@@ -70,6 +74,8 @@ pub struct Outcome {
     pub auditors: Vec<(String, Stats)>,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// The clients' history logs, when recorded.
+    pub history: Option<Arc<crate::history::Sink>>,
 }
 
 /// A wait that an interrupt (SIGINT, SIGTERM) ended, and what it was doing.
@@ -183,6 +189,11 @@ pub async fn run_cell(
     // Cancelled by an interrupt, or a grace after the deadline: clients abandon (and cut) the
     // attempt in flight.
     let halt = abort.child_token();
+    let history = settings
+        .history
+        .as_ref()
+        .and(scenario.history)
+        .map(|m| Arc::new(crate::history::Sink::new(m)));
     let shared = Arc::new(Shared {
         slots,
         draws,
@@ -191,6 +202,7 @@ pub async fn run_cell(
         barrier: barrier.clone(),
         abort: halt.clone(),
         interrupt: abort.clone(),
+        history: history.clone(),
     });
 
     let framing = Framing {
@@ -341,6 +353,7 @@ pub async fn run_cell(
         auditors: auditor_stats,
         elapsed,
         interrupted: abort.is_cancelled(),
+        history,
     })
 }
 

@@ -49,6 +49,29 @@ pub struct RawScenario {
     /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
     #[serde(default)]
     pub on: IndexMap<String, Spanned<RawOn>>,
+    /// `[history] model = "list-append"`: the steps' `history` annotations form this Elle
+    /// workload's micro-operations.
+    #[serde(default)]
+    pub history: Option<Spanned<RawHistory>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    /// `list-append` or `rw-register`.
+    pub model: Spanned<String>,
+}
+
+/// A step's meaning in a recorded history: `{ f = "append", key = "k1", value = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStepHistory {
+    /// `append`, `r` or `w`.
+    pub f: Spanned<String>,
+    /// An expression over the step's variables: the key.
+    pub key: Spanned<String>,
+    /// An expression: the value appended or written, or (for `r`) the column read.
+    pub value: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +249,9 @@ pub struct RawStep {
     pub think: Option<Spanned<RawThink>>,
     #[serde(default)]
     pub commit: Option<bool>,
+    /// What the step means in a recorded history (`--history`): one micro-operation.
+    #[serde(default)]
+    pub history: Option<Spanned<RawStepHistory>>,
     /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
     #[serde(default)]
     pub on: IndexMap<String, Spanned<RawOn>>,

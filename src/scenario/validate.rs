@@ -17,6 +17,8 @@ use super::*;
 
 pub(super) struct Ctx<'a> {
     src: &'a Source,
+    /// `[history] model`, which steps' `history` annotations must fit.
+    history: Option<HistoryModel>,
 }
 
 impl Ctx<'_> {
@@ -57,7 +59,25 @@ pub fn validate(
         }
         err
     })?;
-    let cx = Ctx { src };
+    let history = match &raw.history {
+        None => None,
+        Some(h) => {
+            let m = h.get_ref().model.get_ref();
+            Some(match m.as_str() {
+                "list-append" => HistoryModel::ListAppend,
+                "rw-register" => HistoryModel::RwRegister,
+                other => {
+                    return Err(ScenarioError::new(
+                        &src.path,
+                        format!("`{other}`: expected list-append or rw-register"),
+                    )
+                    .at(&src.text, Some(h.get_ref().model.span()))
+                    .key("history.model"));
+                }
+            })
+        }
+    };
+    let cx = Ctx { src, history };
     super::dialect::resolve(&cx, &mut raw, engine)?;
     super::template::expand(&cx, &mut raw)?;
 
@@ -219,6 +239,7 @@ pub fn validate(
         strategies,
         auditors,
         invariants,
+        history,
     })
 }
 
@@ -924,6 +945,7 @@ pub(super) fn steps(
             },
         };
         let commit = r.commit.unwrap_or(false);
+        let history = step_history(cx, r, &key, known)?;
         if sql.is_none()
             && reject_if.is_none()
             && retry_if.is_none()
@@ -968,9 +990,72 @@ pub(super) fn steps(
             flag,
             think,
             commit,
+            history,
         });
     }
     Ok(out)
+}
+
+/// A step's `history` annotation: its function fits `[history] model`, its key and value are
+/// expressions, and the step has SQL (the micro-operation is what that statement did).
+fn step_history(
+    cx: &Ctx,
+    r: &RawStep,
+    key: &str,
+    known: &HashSet<String>,
+) -> Result<Option<StepHistory>, ScenarioError> {
+    let Some(h) = &r.history else { return Ok(None) };
+    let k = format!("{key}.history");
+    let Some(model) = cx.history else {
+        return Err(cx.err(
+            Some(h.span()),
+            &k,
+            "a step's `history` needs the scenario's `[history] model = \"list-append\"` (or \"rw-register\")",
+        ));
+    };
+    if r.sql.is_none() {
+        return Err(cx.err(
+            Some(h.span()),
+            &k,
+            "`history` says what the step's statement did: the step needs `sql`",
+        ));
+    }
+    let h = h.get_ref();
+    let f = match (h.f.get_ref().as_str(), model) {
+        ("r", _) => MopKind::Read,
+        ("append", HistoryModel::ListAppend) => MopKind::Append,
+        ("w", HistoryModel::RwRegister) => MopKind::Write,
+        (other, model) => {
+            let allowed = match model {
+                HistoryModel::ListAppend => "append or r",
+                HistoryModel::RwRegister => "w or r",
+            };
+            return Err(cx.err(
+                Some(h.f.span()),
+                &format!("{k}.f"),
+                format!("`{other}`: a {} history has {allowed}", model.name()),
+            ));
+        }
+    };
+    let expr = |field: &Spanned<String>, name: &str| -> Result<Expr, ScenarioError> {
+        let at = format!("{k}.{name}");
+        let e = Expr::parse(field.get_ref()).map_err(|m| cx.err(Some(field.span()), &at, m))?;
+        for v in e.variables() {
+            if !known.contains(v) && !is_identifier(v) {
+                return Err(cx.err(
+                    Some(field.span()),
+                    &at,
+                    format!("`{v}` is not a variable name"),
+                ));
+            }
+        }
+        Ok(e)
+    };
+    Ok(Some(StepHistory {
+        f,
+        key: expr(&h.key, "key")?,
+        value: expr(&h.value, "value")?,
+    }))
 }
 
 fn invariants(

@@ -8,6 +8,7 @@ mod cli;
 mod engines;
 mod experiments;
 mod fuzz;
+mod history;
 mod limits;
 mod mariadb_provisioning;
 mod matrix;

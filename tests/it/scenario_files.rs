@@ -112,6 +112,8 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
         ),
         ("duplicate-callback", &["naive", "unique", "on-conflict"]),
         ("job-queue", &["naive", "for-update", "skip-locked"]),
+        ("list-append", &["txn"]),
+        ("rw-register", &["txn"]),
     ];
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
