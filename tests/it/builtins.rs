@@ -9,7 +9,7 @@ use contention::replay::{Kind as EventKind, Replay};
 use contention::report::document::Document;
 use contention::report::{Cell, RunReport};
 
-use crate::support::{document, invariant, json, run, run_json, stderr, writer_damage};
+use crate::support::{document, invariant, json, run, run_json, stderr, stdout, writer_damage};
 
 const PG: EngineKind = EngineKind::Postgres;
 const MARIADB: EngineKind = EngineKind::Mariadb;
@@ -154,6 +154,72 @@ fn waited(r: &Replay, session: &str) -> bool {
     r.events
         .iter()
         .any(|e| e.session == session && matches!(e.kind, EventKind::Waits { .. }))
+}
+
+/// `contention show NAME --engine ENGINE --format json`: the resolved scenario.
+fn shown(name: &str, engine: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["show", name, "--engine", engine, "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("show's JSON")
+}
+
+/// What a strategy runs: each step's name and SQL.
+fn steps_of(s: &serde_json::Value, strategy: &str) -> Vec<(serde_json::Value, serde_json::Value)> {
+    s["strategies"][strategy]["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps of {strategy}"))
+        .iter()
+        .map(|st| (st["name"].clone(), st["sql"].clone()))
+        .collect()
+}
+
+/// The built-ins keep one set of tables: a strategy that relies on a constraint runs the naive
+/// steps (the same templates) with the constraint added by its own setup on each engine, which
+/// the naive strategy never gets; job-queue's job time is a parameter.
+#[test]
+fn constraint_strategies_run_the_naive_steps_under_their_own_setup() {
+    for engine in ["postgres", "mariadb"] {
+        for (name, safe) in [
+            ("wallet-overdraft", "check-constraint"),
+            ("duplicate-callback", "unique"),
+        ] {
+            let s = shown(name, engine, &[]);
+            assert_eq!(
+                steps_of(&s, "naive"),
+                steps_of(&s, safe),
+                "{name} on {engine}"
+            );
+            assert!(
+                s["strategies"]["naive"].get("setup").is_none(),
+                "{name}: naive has no setup of its own"
+            );
+            let setup = s["strategies"][safe]["setup"].to_string();
+            let want = if name == "wallet-overdraft" {
+                "CHECK (balance >= 0)"
+            } else {
+                "UNIQUE (callback_id)"
+            };
+            assert!(setup.contains(want), "{name}:{safe} on {engine}: {setup}");
+        }
+        let m = shown("meeting-room", engine, &[]);
+        let setup = m["strategies"]["exclusion"]["setup"].to_string();
+        let want = if engine == "postgres" {
+            "EXCLUDE USING gist"
+        } else {
+            "CREATE TABLE room_slots"
+        };
+        assert!(setup.contains(want), "meeting-room on {engine}: {setup}");
+        let j = shown("job-queue", engine, &["--param", "job_time=5"]);
+        for strategy in ["naive", "for-update", "skip-locked"] {
+            assert_eq!(
+                j["strategies"][strategy]["steps"][0]["think"],
+                serde_json::json!({"fixed": "5ms"}),
+                "job-queue:{strategy} on {engine}"
+            );
+        }
+    }
 }
 
 // -------------------------------------------------------------------------------------------
