@@ -19,7 +19,8 @@
 //! - [`runner`]: client tasks, start barrier, retries with backoff, deadline and interrupt; the
 //!   step interpreter, one action at a time (shared with replays).
 //! - [`replay`]: deterministic schedules: session tasks, lock-wait detection, timelines.
-//! - [`stats`]: per-client counters and HDR latency histograms, merged with `+=`.
+//! - [`stats`]: per-client counters merged with `+=`, and HDR latency histograms shared by the
+//!   clients of a role.
 //! - [`check`]: invariants measured after a run.
 //! - [`expect`]: expectations per cell (`no-anomalies`, `aborts:serialization`, `aborts<=5%`, ...).
 //! - [`report`]: table, Markdown, CSV and JSON; sweeps' points; comparisons of result files.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{Driver, RunDatabase};
 use crate::isolation::Isolation;
 use crate::scenario::{Scenario, Strategy};
-use crate::stats::Stats;
+use crate::stats::{SharedLatency, Stats};
 use client::{Conn, Role, Shared};
 use draws::Draws;
 use program::{Framing, Pipeline, Program};
@@ -204,6 +204,7 @@ pub async fn run_cell(
         budget: settings.operations.map(|n| Arc::new(AtomicU64::new(n))),
         stop: writers_stop.clone(),
         live: settings.live.clone(),
+        latency: SharedLatency::new(settings.clients),
     });
 
     // Connections: one per client, or a shared pool.
@@ -246,6 +247,7 @@ pub async fn run_cell(
         ));
     }
     let mut auditors = JoinSet::new();
+    let mut auditor_roles = Vec::new();
     for (a_index, (auditor, program)) in scenario.auditors.iter().zip(programs).enumerate() {
         let role = Arc::new(Role {
             program: program.clone(),
@@ -255,7 +257,9 @@ pub async fn run_cell(
             budget: None,
             stop: auditors_stop.clone(),
             live: None,
+            latency: SharedLatency::new(auditor.clients),
         });
+        auditor_roles.push((auditor.name.clone(), role.clone()));
         for i in 0..auditor.clients {
             let (conn, driver) = own(program.clone()).await?;
             let fut = client::run(
@@ -306,6 +310,7 @@ pub async fn run_cell(
         }
     }
     let elapsed = start.elapsed();
+    stats.latency.add(&writer.latency.take());
     writers_stop.cancel();
     auditors_stop.cancel();
     let mut auditor_stats: Vec<(String, Stats)> = scenario
@@ -323,6 +328,11 @@ pub async fn run_cell(
             Err(e) => {
                 first_error.get_or_insert(e);
             }
+        }
+    }
+    for (name, role) in &auditor_roles {
+        if let Some((_, total)) = auditor_stats.iter_mut().find(|(n, _)| n == name) {
+            total.latency.add(&role.latency.take());
         }
     }
     if let Some(e) = first_error {
