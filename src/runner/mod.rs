@@ -68,6 +68,9 @@ pub struct Live {
 pub struct Outcome {
     pub stats: Stats,
     pub auditors: Vec<(String, Stats)>,
+    /// From the reset database to the start barrier's release: compiling the statements,
+    /// connecting (or pooling) the clients and starting their tasks.
+    pub startup: Duration,
     pub elapsed: Duration,
     pub interrupted: bool,
 }
@@ -133,6 +136,7 @@ pub async fn run_cell(
     abort: &CancellationToken,
 ) -> anyhow::Result<Outcome> {
     reset(db, scenario, abort).await?;
+    let connecting = Instant::now();
     // The scenario's session settings, then the strategy's own.
     let session: Vec<(String, String)> = scenario
         .settings
@@ -277,6 +281,7 @@ pub async fn run_cell(
 
     barrier.wait().await;
     let start = Instant::now();
+    let startup = start - connecting;
     // The deadline stops new operations; a grace later, what is still in flight is cut. The
     // timer ends with the cell (the guard cancels it), so a cell that finished early never
     // halts the next one's clients.
@@ -341,6 +346,7 @@ pub async fn run_cell(
     Ok(Outcome {
         stats,
         auditors: auditor_stats,
+        startup,
         elapsed,
         interrupted: abort.is_cancelled(),
     })
