@@ -308,7 +308,8 @@ Examples:
   contention bench                                  1, 8 and 32 clients, 3 rounds of 3 s each
   contention bench --clients 8,32 --rounds 5 --duration 10s
   contention bench --no-pipeline                    the lab in pgbench's round trips, one per statement
-  contention bench --footprint                      the lab's CPU and peak memory at 1000 clients
+  contention bench --footprint                      the lab's CPU, peak memory and start-up: 10,000 clients
+                                                    on 50 connections, 1,000 on their own
   contention bench --format json --output bench.json   every figure as JSON (and bench.csv)
   contention bench --db postgres://user@host/postgres
   contention bench --engine mariadb                 against sysbench (bench/tpcb.lua) on a private MariaDB
@@ -336,10 +337,22 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub scale: u32,
 
-    /// Instead: run tpcb with this many clients (default 1000) for --duration and report the
-    /// lab's own CPU time (user + sys) and peak memory (max RSS).
-    #[arg(long, value_name = "CLIENTS", num_args = 0..=1, default_missing_value = "1000")]
-    pub footprint: Option<u32>,
+    /// Instead: the lab's own footprint. tpcb runs for --duration in a child `contention run`,
+    /// with 10,000 clients sharing 50 connections, then with 1,000 clients on a connection each;
+    /// each child's peak memory (max RSS), CPU time (user + sys) and the clients' start-up.
+    #[arg(long)]
+    pub footprint: bool,
+
+    /// --footprint's sizes: pooled clients, their connections, clients with their own (a test
+    /// runs them small).
+    #[arg(
+        long,
+        hide = true,
+        value_delimiter = ',',
+        num_args = 1,
+        default_value = "10000,50,1000"
+    )]
+    pub footprint_sizes: Vec<u32>,
 
     /// Seed for the lab's draws.
     #[arg(long, default_value_t = 1)]

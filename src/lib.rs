@@ -19,7 +19,8 @@
 //! - [`runner`]: client tasks, start barrier, retries with backoff, deadline and interrupt; the
 //!   step interpreter, one action at a time (shared with replays).
 //! - [`replay`]: deterministic schedules: session tasks, lock-wait detection, timelines.
-//! - [`stats`]: per-client counters and HDR latency histograms, merged with `+=`.
+//! - [`stats`]: per-client counters merged with `+=`, and HDR latency histograms shared by the
+//!   clients of a role.
 //! - [`check`]: invariants measured after a run.
 //! - [`checker`]: an independent history checker (adya, elle-cli) run on a recorded history.
 //! - [`history`]: Elle-format histories (`--history`): per-client recorders merged per cell.

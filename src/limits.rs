@@ -96,6 +96,15 @@ pub fn available_connections(info: &ServerInfo) -> Option<u32> {
     Some(max.saturating_sub(reserved).saturating_sub(LAB_CONNECTIONS))
 }
 
+/// The connections a cell opens: `clients` writers (sharing `pooled` connections when
+/// `--connections` is given) and `auditors` auditor clients, each on its own connection.
+pub fn connections_needed(clients: u32, auditors: u32, pooled: Option<usize>) -> u32 {
+    let writers = pooled.map_or(clients, |n| {
+        clients.min(u32::try_from(n).unwrap_or(u32::MAX))
+    });
+    writers.saturating_add(auditors)
+}
+
 /// Refuses a cell that needs more connections than the server can give, before it starts:
 /// `clients` writers (sharing `pooled` connections when `--connections` is given) and
 /// `auditors` auditor clients, each on its own connection.
@@ -108,10 +117,7 @@ pub fn server_connections(
     let Some(available) = available_connections(info) else {
         return Ok(());
     };
-    let writers = pooled.map_or(clients, |n| {
-        clients.min(u32::try_from(n).unwrap_or(u32::MAX))
-    });
-    let needed = writers.saturating_add(auditors);
+    let needed = connections_needed(clients, auditors, pooled);
     if needed <= available {
         return Ok(());
     }

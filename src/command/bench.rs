@@ -6,8 +6,10 @@
 //! or `tpcb.lua prepare` before each of its runs, as the lab resets its own before each cell);
 //! the lab creates and drops both. What is peer-specific lives in `pgbench` and `sysbench`;
 //! [`Program::for_engine`] is the one place that picks.
-//! `--footprint` instead runs tpcb with many clients and reports the lab's own CPU time and peak
-//! memory (getrusage of this process). The figures become a `report::bench::BenchReport`,
+//! `--footprint` instead runs tpcb in child `contention run`s on this bench's server (10,000
+//! clients sharing 50 connections, then 1,000 clients with a connection each) and reports each
+//! child's CPU time (`RUSAGE_CHILDREN` around it), peak memory (its `VmHWM`, read while it runs)
+//! and the clients' start-up (from its JSON). The figures become a `report::bench::BenchReport`,
 //! printed as a table, Markdown, CSV or JSON.
 //!
 //! It measures; it must not change what the runner does nor format tables itself.
@@ -31,7 +33,7 @@ use crate::isolation::Isolation;
 use crate::limits;
 use crate::report;
 use crate::report::bench::{
-    self, BenchReport, BenchRow, Comparison, Footprint, Peer, Round, Sample,
+    self, BenchReport, BenchRow, Comparison, Footprint, FootprintRun, Peer, Round, Sample,
 };
 use crate::report::document::{self, Kind};
 use crate::runner::{self, Settings};
@@ -42,15 +44,9 @@ pub async fn bench(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    for &n in args.clients.iter().chain(&args.footprint) {
-        limits::clients(n).map_err(|e| {
-            let flag = if args.footprint.is_some() {
-                "footprint"
-            } else {
-                "clients"
-            };
-            anyhow::anyhow!("--{flag} {n}: {e}")
-        })?;
+    let sizes = FootprintSizes::of(&args)?;
+    for &n in &args.clients {
+        limits::clients(n).map_err(|e| anyhow::anyhow!("--clients {n}: {e}"))?;
     }
     limits::duration(args.duration).map_err(|e| {
         anyhow::anyhow!(
@@ -63,7 +59,7 @@ pub async fn bench(
     }
     let engine = args.db.engine()?;
     let peer = Program::peer_of(engine);
-    if args.footprint.is_none()
+    if !args.footprint
         && (args.duration.subsec_nanos() != 0 || args.duration < Duration::from_secs(1))
     {
         bail!(
@@ -90,14 +86,15 @@ pub async fn bench(
             let _ = writeln!(err, "contention: {msg}");
         }
     };
-    let program = if args.footprint.is_none() {
-        Some(Program::for_engine(engine)?)
-    } else {
+    let program = if args.footprint {
         None
+    } else {
+        Some(Program::for_engine(engine)?)
     };
-    let most = args
-        .footprint
-        .unwrap_or_else(|| args.clients.iter().copied().max().unwrap_or(1));
+    let most = match &sizes {
+        Some(f) => f.connections.max(f.own),
+        None => args.clients.iter().copied().max().unwrap_or(1),
+    };
     let ws = Workspace::open(&args.db, engine, "tpcb", most, &mut say).await?;
     // Each of the lab's clients has its own connection (as pgbench's): a --db server must take
     // the most of them, refused before the first round starts.
@@ -121,18 +118,20 @@ pub async fn bench(
             limits::LAB_CONNECTIONS
         );
     }
-    let (comparison, footprint) = match (&program, args.footprint) {
+    let (comparison, footprint) = match (&program, sizes) {
         (Some(program), _) => (
             compare(&ws, &scenario, program, &args, &mut say)
                 .await
                 .map(Some),
             Ok(None),
         ),
-        (None, Some(clients)) => (
+        (None, Some(sizes)) => (
             Ok(None),
-            footprint(&ws, &scenario, clients, &args, &mut say)
-                .await
-                .map(Some),
+            // An interrupt stops the child run (wait_output), which then fails.
+            match footprint(&ws, sizes, &args, &mut say).await {
+                Err(_) if ws.abort.is_cancelled() => Ok(None),
+                f => f.map(Some),
+            },
         ),
         (None, None) => unreachable!("the peer is found unless --footprint"),
     };
@@ -339,31 +338,186 @@ async fn run_lab(
     ))
 }
 
-/// Runs tpcb with many clients and reports the lab's CPU and peak memory.
+/// `--footprint`'s sizes: `pooled` clients sharing `connections`, then `own` clients with a
+/// connection each.
+#[derive(Debug, Clone, Copy)]
+struct FootprintSizes {
+    pooled: u32,
+    connections: u32,
+    own: u32,
+}
+
+impl FootprintSizes {
+    /// None without `--footprint`.
+    fn of(args: &BenchArgs) -> anyhow::Result<Option<FootprintSizes>> {
+        if !args.footprint {
+            return Ok(None);
+        }
+        let &[pooled, connections, own] = args.footprint_sizes.as_slice() else {
+            bail!("--footprint-sizes takes three counts: POOLED,CONNECTIONS,OWN");
+        };
+        for n in [pooled, own] {
+            limits::clients(n).map_err(|e| anyhow::anyhow!("--footprint-sizes {n}: {e}"))?;
+        }
+        if connections == 0 {
+            bail!("--footprint-sizes: the pool needs at least one connection");
+        }
+        Ok(Some(FootprintSizes {
+            pooled,
+            connections,
+            own,
+        }))
+    }
+}
+
+/// Runs each footprint size in a child `contention run` on the bench's server.
 async fn footprint(
     ws: &Workspace,
-    scenario: &Scenario,
-    clients: u32,
+    sizes: FootprintSizes,
     args: &BenchArgs,
     say: &mut dyn FnMut(String),
 ) -> anyhow::Result<Footprint> {
-    say(format!(
-        "tpcb with {clients} clients for {}",
-        humantime::format_duration(args.duration)
-    ));
-    let before = cpu_times(UsageWho::RUSAGE_SELF)?;
-    let (sample, committed, _) = run_lab(ws, scenario, clients, args).await?;
-    let after = cpu_times(UsageWho::RUSAGE_SELF)?;
-    // ru_maxrss is in KiB on Linux.
-    let rss_mib = getrusage(UsageWho::RUSAGE_SELF)?.max_rss() as f64 / 1024.0;
-    Ok(Footprint::new(
+    let mut runs = Vec::new();
+    for (clients, connections) in [(sizes.pooled, Some(sizes.connections)), (sizes.own, None)] {
+        say(format!(
+            "tpcb with {clients} clients on {} for {}, in a child contention run",
+            connections.map_or_else(
+                || "a connection each".to_string(),
+                |n| format!("{n} connections")
+            ),
+            humantime::format_duration(args.duration)
+        ));
+        runs.push(child_run(&ws.db, clients, connections, args).await?);
+    }
+    let connections = runs.pop().expect("two runs");
+    let pooled = runs.pop().expect("two runs");
+    Ok(Footprint {
+        pooled,
+        connections,
+    })
+}
+
+/// One child `contention run tpcb` (JSON on its standard output) against `db`'s server (the
+/// child creates its own database there): its figures, CPU time and peak resident memory.
+async fn child_run(
+    db: &RunDatabase,
+    clients: u32,
+    connections: Option<u32>,
+    args: &BenchArgs,
+) -> anyhow::Result<FootprintRun> {
+    let mut cmd = Command::new(std::env::current_exe().context("the lab's own executable")?);
+    cmd.args(["run", "tpcb", "--format", "json", "--quiet", "--clients"])
+        .arg(clients.to_string())
+        .arg("--duration")
+        .arg(humantime::format_duration(args.duration).to_string())
+        .arg("--seed")
+        .arg(args.seed.to_string())
+        .arg("--param")
+        .arg(format!("scale={}", args.scale));
+    if let Some(n) = connections {
+        cmd.arg("--connections").arg(n.to_string());
+    }
+    if args.no_pipeline {
+        cmd.arg("--no-pipeline");
+    }
+    child_database(&mut cmd, db);
+    let hwm = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = hwm.clone();
+    let (text, (user_s, sys_s)) = tokio::task::spawn_blocking(move || {
+        let before = cpu_times(UsageWho::RUSAGE_CHILDREN)?;
+        let text = wait_output("contention run", cmd, &mut |pid| {
+            if let Some(kib) = peak_rss_kib(pid) {
+                seen.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+            }
+        })?;
+        let after = cpu_times(UsageWho::RUSAGE_CHILDREN)?;
+        anyhow::Ok((text, (after.0 - before.0, after.1 - before.1)))
+    })
+    .await??;
+    let doc: report::RunReport = serde_json::from_str(&text)
+        .with_context(|| format!("the child contention run's report: {text}"))?;
+    let cell = doc
+        .cells
+        .first()
+        .context("the child contention run reported no cell")?;
+    Ok(FootprintRun::new(
         clients,
-        committed,
-        sample.per_sec,
-        after.0 - before.0,
-        after.1 - before.1,
-        rss_mib,
+        connections,
+        cell.stats.committed,
+        cell.ops_per_s,
+        user_s,
+        sys_s,
+        cell.startup_s,
+        hwm.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0,
     ))
+}
+
+/// Points a child `contention run` at `db`'s server, through its environment (never the
+/// command line, which other users can read): the libpq variables and `--db-from-env` on
+/// PostgreSQL, `DATABASE_URL` on MariaDB.
+fn child_database(cmd: &mut Command, db: &RunDatabase) {
+    let e = db.endpoint();
+    for var in [
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGPASSWORD",
+        "PGSERVICE",
+        "PGOPTIONS",
+        "DATABASE_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    match db.kind() {
+        EngineKind::Postgres => {
+            cmd.env("PGHOST", &e.host)
+                .env("PGPORT", e.port.to_string())
+                .env("PGUSER", &e.user)
+                .env("PGDATABASE", &e.database);
+            if let Some(pw) = &e.password {
+                cmd.env("PGPASSWORD", pw);
+            }
+            cmd.arg("--db-from-env");
+        }
+        EngineKind::Mariadb => {
+            use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode as enc};
+            let password = e
+                .password
+                .as_deref()
+                .map(|p| format!(":{}", enc(p, NON_ALPHANUMERIC)))
+                .unwrap_or_default();
+            let user = enc(&e.user, NON_ALPHANUMERIC);
+            let url = if e.socket {
+                format!(
+                    "mysql://{user}{password}@localhost/{}?socket={}",
+                    e.database,
+                    enc(&e.host, NON_ALPHANUMERIC)
+                )
+            } else {
+                format!(
+                    "mysql://{user}{password}@{}:{}/{}",
+                    e.host, e.port, e.database
+                )
+            };
+            cmd.env("DATABASE_URL", url);
+        }
+    }
+}
+
+/// A process's peak resident memory in KiB (`VmHWM` in its `/proc` status; none once it has
+/// exited).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Runs `init` then `run` (each a name for errors and a command), waiting for each; returns
@@ -374,56 +528,71 @@ async fn init_and_run(
     run: (&'static str, Command),
 ) -> anyhow::Result<(String, f64)> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<(String, f64)> {
-        // Waited for in steps, so that SIGINT or SIGTERM sent to the lab alone (not to its
-        // terminal's process group) ends the peer too, within about 10 ms.
-        let output = |(what, mut cmd): (&str, Command)| -> anyhow::Result<String> {
-            let mut child = cmd
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .with_context(|| format!("cannot run {what}"))?;
-            let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-                std::thread::spawn(move || {
-                    let mut text = Vec::new();
-                    if let Some(mut p) = pipe {
-                        let _ = p.read_to_end(&mut text);
-                    }
-                    text
-                })
-            };
-            let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-            let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-            let status = loop {
-                if let Some(status) = child.try_wait()? {
-                    break status;
-                }
-                if crate::command::workspace::signalled() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    bail!("{what} stopped: the lab was interrupted");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            };
-            let o = std::process::Output {
-                status,
-                stdout: stdout.join().unwrap_or_default(),
-                stderr: stderr.join().unwrap_or_default(),
-            };
-            if !o.status.success() {
-                bail!(
-                    "{what} failed ({}):\n{}{}",
-                    o.status,
-                    String::from_utf8_lossy(&o.stdout),
-                    String::from_utf8_lossy(&o.stderr)
-                );
-            }
-            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-        };
+        let output = |(what, cmd): (&str, Command)| wait_output(what, cmd, &mut |_| {});
         output(init)?;
         let before = cpu_seconds(UsageWho::RUSAGE_CHILDREN)?;
         let text = output(run)?;
         Ok((text, cpu_seconds(UsageWho::RUSAGE_CHILDREN)? - before))
     })
     .await?
+}
+
+/// Runs `cmd` (`what` for errors) to its end on this blocking thread, calling `watch` with its
+/// process id about every 10 ms while it runs; its standard output. Waited for in steps, so
+/// that SIGINT or SIGTERM sent to the lab alone (not to its terminal's process group) ends the
+/// child too.
+fn wait_output(what: &str, mut cmd: Command, watch: &mut dyn FnMut(u32)) -> anyhow::Result<String> {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {what}"))?;
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = loop {
+        watch(child.id());
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if crate::command::workspace::signalled() {
+            // Interrupted in turn, so that it cleans up (a child `contention run` drops its
+            // database); killed if it has not ended within 5 s.
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            for _ in 0..500 {
+                if child.try_wait()?.is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{what} stopped: the lab was interrupted");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let o = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    if !o.status.success() {
+        bail!(
+            "{what} failed ({}):\n{}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }

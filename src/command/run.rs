@@ -186,7 +186,9 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
             &args.db,
             scenario.engine,
             &scenario.name,
-            settings.clients + auditor_clients,
+            // A private server sized for the connections, not the clients: each allowed
+            // connection costs the server shared memory (a pool of 50 for 10,000 clients).
+            limits::connections_needed(settings.clients, auditor_clients, settings.connections),
             &mut say,
         )
         .await?;

@@ -153,7 +153,8 @@ pub async fn sweep(
         let max_clients = mine
             .iter()
             .map(|(_, (_, _, sc, st))| {
-                st.clients + sc.auditors.iter().map(|a| a.clients).sum::<u32>()
+                let auditors = sc.auditors.iter().map(|a| a.clients).sum();
+                crate::limits::connections_needed(st.clients, auditors, st.connections)
             })
             .max()
             .unwrap_or(1);

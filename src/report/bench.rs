@@ -1,7 +1,8 @@
 //! `contention bench`'s results as data ([`BenchReport`]): the lab against its peer program
 //! ([`Peer`]: pgbench on PostgreSQL, sysbench on MariaDB) round by round with the figures the
 //! table shows (mean throughput, the median of the rounds' ratios and their
-//! range, CPU per transaction), or `--footprint`'s CPU and peak memory; rendered as a table,
+//! range, CPU per transaction and its ratio), or `--footprint`'s CPU, peak memory and start-up
+//! of child `contention run`s; rendered as a table,
 //! Markdown, CSV or JSON. It aggregates and formats; it must not run or time anything (the
 //! command measures).
 
@@ -39,7 +40,7 @@ pub struct BenchReport {
     pub pipeline: bool,
     /// The peer against the lab (not with `--footprint`).
     pub comparison: Option<Comparison>,
-    /// `--footprint`: the lab's own CPU and memory.
+    /// `--footprint`: the lab's own CPU, memory and start-up.
     pub footprint: Option<Footprint>,
     pub interrupted: bool,
 }
@@ -119,6 +120,10 @@ pub struct BenchRow {
     #[serde(alias = "pgbench_cpu_us_per_txn")]
     pub peer_cpu_us_per_txn: f64,
     pub contention_cpu_us_per_op: f64,
+    /// contention's CPU per operation / the peer's per transaction, of the means (none when
+    /// the peer's is 0; files written before it: none).
+    #[serde(default)]
+    pub cpu_ratio: Option<f64>,
 }
 
 impl BenchRow {
@@ -140,13 +145,18 @@ impl BenchRow {
             min: ratios[0],
             max: ratios[ratios.len() - 1],
         });
+        let (peer_cpu, lab_cpu) = (
+            mean(&|r| r.peer.cpu_us_per_txn),
+            mean(&|r| r.contention.cpu_us_per_txn),
+        );
         BenchRow {
             clients,
             peer_tps: mean(&|r| r.peer.per_sec),
             contention_ops_per_s: mean(&|r| r.contention.per_sec),
             ratio,
-            peer_cpu_us_per_txn: mean(&|r| r.peer.cpu_us_per_txn),
-            contention_cpu_us_per_op: mean(&|r| r.contention.cpu_us_per_txn),
+            peer_cpu_us_per_txn: peer_cpu,
+            contention_cpu_us_per_op: lab_cpu,
+            cpu_ratio: (peer_cpu > 0.0).then(|| lab_cpu / peer_cpu),
             rounds,
         }
     }
@@ -162,40 +172,74 @@ pub fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// `--footprint`: one cell with many clients, and this process's resources during it.
+/// `--footprint`: the lab's own resources at many clients, each size in a child `contention run`
+/// of one cell on the bench's server (so the child's memory is the lab's alone, not a private
+/// server's).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Footprint {
+    /// Many logical clients sharing a pool of connections (`--connections`).
+    pub pooled: FootprintRun,
+    /// Clients with a connection each.
+    pub connections: FootprintRun,
+}
+
+/// One child `contention run`: one tpcb cell at rc.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FootprintRun {
     pub clients: u32,
+    /// The pool's size (none: a connection per client).
+    pub connections: Option<u32>,
     pub committed: u64,
     pub ops_per_s: f64,
-    /// CPU of this process during the cell (reset, connecting and preparing the clients, the run).
+    /// CPU of the child, from its start to its exit (reset, connecting, the run, the report).
     pub user_s: f64,
     pub sys_s: f64,
     /// (user + sys) per 1,000 committed operations (none when nothing committed).
     pub cpu_s_per_1000_ops: Option<f64>,
-    /// The whole process's peak resident memory (`ru_maxrss`).
+    /// The clients' start-up: from the reset database to the start barrier (compiling the
+    /// statements, connecting or pooling the clients, starting their tasks).
+    pub startup_s: f64,
+    /// The child's peak resident memory (`VmHWM`).
     pub peak_rss_mib: f64,
 }
 
-impl Footprint {
+impl FootprintRun {
+    /// `cpu_s_per_1000_ops` follows from the others.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         clients: u32,
+        connections: Option<u32>,
         committed: u64,
         ops_per_s: f64,
         user_s: f64,
         sys_s: f64,
+        startup_s: f64,
         peak_rss_mib: f64,
-    ) -> Footprint {
-        Footprint {
+    ) -> FootprintRun {
+        FootprintRun {
             clients,
+            connections,
             committed,
             ops_per_s,
             user_s,
             sys_s,
             cpu_s_per_1000_ops: (committed > 0)
                 .then(|| (user_s + sys_s) * 1000.0 / committed as f64),
+            startup_s,
             peak_rss_mib,
         }
+    }
+
+    /// The pool's size, or `own` (a connection per client).
+    fn connections_text(&self) -> String {
+        self.connections
+            .map_or_else(|| "own".into(), |n| n.to_string())
+    }
+}
+
+impl Footprint {
+    pub fn runs(&self) -> [&FootprintRun; 2] {
+        [&self.pooled, &self.connections]
     }
 }
 
@@ -204,7 +248,8 @@ fn ratio_note(peer: Peer) -> String {
     format!(
         "ratio: contention / {peer}, the median of the rounds (their range in brackets); \
          throughput and CPU: means of the rounds; CPU: each client program's own user + sys time \
-         ({peer}'s from connecting to exiting, the lab's from resetting its tables to the end)"
+         ({peer}'s from connecting to exiting, the lab's from resetting its tables to the end); \
+         CPU ratio: contention's / {peer}'s"
     )
 }
 
@@ -278,6 +323,7 @@ fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Res
             "ratio".into(),
             format!("{peer} CPU µs/txn"),
             "contention CPU µs/op".into(),
+            "CPU ratio".into(),
         ]);
         for row in c.rows.iter().filter(|row| !row.rounds.is_empty()) {
             b.push_record([
@@ -287,6 +333,8 @@ fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Res
                 ratio_text(row.ratio, row.rounds.len()),
                 format!("{:.0}", row.peer_cpu_us_per_txn),
                 format!("{:.0}", row.contention_cpu_us_per_op),
+                row.cpu_ratio
+                    .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
             ]);
         }
         let mut t = b.build();
@@ -297,7 +345,7 @@ fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Res
     if let Some(f) = &r.footprint {
         writeln!(
             out,
-            "contention's own footprint: {}, scale {}, {} run, rc (CPU = this process during the cell: reset, connecting and preparing the clients, the run; peak RSS = the whole process)",
+            "contention's own footprint: {}, scale {}, {} run, rc, each size in a child `contention run` (CPU = the child, start to exit; start-up = the reset database to the start barrier; peak RSS = the child's VmHWM)",
             r.scenario,
             r.scale,
             r.duration(),
@@ -305,23 +353,29 @@ fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Res
         let mut b = Builder::default();
         b.push_record([
             "clients",
+            "connections",
             "committed",
             "ops/s",
+            "start-up s",
             "user s",
             "sys s",
             "CPU s per 1000 ops",
             "peak RSS MiB",
         ]);
-        b.push_record([
-            f.clients.to_string(),
-            f.committed.to_string(),
-            format!("{:.0}", f.ops_per_s),
-            format!("{:.2}", f.user_s),
-            format!("{:.2}", f.sys_s),
-            f.cpu_s_per_1000_ops
-                .map_or_else(|| "-".into(), |c| format!("{c:.3}")),
-            format!("{:.1}", f.peak_rss_mib),
-        ]);
+        for run in f.runs() {
+            b.push_record([
+                run.clients.to_string(),
+                run.connections_text(),
+                run.committed.to_string(),
+                format!("{:.0}", run.ops_per_s),
+                format!("{:.2}", run.startup_s),
+                format!("{:.2}", run.user_s),
+                format!("{:.2}", run.sys_s),
+                run.cpu_s_per_1000_ops
+                    .map_or_else(|| "-".into(), |c| format!("{c:.3}")),
+                format!("{:.1}", run.peak_rss_mib),
+            ]);
+        }
         let mut t = b.build();
         super::style(&mut t, markdown);
         t.modify(Columns::new(0..), Alignment::right());
@@ -333,7 +387,7 @@ fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Res
     Ok(())
 }
 
-/// One line per client count (or the footprint's one line), every figure of the table; the
+/// One line per client count (or per footprint size), every figure of the table; the
 /// peer's columns carry its name (`pgbench_tps`, `sysbench_tps`).
 pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
@@ -350,6 +404,7 @@ pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
             "ratio_max".into(),
             format!("{peer}_cpu_us_per_txn"),
             "contention_cpu_us_per_op".into(),
+            "cpu_ratio".into(),
             "pipeline".into(),
         ])?;
         for row in &c.rows {
@@ -368,6 +423,7 @@ pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
                 ratio(|r| r.max),
                 f3(row.peer_cpu_us_per_txn),
                 f3(row.contention_cpu_us_per_op),
+                row.cpu_ratio.map_or(String::new(), |c| format!("{c:.4}")),
                 r.pipeline.to_string(),
             ])?;
         }
@@ -375,22 +431,28 @@ pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
     if let Some(f) = &r.footprint {
         w.write_record([
             "clients",
+            "connections",
             "committed",
             "ops_per_s",
+            "startup_s",
             "user_s",
             "sys_s",
             "cpu_s_per_1000_ops",
             "peak_rss_mib",
         ])?;
-        w.write_record([
-            f.clients.to_string(),
-            f.committed.to_string(),
-            f3(f.ops_per_s),
-            f3(f.user_s),
-            f3(f.sys_s),
-            f.cpu_s_per_1000_ops.map_or(String::new(), f3),
-            f3(f.peak_rss_mib),
-        ])?;
+        for run in f.runs() {
+            w.write_record([
+                run.clients.to_string(),
+                run.connections_text(),
+                run.committed.to_string(),
+                f3(run.ops_per_s),
+                f3(run.startup_s),
+                f3(run.user_s),
+                f3(run.sys_s),
+                run.cpu_s_per_1000_ops.map_or(String::new(), f3),
+                f3(run.peak_rss_mib),
+            ])?;
+        }
     }
     w.flush()
 }

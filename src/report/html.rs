@@ -910,6 +910,7 @@ fn bench(h: &mut String, r: &BenchReport) {
         );
         th(h, &format!("{peer} CPU µs/txn"), true, "mean of the rounds");
         th(h, "contention CPU µs/op", true, "mean of the rounds");
+        th(h, "CPU ratio", true, &format!("contention / {peer}"));
         h.push_str("</tr></thead>\n<tbody>\n");
         for row in &c.rows {
             h.push_str("<tr>");
@@ -923,29 +924,39 @@ fn bench(h: &mut String, r: &BenchReport) {
             td(h, &ratio, "num");
             td(h, &format!("{:.0}", row.peer_cpu_us_per_txn), "num");
             td(h, &format!("{:.0}", row.contention_cpu_us_per_op), "num");
+            let cpu = row.cpu_ratio.map_or("-".to_string(), |c| format!("{c:.2}"));
+            td(h, &cpu, "num");
             h.push_str("</tr>\n");
         }
         h.push_str("</tbody></table></div>\n");
     }
     if let Some(f) = &r.footprint {
-        meta(
-            h,
-            &[
-                ("clients", f.clients.to_string()),
-                ("committed", f.committed.to_string()),
-                ("ops/s", format!("{:.0}", f.ops_per_s)),
-                (
-                    "CPU user / sys",
-                    format!("{:.2} s / {:.2} s", f.user_s, f.sys_s),
-                ),
-                (
-                    "CPU per 1000 ops",
-                    f.cpu_s_per_1000_ops
-                        .map_or_else(|| "-".into(), |c| format!("{c:.3} s")),
-                ),
-                ("peak RSS", format!("{:.1} MiB", f.peak_rss_mib)),
-            ],
-        );
+        for run in f.runs() {
+            meta(
+                h,
+                &[
+                    ("clients", run.clients.to_string()),
+                    (
+                        "connections",
+                        run.connections
+                            .map_or_else(|| "one per client".into(), |n| n.to_string()),
+                    ),
+                    ("committed", run.committed.to_string()),
+                    ("ops/s", format!("{:.0}", run.ops_per_s)),
+                    ("start-up", format!("{:.2} s", run.startup_s)),
+                    (
+                        "CPU user / sys",
+                        format!("{:.2} s / {:.2} s", run.user_s, run.sys_s),
+                    ),
+                    (
+                        "CPU per 1000 ops",
+                        run.cpu_s_per_1000_ops
+                            .map_or_else(|| "-".into(), |c| format!("{c:.3} s")),
+                    ),
+                    ("peak RSS", format!("{:.1} MiB", run.peak_rss_mib)),
+                ],
+            );
+        }
     }
     if r.interrupted {
         h.push_str("<p class=\"bad\"><strong>Interrupted: partial results.</strong></p>\n");
@@ -1063,6 +1074,7 @@ mod tests {
                 strategy: "<s>".into(),
                 isolation: Isolation::Rc,
                 pinned: false,
+                startup_s: 0.0,
                 elapsed_s: 1.0,
                 ops_per_s: 1.0,
                 stats,

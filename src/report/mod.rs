@@ -59,6 +59,10 @@ pub struct Cell {
     pub abort_codes: std::collections::BTreeMap<Abort, String>,
     /// The strategy pins its level (the `--isolation` asked for is ignored).
     pub pinned: bool,
+    /// Start-up of the clients: from the reset database to the start barrier (0 in files
+    /// written before it was recorded).
+    #[serde(default)]
+    pub startup_s: f64,
     pub elapsed_s: f64,
     pub ops_per_s: f64,
     pub stats: Stats,
@@ -112,6 +116,7 @@ impl Cell {
             strategy,
             isolation,
             pinned,
+            startup_s: outcome.startup.as_secs_f64(),
             elapsed_s: secs,
             ops_per_s: if secs > 0.0 {
                 stats.committed as f64 / secs

@@ -1,7 +1,8 @@
 //! One simulated client: waits at the start barrier, then runs operations until its budget, the
 //! deadline or an interrupt stops it, retrying failed attempts with bounded, jittered backoff.
-//! Used for writers and auditors alike. It counts into its own [`Stats`]; it must not share
-//! counters with other clients or print anything.
+//! Used for writers and auditors alike. It counts into its own [`Stats`] and records latencies
+//! into its role's [`SharedLatency`]; it must not share counters with other clients or print
+//! anything.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use crate::engine::{Driver, Pool, Session};
 use crate::history::Completion;
 use crate::outcome::Abort;
 use crate::scenario::Value;
-use crate::stats::Stats;
+use crate::stats::{SharedLatency, Stats};
 
 /// How long an attempt in flight at the deadline may still finish before it is cut: the runner
 /// cancels the cell's `abort` this long after its deadline.
@@ -50,6 +51,8 @@ pub struct Role {
     pub stop: CancellationToken,
     /// Live counters for a progress display, if one is shown.
     pub live: Option<Arc<super::Live>>,
+    /// Latencies of the role's commits (the runner merges them into the role's [`Stats`]).
+    pub latency: SharedLatency,
 }
 
 /// What every client of a cell shares.
@@ -79,11 +82,13 @@ pub async fn run(
     index: u32,
     seed_stream: u64,
 ) -> anyhow::Result<Stats> {
+    // Pinned once for both paths: an `await` of the future by value on one of them would hold
+    // a second copy of its state in this task's (a few KiB per client).
     let work = operate(conn, role, shared, index, seed_stream);
+    tokio::pin!(work);
     let Some(mut driver) = driver else {
         return work.await;
     };
-    tokio::pin!(work);
     tokio::select! {
         biased;
         stats = &mut work => {
@@ -164,7 +169,7 @@ async fn operate(
             let end = tokio::select! {
                 biased;
                 () = &mut aborted => None,
-                end = role.program.attempt(session, &mut vars, role.framing, &mut stats) => Some(end?),
+                end = Box::pin(role.program.attempt(session, &mut vars, role.framing, &mut stats)) => Some(end?),
             };
             let Some(end) = end else {
                 // An interrupt abandons the attempt (dropping the connection rolls it back);
@@ -172,7 +177,7 @@ async fn operate(
                 // server (bounded: a server that does not answer must not hold the cell).
                 if !shared.interrupt.is_cancelled() {
                     stats.cut += 1;
-                    let _ = tokio::time::timeout(CUT_GRACE, session.cancel()).await;
+                    let _ = tokio::time::timeout(CUT_GRACE, Box::pin(session.cancel())).await;
                 }
                 return Ok(stats);
             };
@@ -185,7 +190,7 @@ async fn operate(
             }
             match &end {
                 End::Committed => {
-                    stats.record_commit(start.elapsed());
+                    stats.record_shared_commit(start.elapsed(), &role.latency, index);
                     if let Some(live) = &role.live {
                         live.committed
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

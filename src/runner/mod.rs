@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{Driver, RunDatabase};
 use crate::isolation::Isolation;
 use crate::scenario::{Scenario, Strategy};
-use crate::stats::Stats;
+use crate::stats::{SharedLatency, Stats};
 use client::{Conn, Role, Shared};
 use draws::Draws;
 use program::{Framing, Pipeline, Program};
@@ -72,6 +72,9 @@ pub struct Live {
 pub struct Outcome {
     pub stats: Stats,
     pub auditors: Vec<(String, Stats)>,
+    /// From the reset database to the start barrier's release: compiling the statements,
+    /// connecting (or pooling) the clients and starting their tasks.
+    pub startup: Duration,
     pub elapsed: Duration,
     pub interrupted: bool,
     /// The clients' history logs, when recorded.
@@ -141,6 +144,7 @@ pub async fn run_cell(
     abort: &CancellationToken,
 ) -> anyhow::Result<Outcome> {
     reset(db, scenario, Some(strategy), abort).await?;
+    let connecting = Instant::now();
     // The scenario's session settings, then the strategy's own.
     let session: Vec<(String, String)> = scenario
         .settings
@@ -224,6 +228,7 @@ pub async fn run_cell(
         budget: settings.operations.map(|n| Arc::new(AtomicU64::new(n))),
         stop: writers_stop.clone(),
         live: settings.live.clone(),
+        latency: SharedLatency::new(settings.clients),
     });
 
     // Connections: one per client, or a shared pool.
@@ -266,6 +271,7 @@ pub async fn run_cell(
         ));
     }
     let mut auditors = JoinSet::new();
+    let mut auditor_roles = Vec::new();
     for (a_index, (auditor, program)) in scenario.auditors.iter().zip(programs).enumerate() {
         let role = Arc::new(Role {
             program: program.clone(),
@@ -275,7 +281,9 @@ pub async fn run_cell(
             budget: None,
             stop: auditors_stop.clone(),
             live: None,
+            latency: SharedLatency::new(auditor.clients),
         });
+        auditor_roles.push((auditor.name.clone(), role.clone()));
         for i in 0..auditor.clients {
             let (conn, driver) = own(program.clone()).await?;
             let fut = client::run(
@@ -293,6 +301,7 @@ pub async fn run_cell(
 
     barrier.wait().await;
     let start = Instant::now();
+    let startup = start - connecting;
     // The deadline stops new operations; a grace later, what is still in flight is cut. The
     // timer ends with the cell (the guard cancels it), so a cell that finished early never
     // halts the next one's clients.
@@ -326,6 +335,7 @@ pub async fn run_cell(
         }
     }
     let elapsed = start.elapsed();
+    stats.latency.add(&writer.latency.take());
     writers_stop.cancel();
     auditors_stop.cancel();
     let mut auditor_stats: Vec<(String, Stats)> = scenario
@@ -345,12 +355,18 @@ pub async fn run_cell(
             }
         }
     }
+    for (name, role) in &auditor_roles {
+        if let Some((_, total)) = auditor_stats.iter_mut().find(|(n, _)| n == name) {
+            total.latency.add(&role.latency.take());
+        }
+    }
     if let Some(e) = first_error {
         return Err(e);
     }
     Ok(Outcome {
         stats,
         auditors: auditor_stats,
+        startup,
         elapsed,
         interrupted: abort.is_cancelled(),
         history,

@@ -71,6 +71,13 @@ fn bench_prints_a_ratio_row() {
             "column {column}: {row:?}"
         );
     }
+    let cpu_ratio = r.cpu_ratio.expect("a CPU ratio");
+    assert!(
+        (cpu_ratio - r.contention_cpu_us_per_op / r.peer_cpu_us_per_txn).abs() < 1e-9,
+        "{}",
+        json(&doc)
+    );
+    assert_eq!(format!("{cpu_ratio:.2}"), row[6], "{row:?}");
     let mean = (r.rounds[0].peer.per_sec + r.rounds[1].peer.per_sec) / 2.0;
     assert!((mean - r.peer_tps).abs() < 1e-6, "{}", json(&doc));
     assert!(doc.pipeline && doc.comparison.is_some() && doc.footprint.is_none());
@@ -83,8 +90,8 @@ fn bench_prints_a_ratio_row() {
     );
 }
 
-/// The table's row for `clients`, its six columns (`│ 1 │ 1234 │ 1100 │ 0.89 (0.85-0.93) │ 95 │
-/// 110 │`), every figure but the ratio positive.
+/// The table's row for `clients`, its seven columns (`│ 1 │ 1234 │ 1100 │ 0.89 (0.85-0.93) │ 95 │
+/// 110 │ 1.16 │`), every figure but the ratio positive.
 fn ratio_row(text: &str, clients: u32) -> Vec<&str> {
     let row: Vec<&str> = text
         .lines()
@@ -94,9 +101,9 @@ fn ratio_row(text: &str, clients: u32) -> Vec<&str> {
         .split('│')
         .map(str::trim)
         .collect();
-    assert_eq!(row.len(), 6, "{row:?}");
+    assert_eq!(row.len(), 7, "{row:?}");
     let positive = |s: &str| s.parse::<f64>().is_ok_and(|v| v > 0.0);
-    for i in [1, 2, 4, 5] {
+    for i in [1, 2, 4, 5, 6] {
         assert!(positive(row[i]), "column {i}: {row:?}");
     }
     row
@@ -167,10 +174,12 @@ fn bench_on_mariadb_compares_with_sysbench() {
 
 #[test]
 fn bench_footprint_writes_json() {
+    // Small sizes (hidden --footprint-sizes): 20 clients sharing 4 connections, 5 on their own.
     let out = run(&[
         "bench",
         "--footprint",
-        "20",
+        "--footprint-sizes",
+        "20,4,5",
         "--duration",
         "1s",
         "--format",
@@ -182,23 +191,46 @@ fn bench_footprint_writes_json() {
     };
     let f = doc.footprint.as_ref().expect("the footprint");
     assert!(doc.comparison.is_none());
-    assert_eq!(f.clients, 20);
-    assert!(f.committed > 0 && f.ops_per_s > 0.0, "{}", json(&doc));
-    assert!(
-        f.user_s + f.sys_s > 0.0 && f.peak_rss_mib > 1.0,
+    assert_eq!(
+        (f.pooled.clients, f.pooled.connections),
+        (20, Some(4)),
         "{}",
         json(&doc)
     );
-    let per_1000 = f.cpu_s_per_1000_ops.expect("something committed");
-    assert!(
-        (per_1000 - (f.user_s + f.sys_s) * 1000.0 / f.committed as f64).abs() < 1e-9,
+    assert_eq!(
+        (f.connections.clients, f.connections.connections),
+        (5, None),
         "{}",
         json(&doc)
     );
+    for r in f.runs() {
+        assert!(r.committed > 0 && r.ops_per_s > 0.0, "{}", json(&doc));
+        assert!(
+            r.user_s + r.sys_s > 0.0 && r.peak_rss_mib > 1.0 && r.startup_s > 0.0,
+            "{}",
+            json(&doc)
+        );
+        let per_1000 = r.cpu_s_per_1000_ops.expect("something committed");
+        assert!(
+            (per_1000 - (r.user_s + r.sys_s) * 1000.0 / r.committed as f64).abs() < 1e-9,
+            "{}",
+            json(&doc)
+        );
+    }
+    let text = serde_json::to_string(&doc).unwrap();
+    for field in [
+        "\"startup_s\"",
+        "\"peak_rss_mib\"",
+        "\"user_s\"",
+        "\"sys_s\"",
+    ] {
+        assert!(text.contains(field), "{field}: {text}");
+    }
     let md = run(&[
         "bench",
         "--footprint",
-        "5",
+        "--footprint-sizes",
+        "6,2,3",
         "--duration",
         "1s",
         "--format",
@@ -206,7 +238,9 @@ fn bench_footprint_writes_json() {
         "--quiet",
     ]);
     assert!(md.status.success(), "{}", stderr(&md));
-    assert!(stdout(&md).contains("| clients |"), "{}", stdout(&md));
+    let text = stdout(&md);
+    assert!(text.contains("| clients |"), "{text}");
+    assert!(text.contains("start-up s"), "{text}");
 }
 
 #[test]

@@ -228,10 +228,15 @@ fn compare_shows_ratios_and_anomaly_changes() {
     )
     .unwrap();
     let newer = dir.path().join("newer.json");
-    std::fs::write(&newer, text.replacen("\"version\": 1", "\"version\": 2", 1)).unwrap();
+    let (now, newer_version) = (
+        format!("\"version\": {VERSION}"),
+        format!("\"version\": {}", VERSION + 1),
+    );
+    std::fs::write(&newer, text.replacen(&now, &newer_version, 1)).unwrap();
+    let newer_text = format!("version {}, written by a newer contention", VERSION + 1);
     for (file, needle) in [
         (&cake, "unknown document kind \"cake\""),
-        (&newer, "version 2, written by a newer contention"),
+        (&newer, newer_text.as_str()),
     ] {
         let out = run(&["compare", a.to_str().unwrap(), file.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
@@ -242,9 +247,9 @@ fn compare_shows_ratios_and_anomaly_changes() {
         );
     }
     let old = dir.path().join("old.json");
-    let unversioned = text
-        .replacen("\"kind\": \"run\",", "", 1)
-        .replacen("\"version\": 1,", "", 1);
+    let unversioned =
+        text.replacen("\"kind\": \"run\",", "", 1)
+            .replacen(&format!("{now},"), "", 1);
     assert!(
         !unversioned.contains("\"kind\": \"run\""),
         "{unversioned:.200}"

@@ -468,10 +468,15 @@ fn an_interrupted_bench_during_pgbench_exits_130_and_cleans_up() {
 
 #[test]
 fn an_interrupted_bench_footprint_exits_130_and_cleans_up() {
-    let args = ["bench", "--footprint", "20", "--duration", "60s"];
-    let announced = Instant::now();
-    let took = interrupt_when(&args, "run database", |_| {
-        announced.elapsed() > Duration::from_secs(2)
-    });
+    let args = [
+        "bench",
+        "--footprint",
+        "--footprint-sizes",
+        "20,4,5",
+        "--duration",
+        "60s",
+    ];
+    // Interrupted while its child `contention run` runs.
+    let took = interrupt_when(&args, "run database", |pid| has_child(pid, "contention"));
     eprintln!("bench --footprint interrupted: {took:?} from SIGINT to exit");
 }
