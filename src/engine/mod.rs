@@ -8,7 +8,8 @@
 //! - [`RunDatabase`]: one run's database: reset it, open [`Session`]s and a [`Pool`];
 //! - [`Session`]: one connection: describe and prepare statements, send a statement with its
 //!   transaction framing ([`Exchange`]), begin/commit/rollback, run setup batches and scalar
-//!   queries, its server-side id and, for replays, who blocks a session;
+//!   queries, its server-side id and, for replays, who blocks a session, and SQL run as
+//!   written with every result set and notice kept ([`written`]);
 //! - [`DbError`]: an error classified into the lab's classes ([`ErrorKind`]) with the engine's own
 //!   code beside it.
 //!
@@ -19,6 +20,7 @@ pub mod docker;
 pub mod local;
 pub mod mariadb;
 pub mod postgres;
+pub mod written;
 
 use std::fmt;
 use std::future::Future;
@@ -486,6 +488,15 @@ impl RunDatabase {
     pub async fn session(&self, settings: &[(String, String)]) -> anyhow::Result<Session> {
         match self {
             RunDatabase::Postgres(d) => d.session(settings).await.map(Session::Postgres),
+            RunDatabase::Mariadb(d) => d.session(settings).await.map(Session::Mariadb),
+        }
+    }
+
+    /// A session for steps run as written: it keeps the server's notices where the engine
+    /// delivers them (see [`written`]).
+    pub async fn written_session(&self, settings: &[(String, String)]) -> anyhow::Result<Session> {
+        match self {
+            RunDatabase::Postgres(d) => d.session_with_notices(settings).await.map(Session::Postgres),
             RunDatabase::Mariadb(d) => d.session(settings).await.map(Session::Mariadb),
         }
     }

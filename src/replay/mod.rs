@@ -10,10 +10,16 @@
 //! session starts waiting the scheduler pauses longer than that, so the waiter's one deadlock
 //! check has run before the next step: the session that closes a cycle is always the victim.
 //!
+//! Sessions whose steps run as written (`written`) take any of their steps in any order, as
+//! often as the schedule names them; a token may mark its step as waiting whatever the server
+//! says (`(*)`) or hold its completion until other sessions' steps complete (`(s1)`), like
+//! the isolation tester's annotations.
+//!
 //! This module runs and records; it must not print (see `timeline`) or decide exit codes.
 
 pub mod session;
 pub mod timeline;
+pub mod written;
 
 use std::time::{Duration, Instant};
 
@@ -62,6 +68,9 @@ pub struct Event {
     pub trace: Trace,
     /// How the session's attempt ended, when this action ended it.
     pub end: Option<String>,
+    /// Everything the server answered, in order (steps run as written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::engine::written::Output>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +100,8 @@ pub enum Verdict {
     Prevented,
     /// No anomaly because the server aborted a session (SQLSTATE).
     PreventedByAbort(String),
+    /// The scenario declares no invariant: nothing to judge (isolation-tester specs).
+    Unjudged,
 }
 
 impl Serialize for Verdict {
@@ -105,6 +116,7 @@ impl<'de> Deserialize<'de> for Verdict {
         match label.as_str() {
             "possible" => Ok(Verdict::Possible),
             "prevented" => Ok(Verdict::Prevented),
+            "not judged" => Ok(Verdict::Unjudged),
             other => other
                 .strip_prefix("prevented by abort (")
                 .and_then(|rest| rest.strip_suffix(')'))
@@ -124,6 +136,7 @@ impl Verdict {
             Verdict::Possible => "possible".into(),
             Verdict::Prevented => "prevented".into(),
             Verdict::PreventedByAbort(code) => format!("prevented by abort ({code})"),
+            Verdict::Unjudged => "not judged".into(),
         }
     }
 }
@@ -154,6 +167,9 @@ pub struct Replay {
     pub ends: Vec<SessionEnd>,
     pub invariants: Vec<Measured>,
     pub verdict: Verdict,
+    /// Every session ran its steps as written: no level was imposed by the replay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub as_written: bool,
 }
 
 /// Runs one schedule on a freshly reset run database.
@@ -175,6 +191,10 @@ pub async fn replay(
 
     let mut roles: Vec<&[Step]> = Vec::new();
     for s in &scenario.sessions {
+        if s.written.is_some() {
+            roles.push(&[]);
+            continue;
+        }
         match (&s.steps, strategy) {
             (Some(own), _) => roles.push(own),
             (None, Some(st)) => roles.push(&st.steps),
@@ -195,7 +215,19 @@ pub async fn replay(
     let level = strategy.and_then(|s| s.isolation).unwrap_or(isolation);
     let mut handles = Vec::new();
     for (index, (session, program)) in scenario.sessions.iter().zip(programs).enumerate() {
-        let conn = db.session(&settings).await?;
+        let mut own = settings.clone();
+        own.extend(
+            session
+                .characteristics
+                .settings(db.kind())
+                .map_err(|m| anyhow!("session {}: {m}", session.name))?,
+        );
+        if session.written.is_some() {
+            let conn = db.written_session(&own).await?;
+            handles.push(written::start(conn, session, std::sync::Arc::new(program)).await?);
+            continue;
+        }
+        let conn = db.session(&own).await?;
         let setup = Setup {
             scenario,
             session,
@@ -207,7 +239,7 @@ pub async fn replay(
             }),
             slots: slots.clone(),
             seed: opts.seed,
-            isolation: level,
+            isolation: session.characteristics.isolation.unwrap_or(level),
         };
         handles.push(Handle::start(conn, setup).await?);
     }
@@ -217,6 +249,7 @@ pub async fn replay(
         observer,
         events: Vec::new(),
         opts: opts.clone(),
+        held: Vec::new(),
     };
 
     for token in &schedule.tokens {
@@ -242,8 +275,23 @@ pub async fn replay(
         .then(|| e.trace.error.as_ref().map(|(code, _)| code.clone()))
         .flatten()
     });
+    let as_written = !scenario.sessions.is_empty()
+        && scenario.sessions.iter().all(|s| s.written.is_some());
     for h in s.handles {
         let name = h.name.clone();
+        if h.written.is_some() {
+            let ran = s.events.iter().filter(|e| e.session == name && matches!(e.kind, Kind::Ran | Kind::Resumes)).count();
+            ends.push(SessionEnd {
+                session: name.clone(),
+                end: format!("ran {ran} step{} as written", if ran == 1 { "" } else { "s" }),
+                tries: 1,
+            });
+            for (var, v) in h.finish().await?.vars {
+                seen.set_value(format!("{name}.{var}"), v)
+                    .expect("plain variables");
+            }
+            continue;
+        }
         let end = h.end.clone().unwrap_or(End::Committed);
         ends.push(SessionEnd {
             session: name.clone(),
@@ -277,6 +325,7 @@ pub async fn replay(
         .iter()
         .any(|m| m.side == Side::Writer && m.value != 0);
     let verdict = match (anomaly, aborted_by) {
+        _ if scenario.invariants.is_empty() => Verdict::Unjudged,
         (true, _) => Verdict::Possible,
         (false, Some(code)) => Verdict::PreventedByAbort(code),
         (false, None) => Verdict::Prevented,
@@ -294,6 +343,7 @@ pub async fn replay(
         ends,
         invariants,
         verdict,
+        as_written,
     })
 }
 
@@ -310,11 +360,16 @@ struct Scheduler {
     observer: Session,
     events: Vec<Event>,
     opts: Options,
+    /// Finished steps whose completion is shown only once these sessions' steps complete.
+    held: Vec<(usize, Done, Vec<usize>)>,
 }
 
 impl Scheduler {
     async fn token(&mut self, t: &Token) -> anyhow::Result<()> {
         let i = self.index(&t.session)?;
+        if self.handles[i].written.is_some() {
+            return self.written_token(i, t).await;
+        }
         let h = &self.handles[i];
         let target = match &t.target {
             Target::Step(n) => Some(n - 1),
@@ -349,14 +404,88 @@ impl Scheduler {
         Ok(())
     }
 
+    /// A token of a session that runs its steps as written: that step, now (after the
+    /// session's waiting step, if any, completes, as the isolation tester does).
+    async fn written_token(&mut self, i: usize, t: &Token) -> anyhow::Result<()> {
+        let steps = self.handles[i].written.clone().expect("written session");
+        let index = match &t.target {
+            Target::Step(n) => n - 1,
+            Target::Named(name) => steps
+                .iter()
+                .position(|s| &s.name == name)
+                .ok_or_else(|| anyhow!("`{}`: no step named `{name}`", t.text))?,
+            Target::Commit => bail!("`{}`: a session run as written has no commit of its own", t.text),
+        };
+        if index >= steps.len() {
+            bail!("`{}`: session {} has {} steps", t.text, t.session, steps.len());
+        }
+        if self.handles[i].in_flight {
+            self.await_session(i, &t.text).await?;
+        }
+        let mut hold = Vec::new();
+        let mut forced = false;
+        for b in &t.blockers {
+            if b == "*" {
+                forced = true;
+                continue;
+            }
+            let owner = self.handles.iter().position(|h| {
+                h.name == *b || h.written.as_ref().is_some_and(|w| w.iter().any(|s| s.name == *b))
+            });
+            hold.extend(owner.filter(|&o| o != i));
+        }
+        self.handles[i].send_step(index);
+        if forced {
+            // Shown as waiting at once, whatever the server says; its completion is recorded
+            // when it comes.
+            self.handles[i].forced = true;
+            let trace = Trace {
+                sql: Some(steps[index].sql.clone()),
+                ..Trace::default()
+            };
+            self.push(i, Some(t), index + 1, Kind::Waits { blockers: vec!["*".into()] }, trace, None);
+            return self.settle().await;
+        }
+        self.watch(i, Some(t), index + 1, hold).await
+    }
+
     /// Sends session i's next action and waits until it finishes or waits for a lock.
     async fn run_action(&mut self, i: usize, token: Option<&Token>) -> anyhow::Result<()> {
         let step = self.handles[i].next + 1;
         self.handles[i].send_next();
+        self.watch(i, token, step, Vec::new()).await
+    }
+
+    /// Waits until session i's action (step `step`) finishes or waits for a lock; a finished
+    /// action is held, shown as waiting, while a session in `hold` still waits.
+    async fn watch(
+        &mut self,
+        i: usize,
+        token: Option<&Token>,
+        step: usize,
+        hold: Vec<usize>,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             if let Some(done) = self.handles[i].report_within(POLL).await {
-                self.record(i, token, Kind::Ran, done)?;
+                let waiting: Vec<usize> = hold
+                    .iter()
+                    .copied()
+                    .filter(|&o| self.handles[o].in_flight)
+                    .collect();
+                if waiting.is_empty() {
+                    self.record(i, token, Kind::Ran, done)?;
+                } else {
+                    let blockers = waiting.iter().map(|&o| self.handles[o].name.clone()).collect();
+                    let trace = Trace {
+                        sql: done.trace.sql.clone(),
+                        ..Trace::default()
+                    };
+                    self.push(i, token, step, Kind::Waits { blockers }, trace, None);
+                    self.handles[i].in_flight = true;
+                    self.handles[i].forced = true;
+                    self.held.push((i, done, waiting));
+                }
                 break;
             }
             let blockers = self.blockers(i).await?;
@@ -413,7 +542,9 @@ impl Scheduler {
             }
             let mut finished: Vec<(usize, Done)> = Vec::new();
             for (i, h) in self.handles.iter_mut().enumerate() {
+                let held = self.held.iter().any(|(h, _, _)| *h == i);
                 if h.in_flight
+                    && !held
                     && let Some(done) = h.try_report()
                 {
                     finished.push((i, done));
@@ -426,9 +557,22 @@ impl Scheduler {
                 }
                 last_change = Instant::now();
             }
+            // Held completions whose blockers have all completed.
+            while let Some(k) = self.held.iter().position(|(_, _, on)| {
+                on.iter().all(|&o| !self.handles[o].in_flight)
+            }) {
+                let (i, done, _) = self.held.remove(k);
+                self.handles[i].in_flight = false;
+                self.handles[i].forced = false;
+                self.record(i, None, Kind::Resumes, done)?;
+                last_change = Instant::now();
+            }
             let mut running = false;
             for i in 0..self.handles.len() {
-                if self.handles[i].in_flight && self.blockers(i).await?.is_empty() {
+                if self.handles[i].in_flight
+                    && !self.handles[i].forced
+                    && self.blockers(i).await?.is_empty()
+                {
                     running = true;
                 }
             }
@@ -522,6 +666,9 @@ impl Scheduler {
         }
         let end = done.end.as_ref().map(end_text);
         self.push(i, token, done.index + 1, kind, done.trace, end);
+        if let Some(e) = self.events.last_mut() {
+            e.outputs = done.outputs;
+        }
         Ok(())
     }
 
@@ -542,6 +689,7 @@ impl Scheduler {
             attempt: self.handles[i].tries,
             trace,
             end,
+            outputs: Vec::new(),
         });
     }
 

@@ -11,6 +11,7 @@ use tabled::settings::object::Columns;
 use tabled::settings::{Style, Width};
 
 use super::{Event, Kind, Replay, Verdict};
+use crate::engine::written::Output;
 use crate::scenario::{Scenario, Side};
 
 /// How to draw.
@@ -25,12 +26,14 @@ pub struct Look {
 pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) -> io::Result<()> {
     let paint = Paint(look.color && !look.markdown);
     let who = match &r.strategy {
+        _ if r.as_written => "steps as written".to_string(),
         Some(s) => format!("{s} @ {}", r.isolation),
         None => format!("@ {}", r.isolation),
     };
     let head = format!(
-        "{} · {who} · schedule {}: {}",
+        "{} · {who} · {} {}: {}",
         r.scenario,
+        if r.as_written { "permutation" } else { "schedule" },
         r.schedule,
         r.tokens.join(" ")
     );
@@ -126,6 +129,7 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
         }
     }
     let verdict = match &r.verdict {
+        Verdict::Unjudged => return Ok(()),
         Verdict::Possible => paint.red(&format!("{}: the anomaly happened", r.verdict.label())),
         v => paint.green(&format!("{}: no anomaly", v.label())),
     };
@@ -158,6 +162,13 @@ fn cell(e: &Event, paint: Paint, markdown: bool) -> String {
             if let Some(res) = &e.trace.result {
                 lines.push(format!("→ {res}"));
             }
+            for line in output_lines(&e.outputs) {
+                lines.push(if line.starts_with("NOTICE") || line.starts_with("WARNING") {
+                    paint.yellow(&line)
+                } else {
+                    line
+                });
+            }
             if let Some((code, msg)) = &e.trace.error {
                 lines.push(paint.red(&format!("ERROR {code}: {msg}")));
             }
@@ -181,6 +192,65 @@ fn cell(e: &Event, paint: Paint, markdown: bool) -> String {
     } else {
         text
     }
+}
+
+/// What the server answered to a step run as written, as text lines: each result set as a
+/// small table with every column as the server named it (a cut one says so), the rows other
+/// statements affected, and notices, in the order they came.
+pub fn output_lines(outputs: &[Output]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for o in outputs {
+        match o {
+            Output::Rows(set) => {
+                let cells = |row: &[Option<String>]| -> Vec<String> {
+                    row.iter()
+                        .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                        .collect()
+                };
+                let mut widths: Vec<usize> = set.columns.iter().map(|c| c.chars().count()).collect();
+                for row in &set.rows {
+                    for (w, v) in widths.iter_mut().zip(cells(row)) {
+                        *w = (*w).max(v.chars().count());
+                    }
+                }
+                let line = |vals: Vec<String>| -> String {
+                    vals.iter()
+                        .zip(&widths)
+                        .map(|(v, w)| format!("{v:<w$}"))
+                        .collect::<Vec<_>>()
+                        .join(" │ ")
+                        .trim_end()
+                        .to_string()
+                };
+                lines.push(line(set.columns.clone()));
+                lines.push(
+                    widths
+                        .iter()
+                        .map(|w| "─".repeat(*w))
+                        .collect::<Vec<_>>()
+                        .join("─┼─"),
+                );
+                for row in &set.rows {
+                    lines.push(line(cells(row)));
+                }
+                let n = set.total;
+                if set.is_cut() {
+                    lines.push(format!(
+                        "({n} rows; the first {} kept)",
+                        set.rows.len()
+                    ));
+                } else {
+                    lines.push(format!("({n} row{})", if n == 1 { "" } else { "s" }));
+                }
+            }
+            Output::Affected { rows } if *rows > 0 => {
+                lines.push(format!("→ {rows} row{} affected", if *rows == 1 { "" } else { "s" }));
+            }
+            Output::Affected { .. } => {}
+            Output::Notice { severity, message } => lines.push(format!("{severity}: {message}")),
+        }
+    }
+    lines
 }
 
 /// Colours, or none.

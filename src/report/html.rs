@@ -675,6 +675,7 @@ fn replay(h: &mut String, scenario: Option<&Scenario>, r: &Replay) {
         }
     }
     let (class, meaning) = match r.verdict {
+        Verdict::Unjudged => ("unjudged", "no invariant declared"),
         Verdict::Possible => ("possible", "the anomaly happened"),
         _ => ("prevented", "no anomaly"),
     };
@@ -855,6 +856,10 @@ fn event_cell(e: &Event) -> String {
     }
     if let Some(res) = &e.trace.result {
         parts.push(format!("<div class=\"res\">→ {}</div>", esc(res)));
+    }
+    let outputs = crate::replay::timeline::output_lines(&e.outputs);
+    if !outputs.is_empty() {
+        parts.push(format!("<pre class=\"res\">{}</pre>", esc(&outputs.join("\n"))));
     }
     if let Some((code, msg)) = &e.trace.error {
         parts.push(format!(

@@ -14,13 +14,13 @@ use crate::engine::{Column, DbError, ErrorKind, Exchange, Failed, Phase, Returne
 use crate::scenario::Value;
 
 /// A client's own connection, or one borrowed from the pool.
-enum Handle {
+pub(super) enum Handle {
     Own(Client),
     Pooled(deadpool_postgres::Object),
 }
 
 impl Handle {
-    fn client(&self) -> &Client {
+    pub(super) fn client(&self) -> &Client {
         match self {
             Handle::Own(c) => c,
             Handle::Pooled(o) => o,
@@ -30,8 +30,10 @@ impl Handle {
 
 /// A connection and the statements prepared on it.
 pub struct Session {
-    handle: Handle,
+    pub(super) handle: Handle,
     statements: Vec<Option<Statement>>,
+    /// The notices the connection forwards (sessions that run steps as written).
+    pub(super) notices: Option<tokio::sync::mpsc::UnboundedReceiver<crate::engine::written::Output>>,
 }
 
 impl Session {
@@ -39,6 +41,7 @@ impl Session {
         Session {
             handle: Handle::Own(client),
             statements: Vec::new(),
+            notices: None,
         }
     }
 
@@ -262,6 +265,7 @@ impl Pool {
         let mut session = Session {
             handle: Handle::Pooled(object),
             statements: Vec::new(),
+            notices: None,
         };
         for text in texts {
             session.prepare(text).await?;
