@@ -171,8 +171,14 @@ Exit codes: 0 ran (and --expect held), 1 an --expect failed, 2 could not run, 13
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// A built-in scenario name or a path to a .toml file.
+    /// A built-in scenario name, a path to a .toml file, or a PostgreSQL isolation-tester
+    /// .spec file (every permutation replayed).
     pub scenario: String,
+
+    /// With a .spec file: compare the server's behaviour with this recorded isolation-tester
+    /// output, permutation by permutation (waits, errors, rows); exit 1 on a difference.
+    #[arg(long, value_name = "FILE.out")]
+    pub expected: Option<std::path::PathBuf>,
 
     /// Isolation levels, comma-separated, or all: one replay per level.
     #[arg(short, long, value_parser = parse_levels, default_value = "rc")]

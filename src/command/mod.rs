@@ -10,6 +10,7 @@ mod replay;
 mod report;
 mod run;
 mod show;
+mod spec;
 mod sweep;
 mod workspace;
 

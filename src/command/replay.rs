@@ -20,6 +20,12 @@ pub async fn replay(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
+    if crate::spec::is_spec(&args.scenario) {
+        return super::spec::replay_spec(args, out, err).await;
+    }
+    if args.expected.is_some() {
+        bail!("--expected compares an isolation-tester spec's run with its .out file: give a .spec file");
+    }
     let engines = args.common.db.engines()?;
     let quiet = args.common.quiet;
     let mut say = |msg: String| {
