@@ -174,11 +174,14 @@ pub fn print(
     Ok(())
 }
 
-/// The terminal's width, or 120 when not a terminal.
-fn width() -> usize {
-    terminal_size::terminal_size()
-        .map_or(120, |(w, _)| w.0 as usize)
-        .max(60)
+/// `COLUMNS` when set, else the terminal's width, else 120 when not a terminal.
+pub fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .or_else(|| terminal_size::terminal_size().map(|(w, _)| w.0 as usize))
+        .unwrap_or(120)
+        .max(40)
 }
 
 fn pick_schedule(scenario: &mut Scenario, arg: Option<&str>) -> anyhow::Result<Schedule> {

@@ -50,6 +50,12 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
         writeln!(out, "{}\n", s.summary)?;
     }
 
+    let sessions = r.sessions.len().max(1);
+    // The label column, then the sessions' share of the rest: rows never wrap past the
+    // terminal; SQL folds, result lines are abbreviated.
+    const LABEL: usize = 12;
+    let per = (look.width.saturating_sub(LABEL + 3 * sessions + 4) / sessions).max(12);
+    let max = if look.markdown { usize::MAX } else { per };
     let mut b = Builder::default();
     let mut header = vec!["#".to_string()];
     header.extend(r.sessions.iter().cloned());
@@ -62,13 +68,16 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
         }
         let label = match (&e.token, e.attempt) {
             (Some(t), _) => t.clone(),
+            (None, _) if written_name(scenario, e).is_some() => {
+                written_name(scenario, e).expect("checked")
+            }
             (None, 1) => format!("{}{}", e.session, e.step),
             (None, n) => format!("{}{} (try {n})", e.session, e.step),
         };
         let mut row = vec![label];
         for s in &r.sessions {
             row.push(if *s == e.session {
-                cell(e, paint, look.markdown)
+                cell(e, paint, look.markdown, max)
             } else {
                 String::new()
             });
@@ -79,10 +88,10 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
     if look.markdown {
         table.with(Style::markdown());
     } else {
-        let sessions = r.sessions.len().max(1);
-        let per = look.width.saturating_sub(10 + 3 * sessions) / sessions;
         table.with(Style::rounded());
-        table.modify(Columns::new(1..), Width::wrap(per.max(24)).keep_words(true));
+        table.modify(Columns::new(0..1), Width::wrap(LABEL));
+        // Session columns are folded line by line in `cell` (tabled's word wrap carries words
+        // across lines, which breaks result tables).
     }
     writeln!(out, "{table}")?;
 
@@ -99,7 +108,9 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
             format!("{} {}{tries}", e.session, e.end)
         })
         .collect();
-    writeln!(out, "{}{}", bullet(look), ends.join(" · "))?;
+    if !ends.is_empty() {
+        writeln!(out, "{}{}", bullet(look), ends.join(" · "))?;
+    }
     for m in &r.invariants {
         let inv = scenario.invariants.iter().find(|i| i.name == m.name);
         let reader = if m.side == Side::Reader {
@@ -142,7 +153,57 @@ fn bullet(look: Look) -> &'static str {
 }
 
 /// One session's cell for one event.
-fn cell(e: &Event, paint: Paint, markdown: bool) -> String {
+/// The name of the step an event ran, for sessions that run their steps as written.
+pub fn written_name(scenario: &Scenario, e: &Event) -> Option<String> {
+    let s = scenario.sessions.iter().find(|s| s.name == e.session)?;
+    let step = s.written.as_ref()?.get(e.step.checked_sub(1)?)?;
+    Some(step.name.clone())
+}
+
+/// `line` folded at spaces into lines of at most `max` characters (a longer word is cut).
+/// Lines with colour codes are left whole.
+fn fold(line: &str, max: usize) -> Vec<String> {
+    if line.chars().count() <= max || line.contains('\u{1b}') {
+        return vec![line.to_string()];
+    }
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for word in line.split(' ') {
+        let mut word = word.to_string();
+        while word.chars().count() > max {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            let head: String = word.chars().take(max).collect();
+            word = word.chars().skip(max).collect();
+            out.push(head);
+        }
+        let len = current.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > max {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(&word);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// `line`, abbreviated with `…` to `max` characters.
+fn abbreviate(line: String, max: usize) -> String {
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut s: String = line.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+fn cell(e: &Event, paint: Paint, markdown: bool, max: usize) -> String {
     let mut lines: Vec<String> = Vec::new();
     match &e.kind {
         Kind::Nothing => lines.push(paint.dim("(nothing to do)")),
@@ -163,6 +224,7 @@ fn cell(e: &Event, paint: Paint, markdown: bool) -> String {
                 lines.push(format!("→ {res}"));
             }
             for line in output_lines(&e.outputs) {
+                let line = abbreviate(line, max);
                 lines.push(if line.starts_with("NOTICE") || line.starts_with("WARNING") {
                     paint.yellow(&line)
                 } else {
@@ -186,6 +248,7 @@ fn cell(e: &Event, paint: Paint, markdown: bool) -> String {
         }
     }
     let sep = if markdown { "<br>" } else { "\n" };
+    let lines: Vec<String> = lines.into_iter().flat_map(|l| fold(&l, max)).collect();
     let text = lines.join(sep);
     if markdown {
         text.replace('|', "\\|")
@@ -218,7 +281,7 @@ pub fn output_lines(outputs: &[Output]) -> Vec<String> {
                         .zip(&widths)
                         .map(|(v, w)| format!("{v:<w$}"))
                         .collect::<Vec<_>>()
-                        .join(" │ ")
+                        .join(" | ")
                         .trim_end()
                         .to_string()
                 };
@@ -226,9 +289,9 @@ pub fn output_lines(outputs: &[Output]) -> Vec<String> {
                 lines.push(
                     widths
                         .iter()
-                        .map(|w| "─".repeat(*w))
+                        .map(|w| "-".repeat(*w))
                         .collect::<Vec<_>>()
-                        .join("─┼─"),
+                        .join("-+-"),
                 );
                 for row in &set.rows {
                     lines.push(line(cells(row)));

@@ -615,6 +615,14 @@ fn replay(h: &mut String, scenario: Option<&Scenario>, r: &Replay) {
         }
         let label = match &e.token {
             Some(t) => t.clone(),
+            None if scenario
+                .and_then(|sc| crate::replay::timeline::written_name(sc, e))
+                .is_some() =>
+            {
+                scenario
+                    .and_then(|sc| crate::replay::timeline::written_name(sc, e))
+                    .expect("checked")
+            }
             None if e.attempt <= 1 => format!("{}{}", e.session, e.step),
             None => format!("{}{} (try {})", e.session, e.step, e.attempt),
         };
