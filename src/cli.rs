@@ -180,6 +180,11 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE.out")]
     pub expected: Option<std::path::PathBuf>,
 
+    /// With a .spec file: write what the server did in the isolation tester's output format,
+    /// to make or refresh a FILE.out for --expected.
+    #[arg(long, value_name = "FILE.out")]
+    pub record: Option<std::path::PathBuf>,
+
     /// Isolation levels, comma-separated, or all: one replay per level.
     #[arg(short, long, value_parser = parse_levels, default_value = "rc")]
     pub isolation: Levels,

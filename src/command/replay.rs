@@ -23,8 +23,10 @@ pub async fn replay(
     if crate::spec::is_spec(&args.scenario) {
         return super::spec::replay_spec(args, out, err).await;
     }
-    if args.expected.is_some() {
-        bail!("--expected compares an isolation-tester spec's run with its .out file: give a .spec file");
+    if args.expected.is_some() || args.record.is_some() {
+        bail!(
+            "--expected and --record are for isolation-tester specs and their .out files: give a .spec file"
+        );
     }
     let engines = args.common.db.engines()?;
     let quiet = args.common.quiet;

@@ -93,6 +93,10 @@ pub async fn replay_spec(
     if interrupted {
         return Ok(Exit::signalled());
     }
+    if let Some(p) = &args.record {
+        std::fs::write(p, out::render(spec.sessions.len(), &replays))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
     let Some((file, text)) = expected else {
         return Ok(Exit::Ok);
     };
