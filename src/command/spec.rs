@@ -70,7 +70,12 @@ pub async fn replay_spec(
         say(format!(
             "permutation {}: {}",
             schedule.name,
-            schedule.tokens.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ")
+            schedule
+                .tokens
+                .iter()
+                .map(|t| t.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
         tokio::select! {
             r = replay::replay(&ws.db, &scenario, None, Isolation::Rc, schedule, &opts) => match r {

@@ -496,7 +496,10 @@ impl RunDatabase {
     /// delivers them (see [`written`]).
     pub async fn written_session(&self, settings: &[(String, String)]) -> anyhow::Result<Session> {
         match self {
-            RunDatabase::Postgres(d) => d.session_with_notices(settings).await.map(Session::Postgres),
+            RunDatabase::Postgres(d) => d
+                .session_with_notices(settings)
+                .await
+                .map(Session::Postgres),
             RunDatabase::Mariadb(d) => d.session(settings).await.map(Session::Mariadb),
         }
     }

@@ -39,9 +39,14 @@ impl ResultSet {
 pub enum Output {
     Rows(ResultSet),
     /// A statement without result columns: the rows it affected.
-    Affected { rows: u64 },
+    Affected {
+        rows: u64,
+    },
     /// A notice: its severity (`NOTICE`, `WARNING`...) and message.
-    Notice { severity: String, message: String },
+    Notice {
+        severity: String,
+        message: String,
+    },
 }
 
 /// What SQL run as written gave: everything before the error, and the error.

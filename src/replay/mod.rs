@@ -275,15 +275,22 @@ pub async fn replay(
         .then(|| e.trace.error.as_ref().map(|(code, _)| code.clone()))
         .flatten()
     });
-    let as_written = !scenario.sessions.is_empty()
-        && scenario.sessions.iter().all(|s| s.written.is_some());
+    let as_written =
+        !scenario.sessions.is_empty() && scenario.sessions.iter().all(|s| s.written.is_some());
     for h in s.handles {
         let name = h.name.clone();
         if h.written.is_some() {
-            let ran = s.events.iter().filter(|e| e.session == name && matches!(e.kind, Kind::Ran | Kind::Resumes)).count();
+            let ran = s
+                .events
+                .iter()
+                .filter(|e| e.session == name && matches!(e.kind, Kind::Ran | Kind::Resumes))
+                .count();
             ends.push(SessionEnd {
                 session: name.clone(),
-                end: format!("ran {ran} step{} as written", if ran == 1 { "" } else { "s" }),
+                end: format!(
+                    "ran {ran} step{} as written",
+                    if ran == 1 { "" } else { "s" }
+                ),
                 tries: 1,
             });
             for (var, v) in h.finish().await?.vars {
@@ -414,10 +421,20 @@ impl Scheduler {
                 .iter()
                 .position(|s| &s.name == name)
                 .ok_or_else(|| anyhow!("`{}`: no step named `{name}`", t.text))?,
-            Target::Commit => bail!("`{}`: a session run as written has no commit of its own", t.text),
+            Target::Commit => steps.iter().position(|s| s.name == "commit").ok_or_else(|| {
+                anyhow!(
+                    "`{}`: a session run as written has no commit of its own, and no step named `commit`",
+                    t.text
+                )
+            })?,
         };
         if index >= steps.len() {
-            bail!("`{}`: session {} has {} steps", t.text, t.session, steps.len());
+            bail!(
+                "`{}`: session {} has {} steps",
+                t.text,
+                t.session,
+                steps.len()
+            );
         }
         if self.handles[i].in_flight {
             self.await_session(i, &t.text).await?;
@@ -430,7 +447,10 @@ impl Scheduler {
                 continue;
             }
             let owner = self.handles.iter().position(|h| {
-                h.name == *b || h.written.as_ref().is_some_and(|w| w.iter().any(|s| s.name == *b))
+                h.name == *b
+                    || h.written
+                        .as_ref()
+                        .is_some_and(|w| w.iter().any(|s| s.name == *b))
             });
             hold.extend(owner.filter(|&o| o != i));
         }
@@ -443,7 +463,16 @@ impl Scheduler {
                 sql: Some(steps[index].sql.clone()),
                 ..Trace::default()
             };
-            self.push(i, Some(t), index + 1, Kind::Waits { blockers: vec!["*".into()] }, trace, None);
+            self.push(
+                i,
+                Some(t),
+                index + 1,
+                Kind::Waits {
+                    blockers: vec!["*".into()],
+                },
+                trace,
+                None,
+            );
             return self.settle().await;
         }
         self.watch(i, Some(t), index + 1, hold).await
@@ -476,7 +505,10 @@ impl Scheduler {
                 if waiting.is_empty() {
                     self.record(i, token, Kind::Ran, done)?;
                 } else {
-                    let blockers = waiting.iter().map(|&o| self.handles[o].name.clone()).collect();
+                    let blockers = waiting
+                        .iter()
+                        .map(|&o| self.handles[o].name.clone())
+                        .collect();
                     let trace = Trace {
                         sql: done.trace.sql.clone(),
                         ..Trace::default()
@@ -558,9 +590,11 @@ impl Scheduler {
                 last_change = Instant::now();
             }
             // Held completions whose blockers have all completed.
-            while let Some(k) = self.held.iter().position(|(_, _, on)| {
-                on.iter().all(|&o| !self.handles[o].in_flight)
-            }) {
+            while let Some(k) = self
+                .held
+                .iter()
+                .position(|(_, _, on)| on.iter().all(|&o| !self.handles[o].in_flight))
+            {
                 let (i, done, _) = self.held.remove(k);
                 self.handles[i].in_flight = false;
                 self.handles[i].forced = false;

@@ -33,7 +33,11 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
     let head = format!(
         "{} · {who} · {} {}: {}",
         r.scenario,
-        if r.as_written { "permutation" } else { "schedule" },
+        if scenario.file.extension().is_some_and(|e| e == "spec") {
+            "permutation"
+        } else {
+            "schedule"
+        },
         r.schedule,
         r.tokens.join(" ")
     );
@@ -225,11 +229,13 @@ fn cell(e: &Event, paint: Paint, markdown: bool, max: usize) -> String {
             }
             for line in output_lines(&e.outputs) {
                 let line = abbreviate(line, max);
-                lines.push(if line.starts_with("NOTICE") || line.starts_with("WARNING") {
-                    paint.yellow(&line)
-                } else {
-                    line
-                });
+                lines.push(
+                    if line.starts_with("NOTICE") || line.starts_with("WARNING") {
+                        paint.yellow(&line)
+                    } else {
+                        line
+                    },
+                );
             }
             if let Some((code, msg)) = &e.trace.error {
                 lines.push(paint.red(&format!("ERROR {code}: {msg}")));
@@ -270,7 +276,8 @@ pub fn output_lines(outputs: &[Output]) -> Vec<String> {
                         .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
                         .collect()
                 };
-                let mut widths: Vec<usize> = set.columns.iter().map(|c| c.chars().count()).collect();
+                let mut widths: Vec<usize> =
+                    set.columns.iter().map(|c| c.chars().count()).collect();
                 for row in &set.rows {
                     for (w, v) in widths.iter_mut().zip(cells(row)) {
                         *w = (*w).max(v.chars().count());
@@ -298,16 +305,16 @@ pub fn output_lines(outputs: &[Output]) -> Vec<String> {
                 }
                 let n = set.total;
                 if set.is_cut() {
-                    lines.push(format!(
-                        "({n} rows; the first {} kept)",
-                        set.rows.len()
-                    ));
+                    lines.push(format!("({n} rows; the first {} kept)", set.rows.len()));
                 } else {
                     lines.push(format!("({n} row{})", if n == 1 { "" } else { "s" }));
                 }
             }
             Output::Affected { rows } if *rows > 0 => {
-                lines.push(format!("→ {rows} row{} affected", if *rows == 1 { "" } else { "s" }));
+                lines.push(format!(
+                    "→ {rows} row{} affected",
+                    if *rows == 1 { "" } else { "s" }
+                ));
             }
             Output::Affected { .. } => {}
             Output::Notice { severity, message } => lines.push(format!("{severity}: {message}")),

@@ -73,7 +73,10 @@ pub async fn start(
                 Ok(w) => {
                     if let Some(e) = w.error {
                         if e.code.is_empty() && e.kind == ErrorKind::Connection {
-                            (w.outputs, Some(format!("{} ({}): {e}", step.key, step.line)))
+                            (
+                                w.outputs,
+                                Some(format!("{} ({}): {e}", step.key, step.line)),
+                            )
                         } else {
                             if let ErrorKind::Abort(class) = e.kind {
                                 trace.aborted = Some(class);
@@ -85,7 +88,10 @@ pub async fn start(
                         (w.outputs, None)
                     }
                 }
-                Err(e) => (Vec::new(), Some(format!("{} ({}): {e}", step.key, step.line))),
+                Err(e) => (
+                    Vec::new(),
+                    Some(format!("{} ({}): {e}", step.key, step.line)),
+                ),
             };
             observe(&mut seen, &step.name, &outputs);
             if outbox
@@ -128,7 +134,12 @@ fn observe(seen: &mut IndexMap<String, Value>, step: &str, outputs: &[Output]) {
         let values: Vec<Value> = set
             .rows
             .iter()
-            .map(|r| r.get(c).cloned().flatten().map_or(Value::Empty, |t| typed(&t)))
+            .map(|r| {
+                r.get(c)
+                    .cloned()
+                    .flatten()
+                    .map_or(Value::Empty, |t| typed(&t))
+            })
             .collect();
         seen.insert(
             format!("{step}.{column}"),

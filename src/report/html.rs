@@ -867,7 +867,10 @@ fn event_cell(e: &Event) -> String {
     }
     let outputs = crate::replay::timeline::output_lines(&e.outputs);
     if !outputs.is_empty() {
-        parts.push(format!("<pre class=\"res\">{}</pre>", esc(&outputs.join("\n"))));
+        parts.push(format!(
+            "<pre class=\"res\">{}</pre>",
+            esc(&outputs.join("\n"))
+        ));
     }
     if let Some((code, msg)) = &e.trace.error {
         parts.push(format!(

@@ -308,8 +308,9 @@ fn check_target(
 /// never `commit` (its own steps commit).
 pub fn check_written_target(t: &Token, steps: &[WrittenStep]) -> Result<(), String> {
     match &t.target {
+        Target::Commit if steps.iter().any(|s| s.name == "commit") => Ok(()),
         Target::Commit => Err(format!(
-            "`{}`: session {} runs its steps as written: name the step that commits",
+            "`{}`: session {} runs its steps as written and has no step named `commit`: name the step that commits",
             t.text, t.session
         )),
         Target::Step(n) if *n > steps.len() => Err(format!(
@@ -335,9 +336,12 @@ fn characteristics(
 ) -> Result<Characteristics, ScenarioError> {
     let isolation = match &r.isolation {
         None => None,
-        Some(level) => Some(level.get_ref().parse().map_err(|m: String| {
-            cx.err(Some(level.span()), &format!("{key}.isolation"), m)
-        })?),
+        Some(level) => Some(
+            level
+                .get_ref()
+                .parse()
+                .map_err(|m: String| cx.err(Some(level.span()), &format!("{key}.isolation"), m))?,
+        ),
     };
     Ok(Characteristics {
         isolation,
@@ -397,10 +401,13 @@ fn written_steps(
                 format!("a second step named `{name}`"),
             ));
         }
-        let sql = s
-            .sql
-            .as_ref()
-            .ok_or_else(|| cx.err(Some(step.span()), &format!("{k}.sql"), "a step run as written needs `sql`"))?;
+        let sql = s.sql.as_ref().ok_or_else(|| {
+            cx.err(
+                Some(step.span()),
+                &format!("{k}.sql"),
+                "a step run as written needs `sql`",
+            )
+        })?;
         out.push(WrittenStep {
             name,
             sql: sql.get_ref().trim().to_string(),

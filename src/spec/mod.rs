@@ -37,8 +37,8 @@ pub fn is_spec(arg: &str) -> bool {
 
 /// Reads a spec file into a scenario with one schedule per permutation, named 1, 2, ...
 pub fn load(path: &Path) -> anyhow::Result<(Spec, Scenario)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let spec = parse::parse(path, &text).map_err(|m| anyhow!(m))?;
     let scenario = scenario(path, &spec)?;
     Ok((spec, scenario))

@@ -233,10 +233,9 @@ pub fn compare(expected: &str, got: &str, sqls: &[(String, String)]) -> Vec<Agre
         match (w, h) {
             (None, Some(_)) => diffs.push("not in the recorded output".to_string()),
             (Some(_), None) => diffs.push("recorded, but not run here".to_string()),
-            (Some(w), Some(h)) if w.steps != h.steps => diffs.push(format!(
-                "the recorded output runs `{}` here",
-                w.steps
-            )),
+            (Some(w), Some(h)) if w.steps != h.steps => {
+                diffs.push(format!("the recorded output runs `{}` here", w.steps))
+            }
             (Some(w), Some(h)) => diffs = entries(&w.entries, &h.entries),
             (None, None) => {}
         }
@@ -260,14 +259,10 @@ fn entries(want: &[Entry], have: &[Entry]) -> Vec<String> {
     };
     for k in 0..want.len().max(have.len()) {
         match (want.get(k), have.get(k)) {
-            (Some(w), None) => diffs.push(format!(
-                "{}: recorded, missing here",
-                label(w)
-            )),
-            (None, Some(h)) => diffs.push(format!(
-                "{}: here, not in the recorded output",
-                label(h)
-            )),
+            (Some(w), None) => diffs.push(format!("{}: recorded, missing here", label(w))),
+            (None, Some(h)) => {
+                diffs.push(format!("{}: here, not in the recorded output", label(h)))
+            }
             (Some(w), Some(h)) if w.step != h.step || w.completed != h.completed => {
                 diffs.push(format!(
                     "entry {}: recorded {}, here {}",
@@ -281,17 +276,15 @@ fn entries(want: &[Entry], have: &[Entry]) -> Vec<String> {
             (Some(w), Some(h)) => {
                 if w.waited != h.waited {
                     diffs.push(if w.waited {
-                        format!("step {}: waited in the recorded output, ran without waiting here", w.step)
+                        format!(
+                            "step {}: waited in the recorded output, ran without waiting here",
+                            w.step
+                        )
                     } else {
                         format!("step {}: waited here, not in the recorded output", w.step)
                     });
                 }
-                let err = |e: &Entry| {
-                    e.body
-                        .iter()
-                        .find(|l| l.starts_with("ERROR:"))
-                        .cloned()
-                };
+                let err = |e: &Entry| e.body.iter().find(|l| l.starts_with("ERROR:")).cloned();
                 let (we, he) = (err(w), err(h));
                 if we != he {
                     diffs.push(format!(
@@ -352,7 +345,10 @@ mod tests {
 
     #[test]
     fn result_sets_print_as_pqprint_aligns_them() {
-        let s = set(&["id", "name"], &[&[Some("1"), Some("alice")], &[Some("10"), None]]);
+        let s = set(
+            &["id", "name"],
+            &[&[Some("1"), Some("alice")], &[Some("10"), None]],
+        );
         assert_eq!(
             pqprint(&s),
             "id|name \n--+-----\n 1|alice\n10|     \n(2 rows)\n\n"

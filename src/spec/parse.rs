@@ -126,7 +126,13 @@ fn lex(file: &Path, text: &str) -> Result<Vec<(Tok, usize)>, String> {
                     n.push(chars[i]);
                     i += 1;
                 }
-                out.push((Tok::Number(n.parse().map_err(|_| err(line, "number too large".into()))?), line));
+                out.push((
+                    Tok::Number(
+                        n.parse()
+                            .map_err(|_| err(line, "number too large".into()))?,
+                    ),
+                    line,
+                ));
             }
             c if c.is_alphabetic() || c == '_' => {
                 let mut w = String::new();
@@ -239,7 +245,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Spec, String> {
     while p.keyword("session") {
         let (name, line) = p.name("a session name")?;
         if spec.sessions.iter().any(|s| s.name == name) {
-            return Err(format!("{}:{line}: a second session named `{name}`", file.display()));
+            return Err(format!(
+                "{}:{line}: a second session named `{name}`",
+                file.display()
+            ));
         }
         let setup = if p.keyword("setup") {
             Some(p.sql("the session's setup")?.0)
@@ -293,8 +302,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Spec, String> {
             || matches!(p.peek(), Some(Tok::Word(w)) if !KEYWORDS.contains(&w.as_str()))
         {
             let (step, at) = p.name("a step name")?;
-            if !spec.sessions.iter().flat_map(|s| &s.steps).any(|s| s.name == step) {
-                return Err(format!("{}:{at}: permutation: no step named `{step}`", file.display()));
+            if !spec
+                .sessions
+                .iter()
+                .flat_map(|s| &s.steps)
+                .any(|s| s.name == step)
+            {
+                return Err(format!(
+                    "{}:{at}: permutation: no step named `{step}`",
+                    file.display()
+                ));
             }
             let mut marks = Vec::new();
             if p.punct('(') {
@@ -303,7 +320,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Spec, String> {
                         marks.push("*".to_string());
                     } else {
                         let (other, at) = p.name("`*` or a step name")?;
-                        if !spec.sessions.iter().flat_map(|s| &s.steps).any(|s| s.name == other) {
+                        if !spec
+                            .sessions
+                            .iter()
+                            .flat_map(|s| &s.steps)
+                            .any(|s| s.name == other)
+                        {
                             return Err(format!(
                                 "{}:{at}: permutation: the annotation names no step `{other}`",
                                 file.display()
@@ -416,7 +438,10 @@ permutation w2 r1(w2) w1 c1
             s.sessions[0].setup.as_deref(),
             Some("BEGIN ISOLATION LEVEL REPEATABLE READ;")
         );
-        assert_eq!(s.sessions[0].steps[1].sql, "UPDATE t SET v = v + 1 WHERE id = 1;");
+        assert_eq!(
+            s.sessions[0].steps[1].sql,
+            "UPDATE t SET v = v + 1 WHERE id = 1;"
+        );
         assert_eq!(s.sessions[0].steps[1].line, 9);
         assert_eq!(s.permutations[0].steps[2], ("w1".into(), vec!["*".into()]));
         assert_eq!(s.permutations[1].steps[1], ("r1".into(), vec!["w2".into()]));
@@ -425,8 +450,11 @@ permutation w2 r1(w2) w1 c1
 
     #[test]
     fn errors_name_the_file_line_and_what_was_expected() {
-        let e = parse(Path::new("x.spec"), "session s1\nstep a { SELECT 1; }\npermutation a b\n")
-            .unwrap_err();
+        let e = parse(
+            Path::new("x.spec"),
+            "session s1\nstep a { SELECT 1; }\npermutation a b\n",
+        )
+        .unwrap_err();
         assert_eq!(e, "x.spec:3: permutation: no step named `b`");
         let e = parse(Path::new("x.spec"), "session s1\n\nstep { SELECT 1; }").unwrap_err();
         assert_eq!(e, "x.spec:3: expected a step name, found an SQL block");
@@ -444,7 +472,13 @@ permutation w2 r1(w2) w1 c1
         let all = all_permutations(&s, 100).unwrap();
         let names: Vec<String> = all
             .iter()
-            .map(|p| p.steps.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" "))
+            .map(|p| {
+                p.steps
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect();
         assert_eq!(names, ["a1 a2 b1", "a1 b1 a2", "b1 a1 a2"]);
         assert!(all_permutations(&s, 2).is_err());

@@ -14,5 +14,6 @@ mod provisioning;
 mod replay;
 mod report;
 mod scenario_files;
+mod specs;
 mod support;
 mod waits;

@@ -33,7 +33,8 @@ pub struct Session {
     pub(super) handle: Handle,
     statements: Vec<Option<Statement>>,
     /// The notices the connection forwards (sessions that run steps as written).
-    pub(super) notices: Option<tokio::sync::mpsc::UnboundedReceiver<crate::engine::written::Output>>,
+    pub(super) notices:
+        Option<tokio::sync::mpsc::UnboundedReceiver<crate::engine::written::Output>>,
 }
 
 impl Session {

@@ -1,0 +1,290 @@
+//! Isolation-tester specs run natively (`contention replay FILE.spec`), compared with their
+//! recorded output (`--expected FILE.out`), and TOML sessions that run their steps as written:
+//! BEGIN/COMMIT/ROLLBACK as steps, 25P02 after an error, session-level locks and settings,
+//! per-session isolation and read only, every result set and notice kept.
+
+use contention::engine::written::Output;
+use contention::replay::{Kind as EventKind, Replay};
+use contention::report::document::Document;
+
+use crate::support::{document, run, stderr, stdout};
+
+fn data(file: &str) -> String {
+    format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn replays(args: &[&str]) -> Vec<Replay> {
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json", "--quiet"]);
+    let out = run(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    match document(&out) {
+        Document::Replay(r) => r.replays,
+        other => panic!("a {} document from `replay`", other.kind()),
+    }
+}
+
+/// The event a token ran.
+fn at<'a>(r: &'a Replay, token: &str) -> &'a contention::replay::Event {
+    r.events
+        .iter()
+        .find(|e| e.token.as_deref() == Some(token))
+        .unwrap_or_else(|| panic!("no event for {token}"))
+}
+
+fn code(e: &contention::replay::Event) -> Option<&str> {
+    e.trace.error.as_ref().map(|(c, _)| c.as_str())
+}
+
+fn result_sets(e: &contention::replay::Event) -> Vec<&contention::engine::written::ResultSet> {
+    e.outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Rows(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn specs_agree_with_their_recorded_output() {
+    for spec in ["lost-update", "aborted", "marks", "interleave"] {
+        let out = run(&[
+            "replay",
+            &data(&format!("specs/{spec}.spec")),
+            "--expected",
+            &data(&format!("specs/{spec}.out")),
+            "--quiet",
+        ]);
+        let text = stdout(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{spec}: {text}\n{}",
+            stderr(&out)
+        );
+        assert!(
+            text.contains("permutations behave as recorded") && !text.contains("DIFFERS"),
+            "{spec}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_difference_from_the_recorded_output_is_named_per_permutation() {
+    let recorded = std::fs::read_to_string(data("specs/lost-update.out")).unwrap();
+    // Permutation 1 as if w2 had not waited and had failed differently; permutation 2's rows.
+    let changed = recorded
+        .replacen(
+            "step w2: UPDATE counter SET n = n + 1 WHERE id = 1; <waiting ...>",
+            "step w2: UPDATE counter SET n = n + 1 WHERE id = 1;",
+            1,
+        )
+        .replacen(
+            "ERROR:  could not serialize access due to concurrent update",
+            "ERROR:  deadlock detected",
+            1,
+        )
+        .replacen(" 1|2|  20|row1 ", " 1|3|  30|row1 ", 1);
+    assert_ne!(changed, recorded);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("changed.out");
+    std::fs::write(&file, changed).unwrap();
+    let out = run(&[
+        "replay",
+        &data("specs/lost-update.spec"),
+        "--expected",
+        file.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("permutation 1 (r1 r2 w1 w2 c1 c2 show): DIFFERS"),
+        "{text}"
+    );
+    assert!(
+        text.contains("step w2: waited here, not in the recorded output"),
+        "{text}"
+    );
+    assert!(
+        text.contains("step w2 completing: recorded ERROR:  deadlock detected, here ERROR:  could not serialize access due to concurrent update"),
+        "{text}"
+    );
+    assert!(
+        text.contains("permutation 2 (r1 w1 c1 r2 w2 c2 show): DIFFERS"),
+        "{text}"
+    );
+    assert!(text.contains("step show: rows differ"), "{text}");
+    assert!(text.contains(" 1|3|  30|row1"), "{text}");
+    assert!(
+        text.contains("0 of 2 permutations behave as recorded"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failed_transaction_answers_25p02_and_its_commit_rolls_back() {
+    let rs = replays(&[&data("specs/aborted.spec")]);
+    let r = &rs[0];
+    assert!(r.as_written);
+    assert_eq!(code(at(r, "bad1")), Some("23505"));
+    assert_eq!(
+        code(at(r, "more1")),
+        Some("25P02"),
+        "the session stays in its failed transaction"
+    );
+    assert_eq!(code(at(r, "c1")), None);
+    // The advisory lock taken outside the transaction outlives it: lock2 waits for s1.
+    assert_eq!(
+        at(r, "lock2").kind,
+        EventKind::Waits {
+            blockers: vec!["s1".into()]
+        }
+    );
+    // check1: two result sets, the first with two columns named id; ins1's row rolled back;
+    // the notice, and the session's own setting from its setup.
+    let check = at(r, "check1");
+    let sets = result_sets(check);
+    assert_eq!(sets.len(), 2);
+    assert_eq!(sets[0].columns, ["id", "id", "v"]);
+    assert_eq!(
+        sets[0].rows,
+        vec![vec![Some("1".into()), Some("1".into()), Some("one".into())]]
+    );
+    assert_eq!(
+        sets[1].rows,
+        vec![vec![Some("first".into()), Some("HI".into())]]
+    );
+    assert!(check.outputs.iter().any(|o| matches!(
+        o,
+        Output::Notice { severity, message } if severity == "NOTICE" && message == "shout hi"
+    )));
+}
+
+#[test]
+fn annotations_hold_a_completion_or_show_a_step_as_waiting() {
+    let rs = replays(&[&data("specs/marks.spec")]);
+    let kinds = |r: &Replay| -> Vec<String> {
+        r.events
+            .iter()
+            .map(|e| {
+                let what = match &e.kind {
+                    EventKind::Waits { .. } => "waits",
+                    EventKind::Resumes => "completes",
+                    _ => "runs",
+                };
+                format!("{}{} {what}", e.session, e.step)
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds(&rs[0]),
+        [
+            "s21 runs",
+            "s11 waits",
+            "s22 waits",
+            "s11 completes",
+            "s22 completes",
+            "s12 runs",
+            "s23 waits",
+            "s23 completes"
+        ]
+    );
+    assert_eq!(
+        kinds(&rs[1]),
+        [
+            "s21 runs",
+            "s11 waits",
+            "s22 runs",
+            "s11 completes",
+            "s12 runs",
+            "s23 runs"
+        ]
+    );
+}
+
+#[test]
+fn without_permutations_every_interleaving_runs() {
+    let rs = replays(&[&data("specs/interleave.spec")]);
+    let orders: Vec<String> = rs.iter().map(|r| r.tokens.join(" ")).collect();
+    assert_eq!(orders, ["a1 a2 b1", "a1 b1 a2", "b1 a1 a2"]);
+    let one = replays(&[&data("specs/interleave.spec"), "--schedule", "b1 a1 a2"]);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].tokens, ["b1", "a1", "a2"]);
+}
+
+#[test]
+fn spec_errors_name_file_line_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.spec");
+    std::fs::write(
+        &file,
+        "session s1\nstep a { SELECT 1; }\n\npermutation a nope\n",
+    )
+    .unwrap();
+    let out = run(&["replay", file.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{}:4: permutation: no step named `nope`",
+            file.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "replay",
+        &data("specs/aborted.spec"),
+        "--engine",
+        "mariadb",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("isolation-tester specs are PostgreSQL's format"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn toml_sessions_run_as_written_with_their_own_level_and_read_only() {
+    let rs = replays(&[&data("as-written.toml")]);
+    let r = &rs[0];
+    assert!(r.as_written);
+    // Two columns named `name` both shown; bob's write refused by his read-only default, then
+    // 25P02 until his ROLLBACK; alice's count repeated outside a transaction sees one doctor.
+    let first_count = &r.events[2];
+    assert_eq!(first_count.token.as_deref(), Some("a.count"));
+    assert_eq!(
+        result_sets(first_count)[0].columns,
+        ["name", "on_call", "name"]
+    );
+    assert_eq!(result_sets(first_count)[0].total, 2);
+    assert_eq!(code(at(r, "b.leave")), Some("25006"));
+    let b_counts: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| e.token.as_deref() == Some("b.count"))
+        .collect();
+    assert_eq!(code(b_counts[1]), Some("25P02"));
+    let last = r
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.token.as_deref() == Some("a.count"))
+        .unwrap();
+    assert_eq!(result_sets(last)[0].total, 1);
+    let level = result_sets(at(r, "a.level"))[0].rows[0].clone();
+    assert_eq!(
+        level,
+        vec![Some("serializable".into()), Some("alice".into())]
+    );
+    // The invariants read what the steps returned.
+    let holds = |name: &str| r.invariants.iter().find(|m| m.name == name).unwrap().value;
+    assert_eq!(holds("nobody_on_call"), 0);
+    assert_eq!(holds("alice_saw_herself_gone"), 0);
+    assert_eq!(r.verdict.label(), "prevented");
+}
