@@ -41,7 +41,15 @@ pub async fn replay(
     for &engine in &engines {
         let mut scenario = scenario::load_on(&args.scenario, &args.params, engine)?;
         args.common.db.apply_sets(&mut scenario);
-        let schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
+        let mut schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
+        if !schedule.params.is_empty() {
+            // The schedule's parameters, as if given first with --param (so --param wins).
+            let mut params = schedule.params.clone();
+            params.extend(args.params.iter().cloned());
+            scenario = scenario::load_on(&args.scenario, &params, engine)?;
+            args.common.db.apply_sets(&mut scenario);
+            schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
+        }
         let strategies = pick_strategies(&scenario, &schedule, args.strategy.as_deref())?;
         let mut cells: Vec<(Option<&Strategy>, Isolation)> = Vec::new();
         for st in &strategies {

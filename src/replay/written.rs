@@ -5,7 +5,7 @@
 //! inside a transaction stays in it (PostgreSQL answers its later statements with 25P02 and its
 //! `COMMIT` with a rollback) until one of its own steps ends it. Every result set and notice is
 //! kept for the timeline; what the last run of each step returned is kept for the invariants as
-//! `session.step.rows`, `session.step.column` (its first row) and `session.step.column.all`
+//! `session.step.rows` (0 for a step not run), `session.step.column` (its first row) and `session.step.column.all`
 //! (a tuple of every kept row's value).
 //!
 //! Like `session`, the task never decides what runs next: the scheduler sends it a step.
@@ -51,7 +51,11 @@ pub async fn start(
     let teardown = session.teardown.clone();
     let task_steps = steps.clone();
     let task = tokio::spawn(async move {
-        let mut seen: IndexMap<String, Value> = IndexMap::new();
+        // A step the schedule never ran returned no rows.
+        let mut seen: IndexMap<String, Value> = task_steps
+            .iter()
+            .map(|s| (format!("{}.rows", s.name), Value::Int(0)))
+            .collect();
         while let Some(cmd) = inbox.recv().await {
             let Command::Run(index) = cmd else {
                 let _ = outbox.send(Report::Done(Done {

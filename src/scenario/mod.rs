@@ -130,6 +130,9 @@ pub struct Schedule {
     pub tokens: Vec<Token>,
     /// The strategy replayed by default.
     pub strategy: Option<String>,
+    /// Parameters the schedule sets, as `--param NAME=VALUE` would (`--param` still wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<(String, String)>,
 }
 
 /// "Run session `a` up to and including its step `target`" (earlier steps first, if needed).

@@ -85,6 +85,9 @@ pub struct RawSchedule {
     /// The strategy replayed when `--strategy` is not given.
     #[serde(default)]
     pub strategy: Option<Spanned<String>>,
+    /// Parameters this schedule sets (`--param` still wins).
+    #[serde(default)]
+    pub params: IndexMap<String, Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

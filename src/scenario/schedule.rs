@@ -137,6 +137,35 @@ pub(super) fn sessions_and_schedules(
                 ));
             }
         };
+        let mut params = Vec::new();
+        for (p, v) in &r.params {
+            let k = format!("{key}.params.{p}");
+            if !raw.params.contains_key(p) {
+                let names: Vec<&str> = raw.params.keys().map(String::as_str).collect();
+                return Err(cx.err(
+                    Some(v.span()),
+                    &k,
+                    format!(
+                        "no parameter `{p}` in [params] (it has {})",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ));
+            }
+            let text = match v.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return Err(cx.err(Some(v.span()), &k, "expected a string, number or boolean"));
+                }
+            };
+            params.push((p.clone(), text));
+        }
         schedules.insert(
             name.clone(),
             Schedule {
@@ -144,6 +173,7 @@ pub(super) fn sessions_and_schedules(
                 summary: r.summary.trim().to_string(),
                 tokens,
                 strategy,
+                params,
             },
         );
     }
@@ -216,6 +246,7 @@ pub fn adhoc_schedule(scenario: &mut Scenario, text: &str) -> Result<Schedule, S
         summary: String::new(),
         tokens,
         strategy: None,
+        params: Vec::new(),
     })
 }
 

@@ -77,6 +77,7 @@ fn scenario(path: &Path, spec: &Spec) -> anyhow::Result<Scenario> {
                     })
                     .collect(),
                 strategy: None,
+                params: Vec::new(),
             },
         );
     }

@@ -288,3 +288,43 @@ fn toml_sessions_run_as_written_with_their_own_level_and_read_only() {
     assert_eq!(holds("alice_saw_herself_gone"), 0);
     assert_eq!(r.verdict.label(), "prevented");
 }
+
+#[test]
+fn a_schedule_sets_parameters_and_param_still_wins() {
+    let count = |args: &[&str]| -> u64 {
+        let mut all = vec![data("as-written.toml")];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let rs = replays(&all);
+        result_sets(at(&rs[0], "a.count"))[0].total
+    };
+    assert_eq!(count(&[]), 2, "the first schedule, at the file's extra = 0");
+    assert_eq!(
+        count(&["--schedule", "crowded"]),
+        3,
+        "the schedule sets extra = 1"
+    );
+    assert_eq!(
+        count(&["--schedule", "crowded", "--param", "extra=2"]),
+        4,
+        "--param wins over the schedule"
+    );
+}
+
+#[test]
+fn a_schedule_parameter_the_scenario_lacks_is_refused_naming_the_key() {
+    let text = std::fs::read_to_string(data("as-written.toml"))
+        .unwrap()
+        .replace("params = { extra = 1 }", "params = { extras = 1 }");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = run(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(e.contains("schedule.crowded.params.extras"), "{e}");
+    assert!(
+        e.contains("no parameter `extras` in [params] (it has extra)"),
+        "{e}"
+    );
+}
