@@ -201,6 +201,11 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
+    /// For the classroom: wait for Enter before each step of the schedule and redraw the
+    /// timeline as it grows (stdin must be a terminal).
+    #[arg(long)]
+    pub step: bool,
+
     /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
     #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub params: Vec<(String, String)>,

@@ -11,6 +11,7 @@ mod report;
 mod run;
 mod show;
 mod spec;
+mod step;
 mod sweep;
 mod workspace;
 

@@ -62,6 +62,7 @@ pub async fn replay(
             seed: args.seed,
             step_timeout: args.common.step_timeout,
             max_tries: scenario.run.max_tries,
+            pause: super::step::pause(args.step, &scenario, args.common.color.enabled())?,
         };
         let ws = Workspace::open(
             &args.common.db,

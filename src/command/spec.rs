@@ -54,6 +54,7 @@ pub async fn replay_spec(
         seed: args.seed,
         step_timeout: args.common.step_timeout,
         max_tries: 1,
+        pause: super::step::pause(args.step, &scenario, args.common.color.enabled())?,
     };
     let ws = Workspace::open(
         &args.common.db,

@@ -50,6 +50,19 @@ pub struct Options {
     /// A step that neither finishes nor waits for a lock within this is an error.
     pub step_timeout: Duration,
     pub max_tries: u32,
+    /// Called before each token with the timeline so far and the token about to run
+    /// (`--step`); it may block (it runs outside the runtime's workers).
+    pub pause: Option<Pause>,
+}
+
+/// What `--step` does before each token: show the timeline so far, wait for the user.
+#[derive(Clone)]
+pub struct Pause(pub std::sync::Arc<dyn Fn(&Replay, &str) -> anyhow::Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pause")
+    }
 }
 
 /// One row of a timeline.
@@ -252,7 +265,27 @@ pub async fn replay(
         held: Vec::new(),
     };
 
+    let as_written =
+        !scenario.sessions.is_empty() && scenario.sessions.iter().all(|s| s.written.is_some());
     for token in &schedule.tokens {
+        if let Some(pause) = &opts.pause {
+            let so_far = Replay {
+                engine: db.kind(),
+                scenario: scenario.name.clone(),
+                strategy: strategy.map(|s| s.name.clone()),
+                isolation: level,
+                schedule: schedule.name.clone(),
+                tokens: schedule.tokens.iter().map(|t| t.text.clone()).collect(),
+                sessions: scenario.sessions.iter().map(|s| s.name.clone()).collect(),
+                events: s.events.clone(),
+                schedule_ends_at: s.events.len(),
+                ends: Vec::new(),
+                invariants: Vec::new(),
+                verdict: Verdict::Unjudged,
+                as_written,
+            };
+            tokio::task::block_in_place(|| (pause.0)(&so_far, &token.text))?;
+        }
         s.token(token).await?;
     }
     let schedule_ends_at = s.events.len();
@@ -275,8 +308,6 @@ pub async fn replay(
         .then(|| e.trace.error.as_ref().map(|(code, _)| code.clone()))
         .flatten()
     });
-    let as_written =
-        !scenario.sessions.is_empty() && scenario.sessions.iter().all(|s| s.written.is_some());
     for h in s.handles {
         let name = h.name.clone();
         if h.written.is_some() {

@@ -44,14 +44,20 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
     if look.markdown {
         writeln!(out, "**{head}**\n")?;
     } else {
-        writeln!(out, "{}", paint.bold(&head))?;
+        for line in fold(&head, look.width) {
+            writeln!(out, "{}", paint.bold(&line))?;
+        }
     }
     if let Some(s) = scenario
         .schedules
         .get(&r.schedule)
         .filter(|s| !s.summary.is_empty())
     {
-        writeln!(out, "{}\n", s.summary)?;
+        let width = if look.markdown { usize::MAX } else { look.width };
+        for line in s.summary.lines().flat_map(|l| fold(l, width)) {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out)?;
     }
 
     let sessions = r.sessions.len().max(1);
@@ -113,7 +119,10 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
         })
         .collect();
     if !ends.is_empty() {
-        writeln!(out, "{}{}", bullet(look), ends.join(" · "))?;
+        let width = if look.markdown { usize::MAX } else { look.width };
+        for line in fold(&ends.join(" · "), width) {
+            writeln!(out, "{}{line}", bullet(look))?;
+        }
     }
     for m in &r.invariants {
         let inv = scenario.invariants.iter().find(|i| i.name == m.name);

@@ -328,3 +328,92 @@ fn a_schedule_parameter_the_scenario_lacks_is_refused_naming_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn step_refuses_without_a_terminal_on_stdin() {
+    let out = run(&[
+        "replay",
+        &data("specs/lost-update.spec"),
+        "--step",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--step waits for Enter before each step: stdin is not a terminal"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `--step` on a pseudo-terminal (util-linux `script`), Enter pressed every half second: one
+/// prompt per token, in order, each after the timeline so far.
+#[test]
+fn step_waits_for_enter_before_each_token_on_a_terminal() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let command = format!(
+        "COLUMNS=100 {} replay {} --schedule 1 --step --quiet --color never",
+        env!("CARGO_BIN_EXE_contention"),
+        data("specs/lost-update.spec")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for _ in 0..10 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if stdin.write_all(b"\n").is_err() {
+                break;
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let prompts: Vec<&str> = text
+        .match_indices("next: ")
+        .map(|(i, _)| text[i + 6..].split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(prompts, ["r1", "r2", "w1", "w2", "c1", "c2", "show"]);
+    // Before w2 runs, the redrawn timeline shows w1's statement and not yet w2's wait.
+    let before_w2 = &text[..text.find("next: w2").unwrap()];
+    let last_frame = &before_w2[before_w2.rfind("\x1b[2J").unwrap()..];
+    assert!(
+        last_frame.contains("│ w1 │ UPDATE counter SET"),
+        "{last_frame}"
+    );
+    assert!(!last_frame.contains("waits for"), "{last_frame}");
+    // Then the whole timeline, with the wait.
+    assert!(text[text.find("next: show").unwrap()..].contains("waits for s1"));
+}
+
+#[test]
+fn timelines_fit_the_terminal_width_folding_sql_and_abbreviating_results() {
+    for columns in [60usize, 90] {
+        let out = crate::support::contention()
+            .args(["replay", &data("specs/lost-update.spec"), "--quiet"])
+            .env("COLUMNS", columns.to_string())
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= columns,
+                "wider than {columns}: {line}"
+            );
+        }
+        // Rows are never wrapped: a result line too wide is cut short with an ellipsis.
+        if columns == 60 {
+            assert!(text.contains("id | n | tens | la…"), "{text}");
+        } else {
+            assert!(text.contains("id | n | tens | label"), "{text}");
+        }
+    }
+}
