@@ -57,7 +57,10 @@ pub struct Options {
 
 /// What `--step` does before each token: show the timeline so far, wait for the user.
 #[derive(Clone)]
-pub struct Pause(pub std::sync::Arc<dyn Fn(&Replay, &str) -> anyhow::Result<()> + Send + Sync>);
+pub struct Pause(pub std::sync::Arc<PauseFn>);
+
+/// The timeline so far and the token about to run.
+pub type PauseFn = dyn Fn(&Replay, &str) -> anyhow::Result<()> + Send + Sync;
 
 impl std::fmt::Debug for Pause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
