@@ -53,7 +53,11 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
         .get(&r.schedule)
         .filter(|s| !s.summary.is_empty())
     {
-        let width = if look.markdown { usize::MAX } else { look.width };
+        let width = if look.markdown {
+            usize::MAX
+        } else {
+            look.width
+        };
         for line in s.summary.lines().flat_map(|l| fold(l, width)) {
             writeln!(out, "{line}")?;
         }
@@ -119,7 +123,11 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
         })
         .collect();
     if !ends.is_empty() {
-        let width = if look.markdown { usize::MAX } else { look.width };
+        let width = if look.markdown {
+            usize::MAX
+        } else {
+            look.width
+        };
         for line in fold(&ends.join(" · "), width) {
             writeln!(out, "{}{line}", bullet(look))?;
         }
