@@ -4,6 +4,10 @@
 //! and its rows as text (at most [`MAX_ROWS`] per result set, the total still counted), the
 //! row counts of statements without results, and the notices (`RAISE NOTICE`) where they came.
 //!
+//! MariaDB reports no notices here, and a result set without rows is indistinguishable from a
+//! statement without results (sqlx gives no column description without a row): it is shown as
+//! affecting 0 rows.
+//!
 //! It also turns a session's transaction characteristics (isolation level, read only,
 //! deferrable) into the engine's session settings. This module dispatches to the engines; it
 //! must not decide what runs when, nor print.
@@ -124,12 +128,7 @@ impl Session {
     pub async fn run_written(&mut self, sql: &str) -> Result<Written, DbError> {
         match self {
             Session::Postgres(s) => Ok(s.run_written(sql).await),
-            Session::Mariadb(_) => Err(DbError {
-                kind: super::ErrorKind::ScenarioBug,
-                code: String::new(),
-                message: "steps run as written (sessions with `as_written`, isolation-tester specs) are not supported on MariaDB yet".into(),
-                position: None,
-            }),
+            Session::Mariadb(s) => Ok(s.run_written(sql).await),
         }
     }
 }

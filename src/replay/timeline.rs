@@ -178,7 +178,12 @@ fn bullet(look: Look) -> &'static str {
 pub fn written_name(scenario: &Scenario, e: &Event) -> Option<String> {
     let s = scenario.sessions.iter().find(|s| s.name == e.session)?;
     let step = s.written.as_ref()?.get(e.step.checked_sub(1)?)?;
-    Some(step.name.clone())
+    // A spec's step names are unique; a TOML schedule names steps `session.step`.
+    if scenario.file.extension().is_some_and(|x| x == "spec") {
+        Some(step.name.clone())
+    } else {
+        Some(format!("{}.{}", s.name, step.name))
+    }
 }
 
 /// `line` folded at spaces into lines of at most `max` characters (a longer word is cut).

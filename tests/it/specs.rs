@@ -417,3 +417,74 @@ fn timelines_fit_the_terminal_width_folding_sql_and_abbreviating_results() {
         }
     }
 }
+
+#[test]
+fn steps_run_as_written_on_both_engines() {
+    for engine in ["postgres", "mariadb"] {
+        let rs = replays(&[&data("as-written-portable.toml"), "--engine", engine]);
+        let r = &rs[0];
+        assert_eq!(
+            at(r, "b.bump").kind,
+            EventKind::Waits {
+                blockers: vec!["a".into()]
+            },
+            "{engine}"
+        );
+        let resumed = r
+            .events
+            .iter()
+            .find(|e| e.kind == EventKind::Resumes)
+            .unwrap();
+        assert_eq!(resumed.session, "b", "{engine}");
+        let dup = code(at(r, "b.dup")).unwrap().to_string();
+        assert_eq!(
+            dup,
+            if engine == "postgres" {
+                "23505"
+            } else {
+                "1062"
+            }
+        );
+        let sets = result_sets(at(r, "b.show"));
+        assert_eq!(sets.len(), 2, "{engine}: both result sets of the step");
+        assert_eq!(sets[0].columns, ["id", "id", "v"], "{engine}");
+        assert_eq!(
+            sets[0].rows,
+            vec![vec![Some("1".into()), Some("1".into()), Some("11".into())]],
+            "{engine}: b's update rolled back"
+        );
+        assert_eq!(sets[1].rows, vec![vec![Some("1".into())]], "{engine}");
+        assert_eq!(r.verdict.label(), "prevented", "{engine}");
+    }
+}
+
+#[test]
+fn deferrable_is_refused_on_mariadb_naming_the_feature() {
+    let text = std::fs::read_to_string(data("as-written-portable.toml"))
+        .unwrap()
+        .replacen(
+            "isolation = \"rc\"",
+            "isolation = \"serializable\"\ndeferrable = true",
+            1,
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deferrable.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = run(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--engine",
+        "mariadb",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(e.contains("session a"), "{e}");
+    assert!(
+        e.contains("`deferrable` is a PostgreSQL feature: MariaDB has no deferrable transactions"),
+        "{e}"
+    );
+    // On PostgreSQL the same file runs.
+    let rs = replays(&[file.to_str().unwrap()]);
+    assert_eq!(rs[0].verdict.label(), "prevented");
+}

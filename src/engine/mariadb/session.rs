@@ -18,13 +18,13 @@ use crate::engine::{Column, DbError, ErrorKind, Exchange, Failed, Phase, Returne
 use crate::scenario::Value;
 
 /// A client's own connection, or one borrowed from the pool.
-enum Handle {
+pub(super) enum Handle {
     Own(MySqlConnection),
     Pooled(PoolConnection<MySql>),
 }
 
 impl Handle {
-    fn conn(&mut self) -> &mut MySqlConnection {
+    pub(super) fn conn(&mut self) -> &mut MySqlConnection {
         match self {
             Handle::Own(c) => c,
             Handle::Pooled(p) => p,
@@ -34,7 +34,7 @@ impl Handle {
 
 /// A connection and the statements prepared on it.
 pub struct Session {
-    handle: Handle,
+    pub(super) handle: Handle,
     /// How to reach the server from outside, and this connection's id: to cancel its
     /// statement with `KILL QUERY`.
     killer: Option<(MySqlConnectOptions, u64)>,
