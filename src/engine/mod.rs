@@ -588,6 +588,9 @@ pub struct Exchange<'a> {
     pub params: &'a [usize],
     /// The slots that receive the first row's columns (empty: the statement returns no rows).
     pub captures: &'a [usize],
+    /// Also keep every row as text (bounded), for timelines: read it with
+    /// [`Session::take_kept`]. Replays ask for it; load runs never do.
+    pub keep: bool,
 }
 
 /// What a statement returned.
@@ -658,6 +661,14 @@ impl Session {
         match self {
             Session::Postgres(s) => s.exchange(x, values).await,
             Session::Mariadb(s) => s.exchange(x, values).await,
+        }
+    }
+
+    /// The rows the last exchange with `keep` returned, as the server named their columns.
+    pub fn take_kept(&mut self) -> Option<written::ResultSet> {
+        match self {
+            Session::Postgres(s) => s.kept.take(),
+            Session::Mariadb(s) => s.kept.take(),
         }
     }
 

@@ -123,6 +123,26 @@ impl Characteristics {
     }
 }
 
+/// Adds one row (its columns as values) to the result set being kept.
+pub(crate) fn keep_row(
+    kept: &mut Option<ResultSet>,
+    columns: impl FnOnce() -> Vec<String>,
+    row: impl Iterator<Item = Option<crate::scenario::Value>>,
+) {
+    let set = kept.get_or_insert_with(|| ResultSet {
+        columns: columns(),
+        rows: Vec::new(),
+        total: 0,
+    });
+    set.total += 1;
+    if set.rows.len() < MAX_ROWS {
+        set.rows.push(
+            row.map(|v| v.as_ref().and_then(crate::scenario::expr::to_text))
+                .collect(),
+        );
+    }
+}
+
 impl Session {
     /// Runs `sql` as written and keeps what the server answered (see the module doc).
     pub async fn run_written(&mut self, sql: &str) -> Result<Written, DbError> {

@@ -246,10 +246,17 @@ fn cell(e: &Event, paint: Paint, markdown: bool, max: usize) -> String {
                 (None, _) if e.trace.skipped => lines.push(paint.dim("(skipped: `when` is false)")),
                 (None, _) => lines.push(paint.dim("(no SQL)")),
             }
-            if let Some(res) = &e.trace.result {
-                lines.push(format!("→ {res}"));
+            // The rows as the server returned them when they were kept; else the summary.
+            let kept = e.trace.rows.clone().map(|set| vec![Output::Rows(set)]);
+            match (&kept, &e.trace.result) {
+                (Some(_), _) => {}
+                (None, Some(res)) => lines.push(format!("→ {res}")),
+                (None, None) => {}
             }
-            for line in output_lines(&e.outputs) {
+            for line in output_lines(kept.as_deref().unwrap_or_default())
+                .into_iter()
+                .chain(output_lines(&e.outputs))
+            {
                 let line = abbreviate(line, max);
                 lines.push(
                     if line.starts_with("NOTICE") || line.starts_with("WARNING") {

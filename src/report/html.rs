@@ -862,10 +862,18 @@ fn event_cell(e: &Event) -> String {
         }
         (None, _) => parts.push("<div class=\"res\">(no SQL)</div>".into()),
     }
-    if let Some(res) = &e.trace.result {
+    let kept: Vec<crate::engine::written::Output> = e
+        .trace
+        .rows
+        .clone()
+        .map(crate::engine::written::Output::Rows)
+        .into_iter()
+        .collect();
+    if let (true, Some(res)) = (kept.is_empty(), &e.trace.result) {
         parts.push(format!("<div class=\"res\">→ {}</div>", esc(res)));
     }
-    let outputs = crate::replay::timeline::output_lines(&e.outputs);
+    let mut outputs = crate::replay::timeline::output_lines(&kept);
+    outputs.extend(crate::replay::timeline::output_lines(&e.outputs));
     if !outputs.is_empty() {
         parts.push(format!(
             "<pre class=\"res\">{}</pre>",

@@ -444,6 +444,7 @@ impl Program {
                 commit: framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero(),
                 params: &c.params,
                 captures: &c.captures,
+                keep: trace.is_some(),
             };
             let returned = match session.exchange(exchange, &mut vars.values).await {
                 Ok(r) => r,
@@ -476,6 +477,7 @@ impl Program {
             vars.values[self.rows_slot] = Some(Value::Int(n));
             if let Some(t) = trace.as_deref_mut() {
                 t.result = Some(self.result_text(c, vars, n, returns_rows));
+                t.rows = session.take_kept();
             }
         }
         if let Some(cond) = &step.reject_if
@@ -583,6 +585,9 @@ pub struct Trace {
     /// The abort class of that error, when it was an outcome of concurrency.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<Abort>,
+    /// Every row the statement returned, as the server named the columns (bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<crate::engine::written::ResultSet>,
 }
 
 /// The step's SQL as written, with each `:name` replaced by the value bound to it.

@@ -488,3 +488,31 @@ fn deferrable_is_refused_on_mariadb_naming_the_feature() {
     let rs = replays(&[file.to_str().unwrap()]);
     assert_eq!(rs[0].verdict.label(), "prevented");
 }
+
+#[test]
+fn a_framed_step_keeps_every_row_as_the_server_named_the_columns() {
+    for engine in ["postgres", "mariadb"] {
+        let rs = replays(&[&data("managed-rows.toml"), "--engine", engine]);
+        let read = &rs[0].events[0];
+        let rows = read.trace.rows.as_ref().expect("kept rows");
+        assert_eq!(rows.columns, ["v", "v", "rows"], "{engine}");
+        assert_eq!(rows.total, 3, "{engine}");
+        let text =
+            |r: &[&str]| -> Vec<Option<String>> { r.iter().map(|v| Some(v.to_string())).collect() };
+        assert_eq!(
+            rows.rows,
+            vec![
+                text(&["10", "10", "7"]),
+                text(&["20", "20", "7"]),
+                text(&["30", "30", "7"])
+            ],
+            "{engine}"
+        );
+    }
+    // The timeline shows the column named rows as a column, not as the row count.
+    let out = run(&["replay", &data("managed-rows.toml"), "--quiet"]);
+    let text = stdout(&out);
+    assert!(text.contains("v  | v  | rows"), "{text}");
+    assert!(text.contains("30 | 30 | 7"), "{text}");
+    assert!(text.contains("(3 rows)"), "{text}");
+}
