@@ -32,7 +32,7 @@ pub(super) enum Command {
 pub(super) enum Report {
     /// About to send this statement (it may block).
     Starting(String),
-    Done(Done),
+    Done(Box<Done>),
 }
 
 /// What a session reports after an action.
@@ -136,13 +136,13 @@ impl Handle {
                     continue;
                 }
                 if let Command::Run(_) = cmd {
-                    let _ = outbox.send(Report::Done(Done {
+                    let _ = outbox.send(Report::Done(Box::new(Done {
                         index: cursor.next,
                         trace: Trace::default(),
                         end: None,
                         failure: Some("this session's steps are not run as written".into()),
                         outputs: Vec::new(),
-                    }));
+                    })));
                     continue;
                 }
                 let index = cursor.next;
@@ -165,13 +165,13 @@ impl Handle {
                     Err(e) => (None, Some(format!("{e:#}"))),
                 };
                 if outbox
-                    .send(Report::Done(Done {
+                    .send(Report::Done(Box::new(Done {
                         index,
                         trace,
                         end,
                         failure,
                         outputs: Vec::new(),
-                    }))
+                    })))
                     .is_err()
                 {
                     break;
@@ -255,7 +255,7 @@ impl Handle {
         loop {
             match self.reports.try_recv().ok()? {
                 Report::Starting(sql) => self.pending_sql = Some(sql),
-                Report::Done(done) => return Some(self.accept(done)),
+                Report::Done(done) => return Some(self.accept(*done)),
             }
         }
     }
@@ -269,7 +269,7 @@ impl Handle {
                 .ok()??
             {
                 Report::Starting(sql) => self.pending_sql = Some(sql),
-                Report::Done(done) => return Some(self.accept(done)),
+                Report::Done(done) => return Some(self.accept(*done)),
             }
         }
     }

@@ -58,13 +58,13 @@ pub async fn start(
             .collect();
         while let Some(cmd) = inbox.recv().await {
             let Command::Run(index) = cmd else {
-                let _ = outbox.send(Report::Done(Done {
+                let _ = outbox.send(Report::Done(Box::new(Done {
                     index: 0,
                     trace: Trace::default(),
                     end: None,
                     failure: Some("a session run as written takes named steps only".into()),
                     outputs: Vec::new(),
-                }));
+                })));
                 continue;
             };
             let step = &task_steps[index];
@@ -99,13 +99,13 @@ pub async fn start(
             };
             observe(&mut seen, &step.name, &outputs);
             if outbox
-                .send(Report::Done(Done {
+                .send(Report::Done(Box::new(Done {
                     index,
                     trace,
                     end: None,
                     failure,
                     outputs,
-                }))
+                })))
                 .is_err()
             {
                 break;
