@@ -241,7 +241,13 @@ pub async fn replay(
             handles.push(written::start(conn, session, std::sync::Arc::new(program)).await?);
             continue;
         }
-        let conn = db.session(&own).await?;
+        let mut conn = db.session(&own).await?;
+        if let Some(sql) = &session.setup {
+            // Session-level state (settings, advisory locks) that outlives its transactions.
+            conn.batch(sql)
+                .await
+                .map_err(|e| anyhow!("session {}: setup: {e}", session.name))?;
+        }
         let setup = Setup {
             scenario,
             session,

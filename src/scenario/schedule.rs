@@ -63,6 +63,13 @@ pub(super) fn sessions_and_schedules(
             });
             continue;
         }
+        if let Some(t) = &r.teardown {
+            return Err(cx.err(
+                Some(t.span()),
+                &format!("{key}.teardown"),
+                "`teardown` is for sessions that run their steps as written (`as_written = true`): the runner ends this session's transactions itself",
+            ));
+        }
         let own = if r.step.is_empty() {
             if strategies.is_empty() {
                 return Err(cx.err(

@@ -516,3 +516,35 @@ fn a_framed_step_keeps_every_row_as_the_server_named_the_columns() {
     assert!(text.contains("30 | 30 | 7"), "{text}");
     assert!(text.contains("(3 rows)"), "{text}");
 }
+
+#[test]
+fn a_framed_session_has_its_own_setup_level_and_read_only() {
+    let rs = replays(&[&data("managed-setup.toml"), "--isolation", "rc"]);
+    let rows = rs[0].events[0].trace.rows.clone().expect("kept rows");
+    assert_eq!(
+        rows.rows,
+        vec![vec![
+            Some("reader".into()),
+            Some("serializable".into()),
+            Some("on".into())
+        ]],
+        "the session's setup, level and read only, whatever --isolation says"
+    );
+    let text = std::fs::read_to_string(data("managed-setup.toml"))
+        .unwrap()
+        .replace(
+            "read_only = true",
+            "read_only = true\nteardown = \"RESET ALL\"",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = run(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(e.contains("session.a.teardown"), "{e}");
+    assert!(
+        e.contains("`teardown` is for sessions that run their steps as written"),
+        "{e}"
+    );
+}
