@@ -32,6 +32,11 @@ pub async fn replay_spec(
     if args.strategy.is_some() {
         bail!("--strategy: a spec has no strategies; its sessions bring their own steps");
     }
+    if args.isolation.on(EngineKind::Postgres) != [Isolation::Rc] {
+        bail!(
+            "--isolation: a spec's sessions choose their own level (BEGIN ISOLATION LEVEL ... in a step or a session's setup); steps outside a transaction run at the server's default"
+        );
+    }
     if !args.params.is_empty() {
         bail!("--param: a spec has no parameters");
     }

@@ -548,3 +548,37 @@ fn a_framed_session_has_its_own_setup_level_and_read_only() {
         "{e}"
     );
 }
+
+#[test]
+fn a_spec_replay_renders_in_html_with_every_result_set_and_notice() {
+    let out = run(&[
+        "replay",
+        &data("specs/aborted.spec"),
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("aborted.json");
+    let html = dir.path().join("aborted.html");
+    std::fs::write(&json, &out.stdout).unwrap();
+    let out = run(&[
+        "report",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    for want in [
+        "NOTICE: shout hi",
+        "id | id | v",
+        "first | HI",
+        "ERROR 25P02",
+        "waits for s1",
+        "not judged",
+    ] {
+        assert!(page.contains(want), "{want} missing from the page");
+    }
+}
