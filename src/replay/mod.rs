@@ -184,6 +184,9 @@ pub struct Replay {
     /// Every session ran its steps as written: no level was imposed by the replay.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub as_written: bool,
+    /// What sessions' setups returned, by session (sessions run as written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup_outputs: Vec<(String, Vec<crate::engine::written::Output>)>,
 }
 
 /// Runs one schedule on a freshly reset run database.
@@ -264,6 +267,11 @@ pub async fn replay(
         handles.push(Handle::start(conn, setup).await?);
     }
     let observer = db.session(&[]).await?;
+    let setup_outputs: Vec<(String, Vec<crate::engine::written::Output>)> = handles
+        .iter()
+        .filter(|h| !h.setup_outputs.is_empty())
+        .map(|h| (h.name.clone(), h.setup_outputs.clone()))
+        .collect();
     let mut s = Scheduler {
         handles,
         observer,
@@ -290,6 +298,7 @@ pub async fn replay(
                 invariants: Vec::new(),
                 verdict: Verdict::Unjudged,
                 as_written,
+                setup_outputs: setup_outputs.clone(),
             };
             tokio::task::block_in_place(|| (pause.0)(&so_far, &token.text))?;
         }
@@ -389,6 +398,7 @@ pub async fn replay(
         invariants,
         verdict,
         as_written,
+        setup_outputs,
     })
 }
 

@@ -70,6 +70,8 @@ pub struct Handle {
     /// The action in flight counts as waiting whatever the server says: a `(*)` step, or one
     /// held until its blockers complete.
     pub forced: bool,
+    /// What the session's setup returned (sessions run as written).
+    pub setup_outputs: Vec<crate::engine::written::Output>,
     task: tokio::task::JoinHandle<Observed>,
 }
 
@@ -197,6 +199,7 @@ impl Handle {
             tries: 1,
             written: None,
             forced: false,
+            setup_outputs: Vec::new(),
             task,
         })
     }
@@ -224,6 +227,7 @@ impl Handle {
             tries: 1,
             written: Some(written),
             forced: false,
+            setup_outputs: Vec::new(),
             task,
         }
     }

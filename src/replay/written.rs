@@ -37,6 +37,7 @@ pub async fn start(
             .ok_or_else(|| anyhow!("session {name} does not run its steps as written"))?,
     );
     let pid = conn.server_id().await?;
+    let mut setup_outputs = Vec::new();
     if let Some(sql) = &session.setup {
         let w = conn
             .run_written(sql)
@@ -45,6 +46,7 @@ pub async fn start(
         if let Some(e) = w.error {
             bail!("session {name}: setup failed: {e}");
         }
+        setup_outputs = w.outputs;
     }
     let (commands, mut inbox) = mpsc::unbounded_channel();
     let (outbox, reports) = mpsc::unbounded_channel();
@@ -119,9 +121,9 @@ pub async fn start(
             vars: seen.into_iter().collect(),
         }
     });
-    Ok(Handle::from_parts(
-        name, pid, program, steps, commands, reports, task,
-    ))
+    let mut handle = Handle::from_parts(name, pid, program, steps, commands, reports, task);
+    handle.setup_outputs = setup_outputs;
+    Ok(handle)
 }
 
 /// What the step's last result set returned, as variables for the invariants.

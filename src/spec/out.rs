@@ -23,6 +23,14 @@ pub fn render(sessions: usize, replays: &[Replay]) -> String {
 /// One permutation's part: a blank line, `starting permutation:`, then its steps.
 pub fn permutation(r: &Replay) -> String {
     let mut s = format!("\nstarting permutation: {}\n", r.tokens.join(" "));
+    // What the sessions' setups returned, as the tester prints them before the steps.
+    for (_, outputs) in &r.setup_outputs {
+        for o in outputs {
+            if let Output::Rows(set) = o {
+                s.push_str(&pqprint(set));
+            }
+        }
+    }
     for (k, e) in r.events.iter().enumerate() {
         let name = step_name(r, k);
         let notices = |s: &mut String| {
@@ -150,6 +158,8 @@ struct Entry {
 #[derive(Debug, Clone, PartialEq)]
 struct Part {
     steps: String,
+    /// What came before the first step: the sessions' setups' result sets.
+    setup: Vec<String>,
     entries: Vec<Entry>,
 }
 
@@ -165,6 +175,7 @@ fn split(text: &str, sqls: &[(String, String)]) -> Vec<Part> {
         if let Some(rest) = line.strip_prefix("starting permutation:") {
             parts.push(Part {
                 steps: rest.trim().to_string(),
+                setup: Vec::new(),
                 entries: Vec::new(),
             });
             i += 1;
@@ -200,10 +211,11 @@ fn split(text: &str, sqls: &[(String, String)]) -> Vec<Part> {
                 part.entries.push(entry);
             }
             None => {
-                if !line.trim().is_empty()
-                    && let Some(e) = part.entries.last_mut()
-                {
-                    e.body.push(line.trim_end().to_string());
+                if !line.trim().is_empty() {
+                    match part.entries.last_mut() {
+                        Some(e) => e.body.push(line.trim_end().to_string()),
+                        None => part.setup.push(line.trim_end().to_string()),
+                    }
                 }
                 i += 1;
             }
@@ -236,7 +248,16 @@ pub fn compare(expected: &str, got: &str, sqls: &[(String, String)]) -> Vec<Agre
             (Some(w), Some(h)) if w.steps != h.steps => {
                 diffs.push(format!("the recorded output runs `{}` here", w.steps))
             }
-            (Some(w), Some(h)) => diffs = entries(&w.entries, &h.entries),
+            (Some(w), Some(h)) => {
+                if w.setup != h.setup {
+                    diffs.push(format!(
+                        "the sessions' setups returned: recorded\n{}\n      here\n{}",
+                        indent(&w.setup),
+                        indent(&h.setup)
+                    ));
+                }
+                diffs.extend(entries(&w.entries, &h.entries));
+            }
             (None, None) => {}
         }
         out.push(Agreement {
@@ -374,5 +395,23 @@ mod tests {
             "step w2: waited in the recorded output, ran without waiting here"
         );
         assert_eq!(d[2], "step w2 completing: recorded, missing here");
+    }
+
+    #[test]
+    fn what_the_session_setups_returned_is_compared() {
+        let sqls = vec![("r1".to_string(), "SELECT 1;".to_string())];
+        let out = |v: &str| {
+            format!(
+                "\nstarting permutation: r1\nstate\n-----\n{v}\n(1 row)\n\nstep r1: SELECT 1;\n"
+            )
+        };
+        assert!(
+            compare(&out("ready"), &out("ready"), &sqls)[0]
+                .differences
+                .is_empty()
+        );
+        let d = &compare(&out("ready"), &out("steady"), &sqls)[0].differences;
+        assert_eq!(d.len(), 1);
+        assert!(d[0].starts_with("the sessions' setups returned"), "{d:?}");
     }
 }

@@ -445,7 +445,7 @@ permutation w2 r1(w2) w1 c1
         assert_eq!(s.sessions[0].steps[1].line, 9);
         assert_eq!(s.permutations[0].steps[2], ("w1".into(), vec!["*".into()]));
         assert_eq!(s.permutations[1].steps[1], ("r1".into(), vec!["w2".into()]));
-        assert_eq!(s.permutations[1].line, 15);
+        assert_eq!(s.permutations[1].line, 16);
     }
 
     #[test]
