@@ -205,6 +205,11 @@ pub struct ReplayArgs {
     /// timeline as it grows (stdin must be a terminal).
     #[arg(long)]
     pub step: bool,
+    /// Record each replay's history in Elle's JSON-lines format (one process per session), one
+    /// file per replay: h.jsonl -> h.STRATEGY.LEVEL.ENGINE.jsonl. The scenario must declare
+    /// `[history] model`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub history: Option<std::path::PathBuf>,
 
     /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
     #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
@@ -452,6 +457,13 @@ pub struct LoadArgs {
     /// Override a scenario parameter, e.g. --param seats=1 (repeatable).
     #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub params: Vec<(String, String)>,
+
+    /// Record each cell's history in Elle's JSON-lines format, for `adya check` or `elle-cli`:
+    /// one file per cell, named from this one: h.jsonl -> h.STRATEGY.LEVEL.ENGINE.jsonl (a
+    /// sweep adds its point: h.clients=8.STRATEGY.LEVEL.ENGINE.jsonl). The scenario must
+    /// declare `[history] model` (list-append and rw-register do).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub history: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

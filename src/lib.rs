@@ -21,6 +21,8 @@
 //! - [`replay`]: deterministic schedules: session tasks, lock-wait detection, timelines.
 //! - [`stats`]: per-client counters and HDR latency histograms, merged with `+=`.
 //! - [`check`]: invariants measured after a run.
+//! - [`checker`]: an independent history checker (adya, elle-cli) run on a recorded history.
+//! - [`history`]: Elle-format histories (`--history`): per-client recorders merged per cell.
 //! - [`expect`]: expectations per cell (`no-anomalies`, `aborts:serialization`, `aborts<=5%`, ...).
 //! - [`report`]: table, Markdown, CSV and JSON; sweeps' points; comparisons of result files.
 //! - [`limits`]: the accepted range of every count and duration (file and command line alike)
@@ -28,10 +30,12 @@
 //! - [`isolation`], [`outcome`]: isolation levels; the abort classes the report counts.
 
 pub mod check;
+pub mod checker;
 pub mod cli;
 pub mod command;
 pub mod engine;
 pub mod expect;
+pub mod history;
 pub mod isolation;
 pub mod limits;
 pub mod outcome;

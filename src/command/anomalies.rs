@@ -97,6 +97,7 @@ pub async fn anomalies(
         step_timeout: args.common.step_timeout,
         max_tries: 1,
         pause: None,
+        history: false,
     };
     // (engine, anomaly index, replay)
     let mut results: Vec<(EngineKind, usize, Replay)> = Vec::new();

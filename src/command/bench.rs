@@ -313,6 +313,7 @@ async fn run_lab(
         connections: None,
         pipeline: !args.no_pipeline,
         live: None,
+        history: None,
     };
     let before = cpu_seconds(UsageWho::RUSAGE_SELF)?;
     let outcome = runner::run_cell(

@@ -63,7 +63,14 @@ pub async fn replay(
             step_timeout: args.common.step_timeout,
             max_tries: scenario.run.max_tries,
             pause: super::step::pause(args.step, &scenario, args.common.color.enabled())?,
+            history: args.history.is_some(),
         };
+        if args.history.is_some() && scenario.history.is_none() {
+            bail!(
+                "--history: {} declares no `[history] model`, so its steps say nothing a history could record (list-append and rw-register do)",
+                scenario.name
+            );
+        }
         let ws = Workspace::open(
             &args.common.db,
             engine,
@@ -80,7 +87,18 @@ pub async fn replay(
             say(format!("replaying {label} on {}", engine.title()));
             tokio::select! {
                 r = replay::replay(&ws.db, &scenario, st, level, &schedule, &opts) => match r {
-                    Ok(r) => replays.push(r),
+                    Ok(mut r) => {
+                        if let (Some(base), Some(sink)) = (&args.history, r.history.take()) {
+                            let strategy = st.map_or("sessions", |s| s.name.as_str());
+                            let file = crate::history::cell_path(base, strategy, level, engine);
+                            if let Err(e) = sink.write(&file) {
+                                failure = Some(e);
+                                break;
+                            }
+                            say(format!("history: {}", file.display()));
+                        }
+                        replays.push(r);
+                    }
                     Err(e) => { failure = Some(e.context(label)); break; }
                 },
                 _ = ws.abort.cancelled() => { interrupted = true; break; }

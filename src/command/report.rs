@@ -13,9 +13,16 @@ use crate::report::plot;
 pub fn report(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
     let mut sources = Vec::with_capacity(args.files.len());
     for path in &args.files {
+        let doc = Document::read(path)?;
+        // A run's recorded histories, checked by adya or elle-cli if one is on PATH.
+        let checks = match &doc {
+            Document::Run(r) => crate::checker::check_cells(&r.cells),
+            _ => Vec::new(),
+        };
         sources.push(Source {
             name: path.display().to_string(),
-            doc: Document::read(path)?,
+            doc,
+            checks,
         });
     }
     if let Some(target) = &args.plot {

@@ -421,6 +421,12 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
     if let Some(d) = args.timeout {
         limits::duration(d).map_err(|e| flag("timeout", &humantime::format_duration(d), e))?;
     }
+    if args.history.is_some() && scenario.history.is_none() {
+        bail!(
+            "--history: {} declares no `[history] model`, so its steps say nothing a history could record (list-append and rw-register do)",
+            scenario.name
+        );
+    }
     Ok(Settings {
         clients,
         duration: args.duration.unwrap_or(d.duration),
@@ -437,6 +443,7 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
         connections: args.connections,
         pipeline: !args.no_pipeline,
         live: None,
+        history: args.history.clone(),
     })
 }
 
@@ -498,14 +505,32 @@ pub(super) async fn run_cells(
             }
             .await;
             match measured {
-                Ok((outcome, measured)) => cells.push(Cell::new(
-                    db.kind(),
-                    strategy.name.clone(),
-                    level,
-                    strategy.isolation.is_some(),
-                    outcome,
-                    measured,
-                )),
+                Ok((mut outcome, measured)) => {
+                    let sink = outcome.history.take();
+                    let mut cell = Cell::new(
+                        db.kind(),
+                        strategy.name.clone(),
+                        level,
+                        strategy.isolation.is_some(),
+                        outcome,
+                        measured,
+                    );
+                    if let (Some(sink), Some(base)) = (sink, &settings.history) {
+                        let file =
+                            crate::history::cell_path(base, &strategy.name, level, db.kind());
+                        match sink.write(&file) {
+                            Ok(operations) => {
+                                cell.history = Some(crate::report::CellHistory {
+                                    file,
+                                    model: sink.model(),
+                                    operations,
+                                })
+                            }
+                            Err(e) => return (cells, Some(e)),
+                        }
+                    }
+                    cells.push(cell);
+                }
                 Err(_) if abort.is_cancelled() => return (cells, None),
                 Err(e) => return (cells, Some(e)),
             }

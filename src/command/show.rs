@@ -92,6 +92,19 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
                 .collect::<Vec<_>>()
                 .join(", ")
         )?;
+        for (code, outcome) in &st.on_error.reject {
+            writeln!(out, "    error {code} is the outcome {outcome}")?;
+        }
+        if !st.on_error.retry.is_empty() {
+            writeln!(
+                out,
+                "    errors retried as conflicts: {}",
+                st.on_error.retry.join(", ")
+            )?;
+        }
+        for (label, sql) in &st.setup {
+            writeln!(out, "    setup ({label}): {}", sql.trim())?;
+        }
         steps(out, &st.steps)?;
         for (level, exps) in &st.expect {
             let list: Vec<String> = exps.iter().map(|e| e.to_string()).collect();

@@ -59,6 +59,7 @@ pub async fn replay_spec(
         seed: args.seed,
         step_timeout: args.common.step_timeout,
         max_tries: 1,
+        history: false,
         pause: super::step::pause(args.step, &scenario, args.common.color.enabled())?,
     };
     let ws = Workspace::open(

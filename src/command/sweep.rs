@@ -179,6 +179,14 @@ pub async fn sweep(
                 let mut st = st.clone();
                 st.seed = args.load.seed + u64::from(r);
                 st.live = Some(progress.live());
+                if let Some(h) = &st.history {
+                    let run = if args.repeat > 1 {
+                        format!(".run{}", r + 1)
+                    } else {
+                        String::new()
+                    };
+                    st.history = Some(crate::history::tagged(h, &format!("{name}={value}{run}")));
+                }
                 let strategies: Vec<_> = strategy_names.iter().map(|n| &sc.strategies[n]).collect();
                 let mut tick = |msg: String| {
                     let on = if engines.len() > 1 {

@@ -20,6 +20,7 @@ pub mod docker;
 pub mod local;
 pub mod mariadb;
 pub mod postgres;
+pub mod redis;
 pub mod written;
 
 use std::fmt;
@@ -385,6 +386,22 @@ impl Server {
             Server::Postgres(s) => s.shutdown(),
             Server::Mariadb(s) => s.shutdown(),
         }
+    }
+}
+
+/// A time's text with its fraction trimmed as the servers print it: `12:00:00.250000` ->
+/// `12:00:00.25`, `12:00:00.000000` -> `12:00:00`.
+pub(crate) fn trim_fraction(s: String) -> String {
+    match s.rsplit_once('.') {
+        Some((whole, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                whole.to_string()
+            } else {
+                format!("{whole}.{frac}")
+            }
+        }
+        None => s,
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Options {
     /// A step that neither finishes nor waits for a lock within this is an error.
     pub step_timeout: Duration,
     pub max_tries: u32,
+    /// Record the sessions' history (`--history`; the scenario declares `[history] model`).
+    pub history: bool,
     /// Called before each token with the timeline so far and the token about to run
     /// (`--step`); it may block (it runs outside the runtime's workers).
     pub pause: Option<Pause>,
@@ -187,6 +189,10 @@ pub struct Replay {
     /// What sessions' setups returned, by session (sessions run as written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub setup_outputs: Vec<(String, Vec<crate::engine::written::Output>)>,
+    /// The sessions' history log, when recorded (written by the command, not part of the
+    /// document).
+    #[serde(skip)]
+    pub history: Option<std::sync::Arc<crate::history::Sink>>,
 }
 
 /// Runs one schedule on a freshly reset run database.
@@ -199,7 +205,13 @@ pub async fn replay(
     opts: &Options,
 ) -> anyhow::Result<Replay> {
     // The caller ends a replay on an interrupt by dropping it (and the run database with it).
-    crate::runner::reset(db, scenario, &tokio_util::sync::CancellationToken::new()).await?;
+    crate::runner::reset(
+        db,
+        scenario,
+        strategy,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await?;
     let mut settings = scenario.settings.clone();
     settings.extend(strategy.iter().flat_map(|s| s.settings.iter().cloned()));
     // Only a superuser may set deadlock_timeout; elsewhere the server's own value stands (and a
@@ -230,6 +242,10 @@ pub async fn replay(
     let (programs, slots) = Program::compile(&mut first, scenario, &roles, &extra).await?;
     drop(first);
     let level = strategy.and_then(|s| s.isolation).unwrap_or(isolation);
+    let history = scenario
+        .history
+        .filter(|_| opts.history)
+        .map(|m| std::sync::Arc::new(crate::history::Sink::new(m)));
     let mut handles = Vec::new();
     for (index, (session, program)) in scenario.sessions.iter().zip(programs).enumerate() {
         let mut own = settings.clone();
@@ -263,6 +279,7 @@ pub async fn replay(
             slots: slots.clone(),
             seed: opts.seed,
             isolation: session.characteristics.isolation.unwrap_or(level),
+            history: history.clone(),
         };
         handles.push(Handle::start(conn, setup).await?);
     }
@@ -299,6 +316,7 @@ pub async fn replay(
                 verdict: Verdict::Unjudged,
                 as_written,
                 setup_outputs: setup_outputs.clone(),
+                history: None,
             };
             tokio::task::block_in_place(|| (pause.0)(&so_far, &token.text))?;
         }
@@ -399,6 +417,7 @@ pub async fn replay(
         verdict,
         as_written,
         setup_outputs,
+        history,
     })
 }
 

@@ -90,6 +90,8 @@ pub struct Setup<'a> {
     pub slots: Arc<Slots>,
     pub seed: u64,
     pub isolation: Isolation,
+    /// Where the session's history log goes (`--history`).
+    pub history: Option<Arc<crate::history::Sink>>,
 }
 
 impl Handle {
@@ -115,6 +117,7 @@ impl Handle {
                 vars.set(slot, v.clone());
             }
         }
+        vars.history = s.history.as_ref().map(|h| h.recorder(Some(s.index as u32)));
         let (commands, mut inbox) = mpsc::unbounded_channel();
         let (outbox, reports) = mpsc::unbounded_channel();
         let program = s.program.clone();
@@ -148,6 +151,11 @@ impl Handle {
                     continue;
                 }
                 let index = cursor.next;
+                if index == 0
+                    && let Some(h) = &mut vars.history
+                {
+                    h.invoke();
+                }
                 if let Some(sql) = program.preview(index, &vars) {
                     let _ = outbox.send(Report::Starting(sql));
                 }
@@ -166,6 +174,13 @@ impl Handle {
                     Ok(end) => (end, None),
                     Err(e) => (None, Some(format!("{e:#}"))),
                 };
+                if let (Some(end), Some(h)) = (&end, &mut vars.history) {
+                    h.complete(if *end == End::Committed {
+                        crate::history::Completion::Ok
+                    } else {
+                        crate::history::Completion::Fail
+                    });
+                }
                 if outbox
                     .send(Report::Done(Box::new(Done {
                         index,

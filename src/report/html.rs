@@ -4,6 +4,10 @@
 //! ([`Document`]). Inline CSS, plots inlined as SVG, no scripts and no network fetches: the file
 //! can be mailed, archived or opened offline.
 //!
+//! A run whose cells recorded histories also shows what an independent checker said of each
+//! (run beforehand by the `report` command, see [`crate::checker`]): its verdict, the anomalies
+//! it named, and their transactions as the scenario's steps.
+//!
 //! Every piece of text taken from a document is escaped. Rendering only: this module reads the
 //! typed documents and must not run anything.
 
@@ -17,6 +21,7 @@ use super::bench::{BenchReport, Peer};
 use super::document::{AnomalyReport, Document, ReplayReport};
 use super::sweep::{Summary, SweepReport};
 use super::{Cell, RunReport, plot, settings_fields};
+use crate::checker::{CellCheck, Valid, Verdict as Checked};
 use crate::engine::ServerInfo;
 use crate::outcome::Abort;
 use crate::replay::{Event, Kind as EventKind, Replay, Verdict};
@@ -26,6 +31,9 @@ use crate::scenario::{Invariant, Scenario, Side};
 pub struct Source {
     pub name: String,
     pub doc: Document,
+    /// For a run: what a history checker said of each cell's history (same order as the
+    /// cells; empty when none was asked).
+    pub checks: Vec<crate::checker::CellCheck>,
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -135,7 +143,10 @@ pub fn render(sources: &[Source]) -> anyhow::Result<String> {
     for (i, s) in sources.iter().enumerate() {
         let _ = writeln!(h, "<section class=\"doc {}\" id=\"doc-{i}\">", s.doc.kind());
         match &s.doc {
-            Document::Run(r) => run(&mut h, r),
+            Document::Run(r) => {
+                run(&mut h, r);
+                histories(&mut h, r, &s.checks);
+            }
             Document::Sweep(r) => sweep(&mut h, r).with_context(|| s.name.clone())?,
             Document::Replay(r) => replays(&mut h, r),
             Document::Anomalies(r) => anomalies(&mut h, r),
@@ -470,6 +481,121 @@ fn run(h: &mut String, r: &RunReport) {
     }
     if r.interrupted {
         h.push_str("<p class=\"bad\"><strong>Interrupted: partial results.</strong></p>\n");
+    }
+}
+
+/// The cells' recorded histories and what an independent checker said of each: its verdict,
+/// the anomalies it named, and each anomaly's transactions as the lab's own steps.
+fn histories(h: &mut String, r: &RunReport, checks: &[CellCheck]) {
+    if r.cells.iter().all(|c| c.history.is_none()) {
+        return;
+    }
+    h.push_str("<h3>Histories</h3>\n");
+    h.push_str("<p class=\"muted\">Each cell's operations in Elle's format, checked against serializability by an independent checker: the anomalies it names are inferred from what the transactions read and wrote, not from the scenario's invariants.</p>\n");
+    for (c, check) in r
+        .cells
+        .iter()
+        .zip(checks.iter().map(Some).chain(std::iter::repeat(None)))
+    {
+        let Some(hist) = &c.history else { continue };
+        let _ = writeln!(
+            h,
+            "<h4>{}</h4>\n<p><code>{}</code>: {} operations, {}.</p>",
+            esc(&c.label_in(r)),
+            esc(&hist.file.display().to_string()),
+            hist.operations,
+            hist.model.name()
+        );
+        let by_hand = format!(
+            "adya check -m {} -c serializable {}",
+            hist.model.name(),
+            hist.file.display()
+        );
+        match check {
+            None | Some(CellCheck::NoHistory) | Some(CellCheck::NoChecker) => {
+                let _ = writeln!(
+                    h,
+                    "<p>No checker on PATH (adya or elle-cli). Check it by hand: <code>{}</code> (<code>cargo install adya</code>).</p>",
+                    esc(&by_hand)
+                );
+            }
+            Some(CellCheck::Failed(e)) => {
+                let _ = writeln!(h, "<p class=\"bad\">Not checked: {}</p>", esc(e));
+            }
+            Some(CellCheck::Checked(v)) => history_verdict(h, r, c, v),
+        }
+    }
+}
+
+fn history_verdict(h: &mut String, r: &RunReport, c: &Cell, v: &Checked) {
+    let (class, said) = match v.valid {
+        Valid::Yes => ("prevented", "valid: serializable".to_string()),
+        Valid::No => (
+            "possible",
+            format!("not serializable: {}", v.anomaly_types.join(", ")),
+        ),
+        Valid::Unknown => ("", "unknown".to_string()),
+    };
+    let _ = writeln!(
+        h,
+        "<p>{}: <span class=\"verdict {class}\">{}</span> <span class=\"muted\">(<code>{}</code>)</span></p>",
+        esc(&v.checker),
+        esc(&said),
+        esc(&v.command)
+    );
+    if !v.not.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=\"muted\">Rules out: {}.</p>",
+            esc(&v.not.join(", "))
+        );
+    }
+    if !v.text.is_empty() {
+        let _ = writeln!(h, "<pre>{}</pre>", esc(v.text.trim()));
+    }
+    let steps = r
+        .scenario
+        .strategies
+        .get(&c.strategy)
+        .map(|s| s.steps.as_slice())
+        .unwrap_or(&[]);
+    for a in &v.anomalies {
+        let _ = writeln!(
+            h,
+            "<details><summary><strong>{}</strong> ({} found; the first)</summary>\n<pre>{}</pre>",
+            esc(&a.kind),
+            a.count,
+            esc(a.explanation.trim())
+        );
+        if !a.transactions.is_empty() {
+            h.push_str("<table class=\"timeline\"><thead><tr><th>transaction</th><th>step</th><th>the lab's SQL</th><th>micro-operation</th></tr></thead><tbody>\n");
+            for t in &a.transactions {
+                for (i, (mop, step)) in t.mops.iter().enumerate() {
+                    let name = if i == 0 {
+                        format!("T{} (process {}, {})", t.index, t.process, t.kind)
+                    } else {
+                        String::new()
+                    };
+                    let (label, sql) = match step.and_then(|n| steps.get(n - 1).map(|s| (n, s))) {
+                        Some((n, s)) => (
+                            format!("{n} (line {})", s.line),
+                            s.sql.as_ref().map(|q| q.source.clone()).unwrap_or_default(),
+                        ),
+                        None => (String::new(), String::new()),
+                    };
+                    let _ = writeln!(
+                        h,
+                        "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                        esc(&name),
+                        esc(&label),
+                        esc(&sql),
+                        esc(mop)
+                    );
+                }
+            }
+            h.push_str("</tbody></table>\n");
+        }
+        h.push_str("</details>\n");
     }
 }
 
@@ -944,6 +1070,7 @@ mod tests {
                 connections: None,
                 pipeline: true,
                 live: None,
+                history: None,
             },
             server: ServerInfo {
                 engine: crate::engine::EngineKind::Postgres,
@@ -973,12 +1100,14 @@ mod tests {
                 failures: Vec::new(),
                 checked: 0,
                 interrupted: false,
+                history: None,
             }],
             notes: vec!["<note>".into()],
             expectations: None,
             interrupted: false,
         };
         let html = render(&[Source {
+            checks: Vec::new(),
             name: "r<1>.json".into(),
             doc: Document::Run(Box::new(report)),
         }])

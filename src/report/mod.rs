@@ -70,6 +70,20 @@ pub struct Cell {
     #[serde(default)]
     pub checked: u32,
     pub interrupted: bool,
+    /// The cell's recorded history (`--history`), if one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<CellHistory>,
+}
+
+/// Where a cell's history was written, and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellHistory {
+    /// The file, as written (relative to where the run started, if the flag was relative).
+    pub file: std::path::PathBuf,
+    /// The Elle workload (`adya check -m`): list-append or rw-register.
+    pub model: crate::scenario::HistoryModel,
+    /// Operations (invocations) in it.
+    pub operations: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +128,7 @@ impl Cell {
             failures: Vec::new(),
             checked: 0,
             interrupted: outcome.interrupted,
+            history: None,
         }
     }
 
@@ -310,6 +325,7 @@ pub fn settings_fields(s: &Settings) -> Vec<(&'static str, Option<String>)> {
         connections,
         pipeline,
         live: _,
+        history: _,
     } = s;
     let time = |d: &std::time::Duration| Some(humantime::format_duration(*d).to_string());
     vec![

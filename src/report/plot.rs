@@ -821,6 +821,7 @@ mod tests {
             connections: None,
             pipeline: true,
             live: None,
+            history: None,
         };
         SweepReport {
             kind: Kind::Sweep,

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::draws::Draws;
 use super::program::{End, Framing, Program, Slots, Vars};
 use crate::engine::{Driver, Pool, Session};
+use crate::history::Completion;
 use crate::outcome::Abort;
 use crate::scenario::Value;
 use crate::stats::Stats;
@@ -64,6 +65,8 @@ pub struct Shared {
     pub abort: CancellationToken,
     /// The interrupt alone (Ctrl-C, SIGTERM): tells an interrupt from a cut.
     pub interrupt: CancellationToken,
+    /// Where each client's history log goes (`--history`); none: nothing is recorded.
+    pub history: Option<Arc<crate::history::Sink>>,
 }
 
 /// Runs the client to its end. An own connection comes with its driver, which this task polls
@@ -110,6 +113,11 @@ async fn operate(
     let slot = |n: &str| shared.slots.get(n).expect("built-in slot");
     let (client_slot, op_slot, try_slot) = (slot("client"), slot("op"), slot("try"));
     vars.set(client_slot, Value::Int(index.into()));
+    // A writer's process is its client number (as `client` in its steps); auditors get others.
+    vars.history = shared
+        .history
+        .as_ref()
+        .map(|h| h.recorder((seed_stream == 1).then_some(index)));
     let mut rng = StdRng::seed_from_u64(
         shared.seed
             ^ seed_stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -150,6 +158,9 @@ async fn operate(
                     &mut pooled
                 }
             };
+            if let Some(h) = &mut vars.history {
+                h.invoke();
+            }
             let end = tokio::select! {
                 biased;
                 () = &mut aborted => None,
@@ -165,6 +176,13 @@ async fn operate(
                 }
                 return Ok(stats);
             };
+            if let Some(h) = &mut vars.history {
+                h.complete(if end == End::Committed {
+                    Completion::Ok
+                } else {
+                    Completion::Fail
+                });
+            }
             match &end {
                 End::Committed => {
                     stats.record_commit(start.elapsed());

@@ -53,6 +53,10 @@ pub struct Settings {
     /// Live counters for progress displays (not part of the results).
     #[serde(skip)]
     pub live: Option<Arc<Live>>,
+    /// `--history FILE.jsonl`: record each cell's history (written next to it, one file per
+    /// cell, see [`crate::history::cell_path`]).
+    #[serde(skip)]
+    pub history: Option<std::path::PathBuf>,
 }
 
 /// Commits and aborted attempts so far, updated by the writers as they go (relaxed atomics:
@@ -70,6 +74,8 @@ pub struct Outcome {
     pub auditors: Vec<(String, Stats)>,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// The clients' history logs, when recorded.
+    pub history: Option<Arc<crate::history::Sink>>,
 }
 
 /// A wait that an interrupt (SIGINT, SIGTERM) ended, and what it was doing.
@@ -84,19 +90,21 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// Drops and recreates the run database's `public` schema and runs the setup scripts. `abort`
-/// ends it at once: a setup statement in flight is cancelled on the server, and the error is
-/// [`Interrupted`].
+/// Drops and recreates the run database's `public` schema and runs the setup scripts: the
+/// scenario's, then the strategy's own. `abort` ends it at once: a setup statement in flight is
+/// cancelled on the server, and the error is [`Interrupted`].
 pub async fn reset(
     db: &RunDatabase,
     scenario: &Scenario,
+    strategy: Option<&Strategy>,
     abort: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut admin = tokio::select! {
         admin = db.reset() => admin.map_err(|e| anyhow!("resetting the run database: {e}"))?,
         () = abort.cancelled() => return Err(Interrupted("resetting the run database").into()),
     };
-    for (label, sql) in &scenario.setup {
+    let own = strategy.map_or(&[][..], |s| &s.setup[..]);
+    for (label, sql) in scenario.setup.iter().chain(own) {
         let ran = tokio::select! {
             ran = admin.batch(sql) => Some(ran),
             () = abort.cancelled() => None,
@@ -132,7 +140,7 @@ pub async fn run_cell(
     settings: &Settings,
     abort: &CancellationToken,
 ) -> anyhow::Result<Outcome> {
-    reset(db, scenario, abort).await?;
+    reset(db, scenario, Some(strategy), abort).await?;
     // The scenario's session settings, then the strategy's own.
     let session: Vec<(String, String)> = scenario
         .settings
@@ -181,6 +189,11 @@ pub async fn run_cell(
     // Cancelled by an interrupt, or a grace after the deadline: clients abandon (and cut) the
     // attempt in flight.
     let halt = abort.child_token();
+    let history = settings
+        .history
+        .as_ref()
+        .and(scenario.history)
+        .map(|m| Arc::new(crate::history::Sink::new(m)));
     let shared = Arc::new(Shared {
         slots,
         draws,
@@ -189,6 +202,7 @@ pub async fn run_cell(
         barrier: barrier.clone(),
         abort: halt.clone(),
         interrupt: abort.clone(),
+        history: history.clone(),
     });
 
     let framing = Framing {
@@ -339,6 +353,7 @@ pub async fn run_cell(
         auditors: auditor_stats,
         elapsed,
         interrupted: abort.is_cancelled(),
+        history,
     })
 }
 

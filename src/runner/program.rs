@@ -17,7 +17,7 @@ use evalexpr::{Context, DefaultNumericTypes, EvalexprError, EvalexprResult};
 use crate::engine::{DbError, ErrorKind, Exchange, Failed, Phase, Returned, Session};
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
-use crate::scenario::{OnError, Scenario, Step, Think, Value, names};
+use crate::scenario::{MopKind, OnError, Scenario, Step, Think, Value, names};
 use crate::stats::Stats;
 
 /// Variable names and their slots, shared by every client of a cell.
@@ -58,12 +58,19 @@ impl Slots {
 pub struct Vars {
     slots: Arc<Slots>,
     pub values: Vec<Option<Value>>,
+    /// The client's history log, when `--history` records one (steps with a `history`
+    /// annotation add their micro-operation to it).
+    pub history: Option<crate::history::Recorder>,
 }
 
 impl Vars {
     pub fn new(slots: Arc<Slots>) -> Vars {
         let values = vec![None; slots.len()];
-        Vars { slots, values }
+        Vars {
+            slots,
+            values,
+            history: None,
+        }
     }
 
     pub fn set(&mut self, slot: usize, v: Value) {
@@ -438,6 +445,11 @@ impl Program {
                 }
                 cursor.in_tx = true;
             }
+            // A write is recorded before it is sent: if the attempt is cut while its COMMIT
+            // (pipelined with it) is in flight, the history's `info` still names it.
+            if step.history.as_ref().is_some_and(|h| h.f != MopKind::Read) {
+                self.record(index, step, vars)?;
+            }
             let exchange = Exchange {
                 statement: index,
                 begin: (!cursor.in_tx).then_some(framing.isolation),
@@ -478,6 +490,9 @@ impl Program {
             if let Some(t) = trace.as_deref_mut() {
                 t.result = Some(self.result_text(c, vars, n, returns_rows));
                 t.rows = session.take_kept();
+            }
+            if step.history.as_ref().is_some_and(|h| h.f == MopKind::Read) {
+                self.record(index, step, vars)?;
             }
         }
         if let Some(cond) = &step.reject_if
@@ -524,6 +539,26 @@ impl Program {
             }
         }
         Ok(None)
+    }
+
+    /// Adds the step's micro-operation to the client's history log, if one is recorded.
+    fn record(&self, index: usize, step: &Step, vars: &mut Vars) -> anyhow::Result<()> {
+        let (Some(h), Some(_)) = (&step.history, &vars.history) else {
+            return Ok(());
+        };
+        let at = |field: &str| format!("{}:{}: key `{}.{field}`", self.file, step.line, step.key);
+        let key = h
+            .key
+            .eval(vars)
+            .map_err(|m| anyhow!("{}: {m}", at("history.key")))?;
+        let value = h
+            .value
+            .eval(vars)
+            .map_err(|m| anyhow!("{}: {m}", at("history.value")))?;
+        if let Some(r) = &mut vars.history {
+            r.mop(index + 1, h.f, &key, &value);
+        }
+        Ok(())
     }
 
     /// "1 row: available=1, version=3", "0 rows", "2 rows affected".

@@ -97,6 +97,10 @@ pub fn builtin_names() -> Vec<String> {
         "write-skew",
         "aba",
         "deadlock",
+        "meeting-room",
+        "wallet-overdraft",
+        "duplicate-callback",
+        "job-queue",
         "tpcb",
     ];
     names.sort_by_key(|n| {

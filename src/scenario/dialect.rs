@@ -25,7 +25,7 @@ use indexmap::IndexMap;
 use toml::Spanned;
 
 use super::ScenarioError;
-use super::raw::{RawOn, RawScenario, RawStep};
+use super::raw::{RawOn, RawScenario, RawSetup, RawStep};
 use super::validate::Ctx;
 use crate::engine::EngineKind;
 
@@ -131,6 +131,19 @@ fn expect(
     }
 }
 
+/// A setup table's `on.<engine>` `files` and `sql`.
+fn setup(cx: &Ctx, s: &mut RawSetup, key: &str, engine: EngineKind) -> Result<(), ScenarioError> {
+    if let Some(o) = take(cx, &mut s.on, key, SETUP, engine)? {
+        if let Some(files) = o.files {
+            s.files = files;
+        }
+        if let Some(sql) = o.sql {
+            s.sql = Some(sql);
+        }
+    }
+    Ok(())
+}
+
 /// Applies the overrides for `engine` to the raw file (and checks everyone's).
 pub(super) fn resolve(
     cx: &Ctx,
@@ -142,17 +155,21 @@ pub(super) fn resolve(
     {
         raw.settings = settings;
     }
-    if let Some(o) = take(cx, &mut raw.setup.on, "setup", SETUP, engine)? {
-        if let Some(files) = o.files {
-            raw.setup.files = files;
-        }
-        if let Some(sql) = o.sql {
-            raw.setup.sql = Some(sql);
-        }
+    setup(cx, &mut raw.setup, "setup", engine)?;
+    for (name, t) in &mut raw.template {
+        steps(
+            cx,
+            &mut t.get_mut().step,
+            &format!("template.{name}"),
+            engine,
+        )?;
     }
     for (name, s) in raw.strategy.iter_mut().flat_map(|s| s.get_mut()) {
         let key = format!("strategy.{name}");
         let s = s.get_mut();
+        if let Some(own) = &mut s.setup {
+            setup(cx, own.get_mut(), &format!("{key}.setup"), engine)?;
+        }
         if let Some(o) = take(cx, &mut s.on, &key, ROLE, engine)? {
             expect(&mut s.expect, o.expect);
             if let Some(settings) = o.settings {

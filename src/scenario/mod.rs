@@ -13,6 +13,7 @@ pub mod names;
 mod raw;
 mod schedule;
 pub mod sql;
+mod template;
 mod validate;
 
 use std::path::PathBuf;
@@ -64,6 +65,59 @@ pub struct Scenario {
     pub schedules: IndexMap<String, Schedule>,
     /// Set for the classic anomaly catalogue's scenarios.
     pub anomaly: Option<ClassicAnomaly>,
+    /// `[history] model`: which Elle workload the steps' `history` annotations form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryModel>,
+}
+
+/// One of Elle's workloads: what a recorded history's micro-operations are, and how a checker
+/// (`adya check -m`, `elle-cli --model`) reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HistoryModel {
+    /// Appends of unique values to per-key lists; a read returns the whole list.
+    ListAppend,
+    /// Writes of unique values to registers; a read returns the value.
+    RwRegister,
+}
+
+impl HistoryModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            HistoryModel::ListAppend => "list-append",
+            HistoryModel::RwRegister => "rw-register",
+        }
+    }
+}
+
+/// A micro-operation's function, as Elle writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MopKind {
+    #[serde(rename = "append")]
+    Append,
+    #[serde(rename = "r")]
+    Read,
+    #[serde(rename = "w")]
+    Write,
+}
+
+impl MopKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MopKind::Append => "append",
+            MopKind::Read => "r",
+            MopKind::Write => "w",
+        }
+    }
+}
+
+/// What a step means in a history: one micro-operation whose key and value are expressions
+/// over the step's variables (for a read, the value is the column read).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepHistory {
+    pub f: MopKind,
+    pub key: Expr,
+    pub value: Expr,
 }
 
 impl Scenario {
@@ -232,6 +286,9 @@ pub struct Strategy {
     /// SQL errors that end an operation as a business outcome, or retry it.
     #[serde(default)]
     pub on_error: OnError,
+    /// Setup run after the scenario's for this strategy's cells: (label, rendered SQL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<(String, String)>,
 }
 
 /// What a strategy makes of SQL errors by code (a SQLSTATE such as `23505`, or MariaDB's error
@@ -303,6 +360,9 @@ pub struct Step {
     pub flag: Option<String>,
     pub think: Think,
     pub commit: bool,
+    /// What the step means in a recorded history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<StepHistory>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -118,6 +118,7 @@ mod tests {
             flag: None,
             think: super::super::Think::None,
             commit: false,
+            history: None,
         }
     }
 

@@ -24,6 +24,9 @@ pub struct RawScenario {
     pub draw: IndexMap<String, Spanned<RawDraw>>,
     #[serde(default)]
     pub run: RawRun,
+    /// Named step sequences that strategies, auditors and sessions include (`include = "NAME"`).
+    #[serde(default)]
+    pub template: IndexMap<String, Spanned<RawTemplate>>,
     /// Absent only in replay-only scenarios (sessions with their own steps).
     #[serde(default)]
     pub strategy: Option<Spanned<IndexMap<String, Spanned<RawStrategy>>>>,
@@ -46,6 +49,29 @@ pub struct RawScenario {
     /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
     #[serde(default)]
     pub on: IndexMap<String, Spanned<RawOn>>,
+    /// `[history] model = "list-append"`: the steps' `history` annotations form this Elle
+    /// workload's micro-operations.
+    #[serde(default)]
+    pub history: Option<Spanned<RawHistory>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    /// `list-append` or `rw-register`.
+    pub model: Spanned<String>,
+}
+
+/// A step's meaning in a recorded history: `{ f = "append", key = "k1", value = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStepHistory {
+    /// `append`, `r` or `w`.
+    pub f: Spanned<String>,
+    /// An expression over the step's variables: the key.
+    pub key: Spanned<String>,
+    /// An expression: the value appended or written, or (for `r`) the column read.
+    pub value: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +203,9 @@ pub struct RawStrategy {
     /// Session settings of this strategy's clients, after the scenario's own.
     #[serde(default)]
     pub settings: IndexMap<String, Spanned<String>>,
+    /// Setup run after the scenario's, for this strategy's cells only (a constraint, an index).
+    #[serde(default)]
+    pub setup: Option<Spanned<RawSetup>>,
     /// SQL error codes that are a business outcome: `{ "23P01" = "room_taken" }`.
     #[serde(default)]
     pub reject_on: IndexMap<String, Spanned<String>>,
@@ -203,9 +232,20 @@ pub struct RawAuditor {
     pub on: IndexMap<String, Spanned<RawOn>>,
 }
 
+/// `[template.NAME]`: steps written once and included by name.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawTemplate {
+    pub step: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawStep {
+    /// The steps of `[template.NAME]` in this step's place (a step with `include` has no other
+    /// key).
+    #[serde(default)]
+    pub include: Option<Spanned<String>>,
     /// A name for schedules (`a.read`); steps are also numbered from 1.
     #[serde(default)]
     pub name: Option<Spanned<String>>,
@@ -227,12 +267,15 @@ pub struct RawStep {
     pub think: Option<Spanned<RawThink>>,
     #[serde(default)]
     pub commit: Option<bool>,
+    /// What the step means in a recorded history (`--history`): one micro-operation.
+    #[serde(default)]
+    pub history: Option<Spanned<RawStepHistory>>,
     /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
     #[serde(default)]
     pub on: IndexMap<String, Spanned<RawOn>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum RawThink {
     Run(bool),
@@ -269,7 +312,7 @@ pub struct RawInvariant {
 /// `on.<engine>` in a table: what differs on that engine. Each key replaces the table's own key
 /// of that name (`expect` replaces only the levels it names); which keys a table may override is
 /// checked in `dialect`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOn {
     /// A step's, an invariant's or the setup's SQL.

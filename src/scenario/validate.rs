@@ -17,6 +17,8 @@ use super::*;
 
 pub(super) struct Ctx<'a> {
     src: &'a Source,
+    /// `[history] model`, which steps' `history` annotations must fit.
+    history: Option<HistoryModel>,
 }
 
 impl Ctx<'_> {
@@ -57,10 +59,30 @@ pub fn validate(
         }
         err
     })?;
-    let cx = Ctx { src };
+    let history = match &raw.history {
+        None => None,
+        Some(h) => {
+            let m = h.get_ref().model.get_ref();
+            Some(match m.as_str() {
+                "list-append" => HistoryModel::ListAppend,
+                "rw-register" => HistoryModel::RwRegister,
+                other => {
+                    return Err(ScenarioError::new(
+                        &src.path,
+                        format!("`{other}`: expected list-append or rw-register"),
+                    )
+                    .at(&src.text, Some(h.get_ref().model.span()))
+                    .key("history.model"));
+                }
+            })
+        }
+    };
+    let cx = Ctx { src, history };
     super::dialect::resolve(&cx, &mut raw, engine)?;
+    super::template::expand(&cx, &mut raw)?;
 
     let params = params(&cx, &raw, overrides)?;
+    think_params(&cx, &mut raw, &params)?;
     let mut param_ctx = HashMapContext::new();
     for (name, p) in &params {
         param_ctx
@@ -68,22 +90,7 @@ pub fn validate(
             .expect("fresh context");
     }
 
-    // Setup SQL: files, then inline, with :param literals.
-    let mut setup = Vec::new();
-    for (i, file) in raw.setup.files.iter().enumerate() {
-        let key = format!("setup.files[{i}]");
-        let text = src
-            .read_relative(file.get_ref())
-            .map_err(|m| cx.err(Some(file.span()), &key, m))?;
-        let rendered = render_setup(&text, &params)
-            .map_err(|m| cx.err(Some(file.span()), &key, format!("{}: {m}", file.get_ref())))?;
-        setup.push((file.get_ref().clone(), rendered));
-    }
-    if let Some(sql) = &raw.setup.sql {
-        let rendered = render_setup(sql.get_ref(), &params)
-            .map_err(|m| cx.err(Some(sql.span()), "setup.sql", m))?;
-        setup.push(("setup.sql".to_string(), rendered));
-    }
+    let setup = setup_table(&cx, src, &raw.setup, "setup", &params)?;
     if setup.is_empty() {
         return Err(cx.err(
             None,
@@ -140,6 +147,10 @@ pub fn validate(
         let expect = expectations(&cx, &raw_s.expect, &key, &invariant_names)?;
         let steps = steps(&cx, &raw_s.step, &key, &known, &[])?;
         let on_error = on_error(&cx, raw_s, &key)?;
+        let own_setup = match &raw_s.setup {
+            None => Vec::new(),
+            Some(t) => setup_table(&cx, src, t.get_ref(), &format!("{key}.setup"), &params)?,
+        };
         strategies.insert(
             name.clone(),
             Strategy {
@@ -156,6 +167,7 @@ pub fn validate(
                     &params,
                 )?,
                 on_error,
+                setup: own_setup,
             },
         );
     }
@@ -227,6 +239,7 @@ pub fn validate(
         strategies,
         auditors,
         invariants,
+        history,
     })
 }
 
@@ -633,6 +646,105 @@ fn expectations(
     Ok(out)
 }
 
+/// `think = ":name"`: the parameter's value, a duration (`"50ms"`) or a number of milliseconds,
+/// so think times and TTLs can be swept and overridden (`--param hold=200ms`).
+fn think_params(
+    cx: &Ctx,
+    raw: &mut RawScenario,
+    params: &IndexMap<String, Param>,
+) -> Result<(), ScenarioError> {
+    let mut lists: Vec<(String, &mut Vec<Spanned<RawStep>>)> = Vec::new();
+    for (n, t) in &mut raw.template {
+        lists.push((format!("template.{n}"), &mut t.get_mut().step));
+    }
+    for (n, s) in raw.strategy.iter_mut().flat_map(|s| s.get_mut()) {
+        lists.push((format!("strategy.{n}"), &mut s.get_mut().step));
+    }
+    for (n, a) in &mut raw.auditor {
+        lists.push((format!("auditor.{n}"), &mut a.get_mut().step));
+    }
+    for (n, s) in &mut raw.session {
+        lists.push((format!("session.{n}"), &mut s.get_mut().step));
+    }
+    for (list, steps) in lists {
+        for (i, step) in steps.iter_mut().enumerate() {
+            let key = format!("{list}.step[{}].think", i + 1);
+            think_param(cx, step.get_mut(), &key, params)?;
+        }
+    }
+    Ok(())
+}
+
+fn think_param(
+    cx: &Ctx,
+    step: &mut RawStep,
+    key: &str,
+    params: &IndexMap<String, Param>,
+) -> Result<(), ScenarioError> {
+    let Some(think) = &mut step.think else {
+        return Ok(());
+    };
+    let span = think.span();
+    let RawThink::Fixed(text) = think.get_mut() else {
+        return Ok(());
+    };
+    let Some(name) = text.strip_prefix(':') else {
+        return Ok(());
+    };
+    let value = match params.get(name).map(|p| &p.value) {
+        None => {
+            let known: Vec<&str> = params.keys().map(String::as_str).collect();
+            return Err(cx.err(
+                Some(span),
+                key,
+                format!(
+                    "`:{name}` is not a parameter (parameters: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        Some(Value::Int(ms)) if *ms >= 0 => format!("{ms}ms"),
+        Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => format!("{}ms", s.trim()),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(cx.err(
+                    Some(span),
+                    key,
+                    format!("`:{name}` is {other:?}: a think time parameter is a duration like \"50ms\" or a number of milliseconds"),
+                ));
+        }
+    };
+    *text = value;
+    Ok(())
+}
+
+/// A setup table's SQL: files, then inline, with :param literals; labelled for errors.
+fn setup_table(
+    cx: &Ctx,
+    src: &Source,
+    table: &RawSetup,
+    key: &str,
+    params: &IndexMap<String, Param>,
+) -> Result<Vec<(String, String)>, ScenarioError> {
+    let mut setup = Vec::new();
+    for (i, file) in table.files.iter().enumerate() {
+        let k = format!("{key}.files[{i}]");
+        let text = src
+            .read_relative(file.get_ref())
+            .map_err(|m| cx.err(Some(file.span()), &k, m))?;
+        let rendered = render_setup(&text, params)
+            .map_err(|m| cx.err(Some(file.span()), &k, format!("{}: {m}", file.get_ref())))?;
+        setup.push((file.get_ref().clone(), rendered));
+    }
+    if let Some(sql) = &table.sql {
+        let k = format!("{key}.sql");
+        let rendered =
+            render_setup(sql.get_ref(), params).map_err(|m| cx.err(Some(sql.span()), &k, m))?;
+        setup.push((k, rendered));
+    }
+    Ok(setup)
+}
+
 /// `reject_on` and `retry_on`: codes are SQLSTATEs (five letters and digits) or MariaDB error
 /// numbers; a code is in one of them at most.
 fn on_error(cx: &Ctx, raw: &RawStrategy, key: &str) -> Result<OnError, ScenarioError> {
@@ -833,6 +945,7 @@ pub(super) fn steps(
             },
         };
         let commit = r.commit.unwrap_or(false);
+        let history = step_history(cx, r, &key, known)?;
         if sql.is_none()
             && reject_if.is_none()
             && retry_if.is_none()
@@ -877,9 +990,72 @@ pub(super) fn steps(
             flag,
             think,
             commit,
+            history,
         });
     }
     Ok(out)
+}
+
+/// A step's `history` annotation: its function fits `[history] model`, its key and value are
+/// expressions, and the step has SQL (the micro-operation is what that statement did).
+fn step_history(
+    cx: &Ctx,
+    r: &RawStep,
+    key: &str,
+    known: &HashSet<String>,
+) -> Result<Option<StepHistory>, ScenarioError> {
+    let Some(h) = &r.history else { return Ok(None) };
+    let k = format!("{key}.history");
+    let Some(model) = cx.history else {
+        return Err(cx.err(
+            Some(h.span()),
+            &k,
+            "a step's `history` needs the scenario's `[history] model = \"list-append\"` (or \"rw-register\")",
+        ));
+    };
+    if r.sql.is_none() {
+        return Err(cx.err(
+            Some(h.span()),
+            &k,
+            "`history` says what the step's statement did: the step needs `sql`",
+        ));
+    }
+    let h = h.get_ref();
+    let f = match (h.f.get_ref().as_str(), model) {
+        ("r", _) => MopKind::Read,
+        ("append", HistoryModel::ListAppend) => MopKind::Append,
+        ("w", HistoryModel::RwRegister) => MopKind::Write,
+        (other, model) => {
+            let allowed = match model {
+                HistoryModel::ListAppend => "append or r",
+                HistoryModel::RwRegister => "w or r",
+            };
+            return Err(cx.err(
+                Some(h.f.span()),
+                &format!("{k}.f"),
+                format!("`{other}`: a {} history has {allowed}", model.name()),
+            ));
+        }
+    };
+    let expr = |field: &Spanned<String>, name: &str| -> Result<Expr, ScenarioError> {
+        let at = format!("{k}.{name}");
+        let e = Expr::parse(field.get_ref()).map_err(|m| cx.err(Some(field.span()), &at, m))?;
+        for v in e.variables() {
+            if !known.contains(v) && !is_identifier(v) {
+                return Err(cx.err(
+                    Some(field.span()),
+                    &at,
+                    format!("`{v}` is not a variable name"),
+                ));
+            }
+        }
+        Ok(e)
+    };
+    Ok(Some(StepHistory {
+        f,
+        key: expr(&h.key, "key")?,
+        value: expr(&h.value, "value")?,
+    }))
 }
 
 fn invariants(

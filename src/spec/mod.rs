@@ -138,5 +138,6 @@ fn scenario(path: &Path, spec: &Spec) -> anyhow::Result<Scenario> {
         sessions,
         schedules,
         anomaly: None,
+        history: None,
     })
 }

@@ -359,3 +359,90 @@ sql = "SELECT 0"
         ),
     )
 }
+
+/// Columns of every common type are read as the server prints them (numbers as numbers), so a
+/// timeline shows a `tstzrange`, a timestamp or an array without a cast.
+const TYPES: &str = r#"name = "types"
+summary = "every column type reads"
+
+[setup]
+sql = """
+CREATE TYPE mood AS ENUM ('ok', 'sad');
+CREATE TABLE t (id int, ts timestamp, tz timestamptz, d date, tm time, iv interval, u uuid,
+  jb jsonb, b bytea, ip inet, m mood, arr int[], tarr text[], rng tstzrange, grid int[], n numeric);
+INSERT INTO t VALUES (1, '2026-01-02 03:04:05.25', '2026-01-01 10:00:00+00', '2026-11-30',
+  '12:34:56', '1 year 2 mons 3 days 04:05:06.5', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+  '{"b": [1, 2]}', '\\xdead', '10.0.0.1', 'sad', '{1,2,NULL}', '{"a b",c,""}',
+  '[2026-01-01 10:00:00+00,2026-01-01 11:00:00+00)', '{{1,2},{3,4}}', 2.50);
+"""
+on.mariadb.sql = """
+CREATE TABLE t (id int, ts datetime(2), d date, tm time, m enum('ok', 'sad'), j json, n decimal(5,2));
+INSERT INTO t VALUES (1, '2026-01-02 03:04:05.25', '2026-11-30', '12:34:56', 'sad', '{"b": [1, 2]}', 2.50);
+"""
+
+[session.a]
+summary = "reads every column"
+[[session.a.step]]
+sql = "SELECT * FROM t"
+
+[schedule.read]
+summary = "one read"
+steps = "a1"
+
+[[invariant]]
+name = "n_is_a_number"
+anomaly = "none"
+explain = "numeric columns are numbers"
+expr = "a.n != 2.5"
+"#;
+
+#[test]
+fn columns_of_common_types_read_as_the_server_prints_them() {
+    let dir = scratch();
+    let p = write(&dir, "types.toml", TYPES);
+    for (engine, expected) in [
+        (
+            "postgres",
+            &[
+                "ts=2026-01-02 03:04:05.25",
+                "tz=2026-01-01 10:00:00+00",
+                "d=2026-11-30",
+                "tm=12:34:56",
+                "iv=1 year 2 mons 3 days 04:05:06.5",
+                "u=a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                "jb={\"b\": [1, 2]}",
+                "b=\\xdead",
+                "ip=10.0.0.1",
+                "m=sad",
+                "arr={1,2,NULL}",
+                "tarr={\"a b\",c,\"\"}",
+                "rng=[\"2026-01-01 10:00:00+00\",\"2026-01-01 11:00:00+00\")",
+                "grid={{1,2},{3,4}}",
+            ][..],
+        ),
+        (
+            "mariadb",
+            &[
+                "ts=2026-01-02 03:04:05.25",
+                "d=2026-11-30",
+                "tm=12:34:56",
+                "m=sad",
+            ][..],
+        ),
+    ] {
+        let out = run(&[
+            "replay",
+            p.to_str().unwrap(),
+            "--engine",
+            engine,
+            "--format",
+            "markdown",
+        ]);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{engine}: {}\n{text}", stderr(&out));
+        for e in expected {
+            assert!(text.contains(e), "{engine}: no `{e}` in:\n{text}");
+        }
+        assert!(text.contains("n_is_a_number = 0"), "{engine}:\n{text}");
+    }
+}

@@ -3,14 +3,17 @@
 //! MariaDB's provisioning.
 
 mod bench;
+mod builtins;
 mod cli;
 mod engines;
 mod experiments;
 mod fuzz;
+mod history;
 mod limits;
 mod mariadb_provisioning;
 mod matrix;
 mod provisioning;
+mod redis_locks;
 mod replay;
 mod report;
 mod scenario_files;

@@ -4,49 +4,12 @@
 //! start. Talks to it with the `mariadb` command-line client (`--no-defaults`: the machine's
 //! option files, which point at its shared server, are never read).
 
-use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use contention::engine::mariadb::ephemeral::Ephemeral;
 
-use crate::support::mariadb_query;
-
-/// The TCP sockets (v4 and v6) in the LISTEN state that process `pid` holds.
-fn tcp_listeners_of(pid: u32) -> Vec<String> {
-    let held: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("the server's fds are readable")
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|l| {
-            let l = l.to_string_lossy().into_owned();
-            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
-        })
-        .collect();
-    assert!(!held.is_empty(), "the server holds no socket at all");
-    let mut listening = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = std::fs::read_to_string(table).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            // local_address, state (0A = LISTEN), ..., inode (column 10)
-            if cols.len() > 9 && cols[3] == "0A" && held.contains(cols[9]) {
-                listening.push(format!("{table}: {}", cols[1]));
-            }
-        }
-    }
-    listening
-}
-
-fn processes_using(dir: &Path) -> usize {
-    let needle = dir.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-        .filter(|cmd| String::from_utf8_lossy(cmd).contains(&needle))
-        .count()
-}
+use crate::support::{mariadb_query, orphan_is_swept, processes_using, tcp_listeners_of};
 
 fn top_of(server: &Ephemeral) -> PathBuf {
     server.data_dir().parent().unwrap().to_path_buf()
@@ -172,43 +135,10 @@ fn orphan_child() {
 
 #[test]
 fn a_mariadb_left_by_a_killed_lab_is_swept_by_the_next_start() {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "mariadb_provisioning::orphan_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ORPHAN_CHILD, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    let top = loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the child ended without starting a server:\n{seen}");
-        }
-        seen.push_str(&line);
-        // The harness may put "test ... " before it on the same line.
-        if let Some((_, dir)) = line.split_once("orphan top: ") {
-            break PathBuf::from(dir.trim());
-        }
-    };
-    assert_eq!(processes_using(&top), 1, "the child's server runs");
-    // SIGKILL: the lab cannot clean up; its server, in its own process group, keeps running.
-    child.kill().unwrap();
-    child.wait().unwrap();
-
-    // Tests run in parallel: another test's start may sweep it first. Either way, once the
-    // next start has run, neither the directory nor its server may be left.
-    let next = Ephemeral::start(&[]).expect("a private MariaDB");
-    assert!(!top.exists(), "{} was not swept", top.display());
-    assert_eq!(processes_using(&top), 0, "the orphan server still runs");
-    assert!(top_of(&next).exists());
+    orphan_is_swept(
+        "mariadb_provisioning::orphan_child",
+        ORPHAN_CHILD,
+        || Ephemeral::start(&[]).expect("a private MariaDB"),
+        top_of,
+    );
 }

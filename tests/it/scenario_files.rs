@@ -40,6 +40,10 @@ fn every_builtin_scenario_validates() {
         "write-skew",
         "aba",
         "deadlock",
+        "meeting-room",
+        "wallet-overdraft",
+        "duplicate-callback",
+        "job-queue",
     ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
@@ -98,6 +102,18 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
             "deadlock",
             &["unordered", "ordered", "nowait", "lock-timeout"],
         ),
+        (
+            "meeting-room",
+            &["naive", "lock-room", "exclusion", "serializable"],
+        ),
+        (
+            "wallet-overdraft",
+            &["naive", "guarded", "check-constraint"],
+        ),
+        ("duplicate-callback", &["naive", "unique", "on-conflict"]),
+        ("job-queue", &["naive", "for-update", "skip-locked"]),
+        ("list-append", &["txn"]),
+        ("rw-register", &["txn"]),
     ];
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
@@ -578,6 +594,89 @@ fn error_codes_are_outcomes_retries_or_counted_by_code_on_each_engine() {
         let err = stderr(&out);
         assert!(
             out.status.code() == Some(2) && err.contains(needle) && err.contains("bad.toml:"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn templates_strategy_setup_and_think_parameters() {
+    let text = TINY
+        .replace(
+            "[params]\nn = 3",
+            "[params]\nn = 3\npause = { value = \"2ms\", help = \"think\" }",
+        )
+        .replace(
+            "[[strategy.inc.step]]\nsql = \"UPDATE t SET v = v + 1 WHERE id = :row\"",
+            "[[strategy.inc.step]]\ninclude = \"bump\"\n\n[strategy.capped]\nsummary = \"the same, under a CHECK of its own\"\nsetup.sql = \"ALTER TABLE t ADD CHECK (v <= 1)\"\n[[strategy.capped.step]]\ninclude = \"bump\"\n\n[[template.bump.step]]\nsql = \"UPDATE t SET v = v + 1 WHERE id = :row\"\nthink = \":pause\"",
+        );
+    let dir = scratch();
+    let p = write(&dir, "tiny.toml", &text);
+    let path = p.to_str().unwrap();
+    let show = run(&["show", path, "--format", "json", "--param", "pause=7"]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let s: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    for st in ["inc", "capped"] {
+        let step = &s["strategies"][st]["steps"][0];
+        assert!(
+            step["sql"]["source"]
+                .as_str()
+                .unwrap()
+                .starts_with("UPDATE t"),
+            "{step}"
+        );
+        assert_eq!(step["think"], serde_json::json!({"fixed": "7ms"}), "{step}");
+    }
+    // Nine increments over three rows: the capped strategy's own CHECK refuses all but one per
+    // row (23514, counted by code); the other strategy never sees the constraint.
+    let (code, r) = run_json(&[path, "--operations", "9", "--clients", "1"]);
+    assert_eq!(code, 0, "{}", json(&r));
+    let capped = cell(&r, "capped", "rc");
+    assert_eq!(
+        capped.stats.committed + capped.stats.other_codes.get("23514").copied().unwrap_or(0),
+        9,
+        "{}",
+        json(&r)
+    );
+    assert!(
+        capped
+            .stats
+            .other_codes
+            .get("23514")
+            .is_some_and(|&n| n >= 6),
+        "{}",
+        json(&r)
+    );
+    assert_eq!(cell(&r, "inc", "rc").stats.committed, 9, "{}", json(&r));
+    // What is refused, with file, line and key.
+    for (from, to, needle) in [
+        (
+            "include = \"bump\"\n\n[strategy.capped]",
+            "include = \"bmup\"\n\n[strategy.capped]",
+            "no template named `bmup` (templates: bump)",
+        ),
+        (
+            "include = \"bump\"\n\n[strategy.capped]",
+            "include = \"bump\"\ncommit = true\n\n[strategy.capped]",
+            "a step with `include` has no other key",
+        ),
+        (
+            "think = \":pause\"",
+            "think = \":pasue\"",
+            "`:pasue` is not a parameter",
+        ),
+        (
+            "think = \":pause\"",
+            "include = \"bump\"",
+            "a template cannot include another template",
+        ),
+    ] {
+        assert!(text.contains(from), "test bug: {from}");
+        let bad = write(&dir, "bad.toml", &text.replacen(from, to, 1));
+        let out = run(&["validate", bad.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert!(
+            out.status.code() == Some(2) && err.contains("bad.toml:") && err.contains(needle),
             "{err}"
         );
     }

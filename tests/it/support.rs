@@ -1,6 +1,7 @@
 //! Running the binary and reading its JSON documents, as the lab's own types.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use contention::outcome::Abort;
@@ -135,4 +136,85 @@ pub fn mariadb_query(socket: &std::path::Path, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+/// The TCP sockets (v4 and v6) in the LISTEN state that process `pid` holds.
+pub fn tcp_listeners_of(pid: u32) -> Vec<String> {
+    let held: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the server's fds are readable")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    assert!(!held.is_empty(), "the server holds no socket at all");
+    let mut listening = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state (0A = LISTEN), ..., inode (column 10)
+            if cols.len() > 9 && cols[3] == "0A" && held.contains(cols[9]) {
+                listening.push(format!("{table}: {}", cols[1]));
+            }
+        }
+    }
+    listening
+}
+
+/// How many processes have `dir` in their command line (a private server started in it).
+pub fn processes_using(dir: &Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmd| String::from_utf8_lossy(cmd).contains(&needle))
+        .count()
+}
+
+/// A private server left by a lab killed with SIGKILL is swept by the next start: runs the test
+/// `child_test` in a child process with `env` set (it starts a server, prints `orphan top: DIR`
+/// and waits), kills the child, then calls `start_next` (which starts another server, kept
+/// running until the checks are done; `dir_of` gives its directory) and checks that neither the
+/// orphan's directory nor its server is left.
+pub fn orphan_is_swept<T>(
+    child_test: &str,
+    env: &str,
+    start_next: impl FnOnce() -> T,
+    dir_of: impl Fn(&T) -> PathBuf,
+) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([child_test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let top = loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child ended without starting a server:\n{seen}");
+        }
+        seen.push_str(&line);
+        // The harness may put "test ... " before it on the same line.
+        if let Some((_, dir)) = line.split_once("orphan top: ") {
+            break PathBuf::from(dir.trim());
+        }
+    };
+    assert_eq!(processes_using(&top), 1, "the child's server runs");
+    // SIGKILL: the lab cannot clean up; its server, in its own process group, keeps running.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Tests run in parallel: another test's start may sweep it first. Either way, once the
+    // next start has run, neither the directory nor its server may be left.
+    let next = start_next();
+    assert!(!top.exists(), "{} was not swept", top.display());
+    assert_eq!(processes_using(&top), 0, "the orphan server still runs");
+    assert!(dir_of(&next).exists());
 }

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use sqlx::mysql::{MySqlArguments, MySqlRow, MySqlValueRef};
 use sqlx::{Arguments, Decode, Row, TypeInfo, ValueRef};
 
-use crate::engine::decimal_value;
+use crate::engine::{decimal_value, trim_fraction};
 use crate::scenario::Value;
 use crate::scenario::expr::to_text;
 
@@ -37,6 +37,9 @@ enum Kind {
     Float,
     Double,
     Text,
+    Date,
+    DateTime,
+    Time,
 }
 
 fn kind(type_name: &str) -> Option<Kind> {
@@ -48,6 +51,9 @@ fn kind(type_name: &str) -> Option<Kind> {
         "DECIMAL" => Kind::Decimal,
         "FLOAT" => Kind::Float,
         "DOUBLE" => Kind::Double,
+        "DATE" => Kind::Date,
+        "DATETIME" | "TIMESTAMP" => Kind::DateTime,
+        "TIME" => Kind::Time,
         "CHAR" | "VARCHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET"
         | "JSON" | "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB"
         | "NULL" => Kind::Text,
@@ -83,6 +89,18 @@ pub fn column(row: &MySqlRow, i: usize) -> Result<Value, BoxError> {
         Kind::Decimal => decimal_value(<Decimal as Decode<sqlx::MySql>>::decode(raw)?),
         Kind::Float => Value::Float(<f32 as Decode<sqlx::MySql>>::decode(raw)?.into()),
         Kind::Double => Value::Float(<f64 as Decode<sqlx::MySql>>::decode(raw)?),
+        Kind::Date => Value::String(
+            <chrono::NaiveDate as Decode<sqlx::MySql>>::decode(raw)?
+                .format("%Y-%m-%d")
+                .to_string(),
+        ),
+        Kind::DateTime => {
+            let t = <chrono::NaiveDateTime as Decode<sqlx::MySql>>::decode(raw)?;
+            Value::String(trim_fraction(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()))
+        }
+        Kind::Time => Value::String(trim_fraction(
+            <sqlx::mysql::types::MySqlTime as Decode<sqlx::MySql>>::decode(raw)?.to_string(),
+        )),
         Kind::Text => Value::String(
             String::from_utf8_lossy(<&[u8] as Decode<sqlx::MySql>>::decode(raw)?).into_owned(),
         ),

@@ -7,11 +7,13 @@
 use std::error::Error;
 
 use bytes::BytesMut;
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::types;
 use rust_decimal::Decimal;
 use tokio_postgres::Row;
-use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 
-use crate::engine::decimal_value;
+use crate::engine::{decimal_value, trim_fraction};
 use crate::scenario::Value;
 use crate::scenario::expr::to_text;
 
@@ -57,7 +59,8 @@ impl ToSql for TextParam<'_> {
     to_sql_checked!();
 }
 
-/// A result column decoded into a [`Value`].
+/// A result column decoded into a [`Value`]: numbers as numbers, everything else the lab can
+/// decode as the text PostgreSQL would print (timestamps in UTC).
 struct Decoded(Value);
 
 impl<'a> FromSql<'a> for Decoded {
@@ -71,7 +74,8 @@ impl<'a> FromSql<'a> for Decoded {
             Type::FLOAT4 => Value::Float(f32::from_sql(ty, raw)?.into()),
             Type::FLOAT8 => Value::Float(f64::from_sql(ty, raw)?),
             Type::NUMERIC => decimal_value(Decimal::from_sql(ty, raw)?),
-            _ => Value::String(String::from_sql(ty, raw)?),
+            Type::MONEY => Value::Float(types::int8_from_sql(raw)? as f64 / 100.0),
+            _ => Value::String(text(ty, raw)?),
         }))
     }
 
@@ -80,23 +84,263 @@ impl<'a> FromSql<'a> for Decoded {
     }
 
     fn accepts(ty: &Type) -> bool {
-        matches!(
-            *ty,
-            Type::BOOL
-                | Type::INT2
-                | Type::INT4
-                | Type::INT8
-                | Type::OID
-                | Type::FLOAT4
-                | Type::FLOAT8
-                | Type::NUMERIC
-        ) || <String as FromSql>::accepts(ty)
+        readable(ty)
     }
 }
 
-/// Whether the lab can read columns of this type.
+/// Whether the lab can read columns of this type: the common scalar types, and arrays, ranges
+/// and domains over them, and enums.
 pub fn readable(ty: &Type) -> bool {
-    <Decoded as FromSql>::accepts(ty)
+    match ty.kind() {
+        Kind::Array(member) | Kind::Range(member) | Kind::Domain(member) => readable(member),
+        Kind::Enum(_) => true,
+        _ => {
+            matches!(
+                *ty,
+                Type::BOOL
+                    | Type::INT2
+                    | Type::INT4
+                    | Type::INT8
+                    | Type::OID
+                    | Type::FLOAT4
+                    | Type::FLOAT8
+                    | Type::NUMERIC
+                    | Type::MONEY
+                    | Type::TIMESTAMP
+                    | Type::TIMESTAMPTZ
+                    | Type::DATE
+                    | Type::TIME
+                    | Type::INTERVAL
+                    | Type::UUID
+                    | Type::JSON
+                    | Type::JSONB
+                    | Type::BYTEA
+                    | Type::INET
+                    | Type::CIDR
+                    | Type::POINT
+                    | Type::MACADDR
+            ) || <String as FromSql>::accepts(ty)
+        }
+    }
+}
+
+/// A value of a readable type as PostgreSQL's text output would show it.
+fn text(ty: &Type, raw: &[u8]) -> Result<String, Box<dyn Error + Sync + Send>> {
+    const MICROS: i64 = 1_000_000;
+    let epoch = || {
+        chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("a valid date")
+    };
+    let timestamp = |micros: i64| -> Result<String, Box<dyn Error + Sync + Send>> {
+        Ok(match micros {
+            i64::MAX => "infinity".into(),
+            i64::MIN => "-infinity".into(),
+            _ => trim_fraction(
+                (epoch() + chrono::Duration::microseconds(micros))
+                    .format("%Y-%m-%d %H:%M:%S%.6f")
+                    .to_string(),
+            ),
+        })
+    };
+    if let Kind::Domain(base) = ty.kind() {
+        return text(base, raw);
+    }
+    if let Kind::Array(member) = ty.kind() {
+        return array(member, raw);
+    }
+    if let Kind::Range(member) = ty.kind() {
+        return range(member, raw);
+    }
+    Ok(match *ty {
+        Type::BOOL
+        | Type::INT2
+        | Type::INT4
+        | Type::INT8
+        | Type::OID
+        | Type::FLOAT4
+        | Type::FLOAT8
+        | Type::NUMERIC
+        | Type::MONEY => {
+            crate::scenario::expr::to_text(&Decoded::from_sql(ty, raw)?.0).unwrap_or_default()
+        }
+        Type::TIMESTAMP => timestamp(types::timestamp_from_sql(raw)?)?,
+        Type::TIMESTAMPTZ => match types::timestamp_from_sql(raw)? {
+            m @ (i64::MAX | i64::MIN) => timestamp(m)?,
+            m => format!("{}+00", timestamp(m)?),
+        },
+        Type::DATE => match types::date_from_sql(raw)? {
+            i32::MAX => "infinity".into(),
+            i32::MIN => "-infinity".into(),
+            days => (epoch().date() + chrono::Duration::days(days.into()))
+                .format("%Y-%m-%d")
+                .to_string(),
+        },
+        Type::TIME => trim_fraction(
+            (epoch() + chrono::Duration::microseconds(types::time_from_sql(raw)?))
+                .format("%H:%M:%S%.6f")
+                .to_string(),
+        ),
+        Type::INTERVAL => {
+            let (micros, days, months) = interval(raw)?;
+            let mut parts = Vec::new();
+            let (years, months) = (months / 12, months % 12);
+            for (n, unit) in [(years, "year"), (months, "mon"), (days, "day")] {
+                if n != 0 {
+                    parts.push(format!("{n} {unit}{}", if n.abs() == 1 { "" } else { "s" }));
+                }
+            }
+            if micros != 0 || parts.is_empty() {
+                let sign = if micros < 0 { "-" } else { "" };
+                let m = micros.unsigned_abs();
+                let (h, rest) = (m / 3_600_000_000, m % 3_600_000_000);
+                let (min, rest) = (rest / 60_000_000, rest % 60_000_000);
+                let (sec, frac) = (rest / MICROS as u64, rest % MICROS as u64);
+                let frac = if frac == 0 {
+                    String::new()
+                } else {
+                    format!(".{frac:06}").trim_end_matches('0').to_string()
+                };
+                parts.push(format!("{sign}{h:02}:{min:02}:{sec:02}{frac}"));
+            }
+            parts.join(" ")
+        }
+        Type::UUID => {
+            let b = types::uuid_from_sql(raw)?;
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            )
+        }
+        Type::JSON => types::text_from_sql(raw)?.to_string(),
+        Type::JSONB => match raw.split_first() {
+            Some((1, rest)) => types::text_from_sql(rest)?.to_string(),
+            _ => return Err("unsupported jsonb encoding version".into()),
+        },
+        Type::BYTEA => {
+            let hex: String = types::bytea_from_sql(raw)
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect();
+            format!("\\x{hex}")
+        }
+        Type::INET | Type::CIDR => {
+            let inet = types::inet_from_sql(raw)?;
+            let full = if inet.addr().is_ipv4() { 32 } else { 128 };
+            if *ty == Type::INET && inet.netmask() == full {
+                inet.addr().to_string()
+            } else {
+                format!("{}/{}", inet.addr(), inet.netmask())
+            }
+        }
+        Type::POINT => {
+            let p = types::point_from_sql(raw)?;
+            format!("({},{})", p.x(), p.y())
+        }
+        Type::MACADDR => types::macaddr_from_sql(raw)?
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        // Text types and enums: their binary form is their text.
+        _ => types::text_from_sql(raw)?.to_string(),
+    })
+}
+
+/// `{a,b,NULL}` (one dimension per level of braces, as PostgreSQL prints arrays).
+fn array(member: &Type, raw: &[u8]) -> Result<String, Box<dyn Error + Sync + Send>> {
+    let a = types::array_from_sql(raw)?;
+    let dims: Vec<usize> = a
+        .dimensions()
+        .map(|d| Ok(usize::try_from(d.len).unwrap_or(0)))
+        .collect()?;
+    let values: Vec<String> = a
+        .values()
+        .map(|v| {
+            Ok(match v {
+                None => "NULL".to_string(),
+                Some(b) => quote_element(&text(member, b)?),
+            })
+        })
+        .collect()?;
+    fn nest(dims: &[usize], values: &mut std::slice::Iter<'_, String>) -> String {
+        let Some((&n, rest)) = dims.split_first() else {
+            return values.next().cloned().unwrap_or_default();
+        };
+        let inner: Vec<String> = (0..n).map(|_| nest(rest, values)).collect();
+        format!("{{{}}}", inner.join(","))
+    }
+    if dims.is_empty() {
+        return Ok("{}".into());
+    }
+    Ok(nest(&dims, &mut values.iter()))
+}
+
+/// An array element as PostgreSQL quotes it: in double quotes when it is empty, `NULL`, or holds
+/// a delimiter, brace, quote, backslash or space.
+fn quote_element(s: &str) -> String {
+    let plain = !s.is_empty()
+        && !s.eq_ignore_ascii_case("null")
+        && !s.contains([',', '{', '}', '"', '\\', ' ']);
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// `[lower,upper)`, `(,upper]`, `empty`.
+fn range(member: &Type, raw: &[u8]) -> Result<String, Box<dyn Error + Sync + Send>> {
+    use types::{Range, RangeBound};
+    let bound = |b: &RangeBound<Option<&[u8]>>| -> Result<String, Box<dyn Error + Sync + Send>> {
+        Ok(match b {
+            RangeBound::Inclusive(Some(v)) | RangeBound::Exclusive(Some(v)) => {
+                let t = text(member, v)?;
+                if t.contains([',', '(', ')', '[', ']', '"', ' ']) {
+                    format!("\"{t}\"")
+                } else {
+                    t
+                }
+            }
+            _ => String::new(),
+        })
+    };
+    Ok(match types::range_from_sql(raw)? {
+        Range::Empty => "empty".into(),
+        Range::Nonempty(lo, hi) => format!(
+            "{}{},{}{}",
+            if matches!(lo, RangeBound::Inclusive(_)) {
+                '['
+            } else {
+                '('
+            },
+            bound(&lo)?,
+            bound(&hi)?,
+            if matches!(hi, RangeBound::Inclusive(_)) {
+                ']'
+            } else {
+                ')'
+            },
+        ),
+    })
+}
+
+/// An interval's binary form: microseconds, days, months.
+fn interval(mut raw: &[u8]) -> Result<(i64, i32, i32), Box<dyn Error + Sync + Send>> {
+    let mut take = |n: usize| -> Result<&[u8], Box<dyn Error + Sync + Send>> {
+        let (head, tail) = raw.split_at_checked(n).ok_or("invalid interval")?;
+        raw = tail;
+        Ok(head)
+    };
+    let micros = i64::from_be_bytes(take(8)?.try_into()?);
+    let days = i32::from_be_bytes(take(4)?.try_into()?);
+    let months = i32::from_be_bytes(take(4)?.try_into()?);
+    Ok((micros, days, months))
 }
 
 /// Column `i` of a row as a value.
