@@ -445,7 +445,10 @@ fn columns_of_common_types_read_as_the_server_prints_them() {
         for e in expected {
             let (column, value) = e.split_once('=').unwrap();
             assert!(text.contains(value), "{engine}: no `{value}` in:\n{text}");
-            assert!(text.contains(&format!(" {column} ")), "{engine}: no column {column}");
+            assert!(
+                text.contains(&format!(" {column} ")),
+                "{engine}: no column {column}"
+            );
         }
         assert!(text.contains("n_is_a_number = 0"), "{engine}:\n{text}");
     }
