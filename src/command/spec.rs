@@ -1,7 +1,8 @@
 //! `contention replay FILE.spec`: an isolation-tester spec, each permutation replayed on the
 //! run database (PostgreSQL only), printed like any replay; with `--expected FILE.out`, the
 //! server's behaviour compared with the recorded output, permutation by permutation (exit 1
-//! on a difference). Reading the spec is `crate::spec`; scheduling is `crate::replay`.
+//! on a difference). Reading the spec is `crate::spec`; scheduling is `crate::replay`; this
+//! module must not schedule steps or draw timelines itself.
 
 use std::io::Write;
 
