@@ -689,6 +689,15 @@ impl Session {
         }
     }
 
+    /// The notices the server sent since the last call, for a session opened with
+    /// [`RunDatabase::written_session`] (none otherwise, and none on MariaDB).
+    pub fn take_notices(&mut self) -> Vec<written::Output> {
+        match self {
+            Session::Postgres(s) => s.take_notices(),
+            Session::Mariadb(_) => Vec::new(),
+        }
+    }
+
     /// Opens a transaction at `isolation`.
     pub async fn begin(&mut self, isolation: Isolation) -> Result<(), DbError> {
         match self {

@@ -260,12 +260,15 @@ pub async fn replay(
             handles.push(written::start(conn, session, std::sync::Arc::new(program)).await?);
             continue;
         }
-        let mut conn = db.session(&own).await?;
+        // With its notices kept for the timeline (PostgreSQL).
+        let mut conn = db.written_session(&own).await?;
         if let Some(sql) = &session.setup {
             // Session-level state (settings, advisory locks) that outlives its transactions.
             conn.batch(sql)
                 .await
                 .map_err(|e| anyhow!("session {}: setup: {e}", session.name))?;
+            // Its notices are the setup's, not the first step's.
+            conn.take_notices();
         }
         let setup = Setup {
             scenario,

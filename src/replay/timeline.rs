@@ -255,6 +255,7 @@ fn cell(e: &Event, paint: Paint, markdown: bool, max: usize) -> String {
             }
             for line in output_lines(kept.as_deref().unwrap_or_default())
                 .into_iter()
+                .chain(output_lines(&e.trace.notices))
                 .chain(output_lines(&e.outputs))
             {
                 let line = abbreviate(line, max);

@@ -999,6 +999,7 @@ fn event_cell(e: &Event) -> String {
         parts.push(format!("<div class=\"res\">→ {}</div>", esc(res)));
     }
     let mut outputs = crate::replay::timeline::output_lines(&kept);
+    outputs.extend(crate::replay::timeline::output_lines(&e.trace.notices));
     outputs.extend(crate::replay::timeline::output_lines(&e.outputs));
     if !outputs.is_empty() {
         parts.push(format!(

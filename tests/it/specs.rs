@@ -530,6 +530,22 @@ fn a_framed_session_has_its_own_setup_level_and_read_only() {
         ]],
         "the session's setup, level and read only, whatever --isolation says"
     );
+    // A framed step's notices, in order, beside its rows.
+    let shout = &rs[0].events[1];
+    assert_eq!(
+        shout.trace.notices,
+        vec![
+            Output::Notice {
+                severity: "NOTICE".into(),
+                message: "first hi".into()
+            },
+            Output::Notice {
+                severity: "WARNING".into(),
+                message: "then hi".into()
+            }
+        ]
+    );
+    assert!(rs[0].events[0].trace.notices.is_empty());
     let text = std::fs::read_to_string(data("managed-setup.toml"))
         .unwrap()
         .replace(

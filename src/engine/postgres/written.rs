@@ -73,6 +73,13 @@ impl Session {
         out
     }
 
+    /// The notices forwarded since the last call.
+    pub fn take_notices(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.drain_notices(&mut out);
+        out
+    }
+
     fn drain_notices(&mut self, outputs: &mut Vec<Output>) {
         if let Some(rx) = &mut self.notices {
             while let Ok(n) = rx.try_recv() {
