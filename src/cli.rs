@@ -171,8 +171,19 @@ Exit codes: 0 ran (and --expect held), 1 an --expect failed, 2 could not run, 13
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// A built-in scenario name or a path to a .toml file.
+    /// A built-in scenario name, a path to a .toml file, or a PostgreSQL isolation-tester
+    /// .spec file (every permutation replayed).
     pub scenario: String,
+
+    /// With a .spec file: compare the server's behaviour with this recorded isolation-tester
+    /// output, permutation by permutation (waits, errors, rows); exit 1 on a difference.
+    #[arg(long, value_name = "FILE.out")]
+    pub expected: Option<std::path::PathBuf>,
+
+    /// With a .spec file: write what the server did in the isolation tester's output format,
+    /// to make or refresh a FILE.out for --expected.
+    #[arg(long, value_name = "FILE.out")]
+    pub record: Option<std::path::PathBuf>,
 
     /// Isolation levels, comma-separated, or all: one replay per level.
     #[arg(short, long, value_parser = parse_levels, default_value = "rc")]
@@ -190,6 +201,10 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
+    /// For the classroom: wait for Enter before each step of the schedule and redraw the
+    /// timeline as it grows (stdin must be a terminal).
+    #[arg(long)]
+    pub step: bool,
     /// Record each replay's history in Elle's JSON-lines format (one process per session), one
     /// file per replay: h.jsonl -> h.STRATEGY.LEVEL.ENGINE.jsonl. The scenario must declare
     /// `[history] model`.

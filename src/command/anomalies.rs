@@ -96,6 +96,7 @@ pub async fn anomalies(
         seed: 1,
         step_timeout: args.common.step_timeout,
         max_tries: 1,
+        pause: None,
         history: false,
     };
     // (engine, anomaly index, replay)

@@ -10,6 +10,8 @@ mod replay;
 mod report;
 mod run;
 mod show;
+mod spec;
+mod step;
 mod sweep;
 mod workspace;
 

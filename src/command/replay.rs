@@ -20,6 +20,14 @@ pub async fn replay(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
+    if crate::spec::is_spec(&args.scenario) {
+        return super::spec::replay_spec(args, out, err).await;
+    }
+    if args.expected.is_some() || args.record.is_some() {
+        bail!(
+            "--expected and --record are for isolation-tester specs and their .out files: give a .spec file"
+        );
+    }
     let engines = args.common.db.engines()?;
     let quiet = args.common.quiet;
     let mut say = |msg: String| {
@@ -33,7 +41,15 @@ pub async fn replay(
     for &engine in &engines {
         let mut scenario = scenario::load_on(&args.scenario, &args.params, engine)?;
         args.common.db.apply_sets(&mut scenario);
-        let schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
+        let mut schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
+        if !schedule.params.is_empty() {
+            // The schedule's parameters, as if given first with --param (so --param wins).
+            let mut params = schedule.params.clone();
+            params.extend(args.params.iter().cloned());
+            scenario = scenario::load_on(&args.scenario, &params, engine)?;
+            args.common.db.apply_sets(&mut scenario);
+            schedule = pick_schedule(&mut scenario, args.schedule.as_deref())?;
+        }
         let strategies = pick_strategies(&scenario, &schedule, args.strategy.as_deref())?;
         let mut cells: Vec<(Option<&Strategy>, Isolation)> = Vec::new();
         for st in &strategies {
@@ -46,6 +62,7 @@ pub async fn replay(
             seed: args.seed,
             step_timeout: args.common.step_timeout,
             max_tries: scenario.run.max_tries,
+            pause: super::step::pause(args.step, &scenario, args.common.color.enabled())?,
             history: args.history.is_some(),
         };
         if args.history.is_some() && scenario.history.is_none() {
@@ -186,11 +203,14 @@ pub fn print(
     Ok(())
 }
 
-/// The terminal's width, or 120 when not a terminal.
-fn width() -> usize {
-    terminal_size::terminal_size()
-        .map_or(120, |(w, _)| w.0 as usize)
-        .max(60)
+/// `COLUMNS` when set, else the terminal's width, else 120 when not a terminal.
+pub fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .or_else(|| terminal_size::terminal_size().map(|(w, _)| w.0 as usize))
+        .unwrap_or(120)
+        .max(40)
 }
 
 fn pick_schedule(scenario: &mut Scenario, arg: Option<&str>) -> anyhow::Result<Schedule> {

@@ -8,7 +8,8 @@
 //! - [`RunDatabase`]: one run's database: reset it, open [`Session`]s and a [`Pool`];
 //! - [`Session`]: one connection: describe and prepare statements, send a statement with its
 //!   transaction framing ([`Exchange`]), begin/commit/rollback, run setup batches and scalar
-//!   queries, its server-side id and, for replays, who blocks a session;
+//!   queries, its server-side id and, for replays, who blocks a session, and SQL run as
+//!   written with every result set and notice kept ([`written`]);
 //! - [`DbError`]: an error classified into the lab's classes ([`ErrorKind`]) with the engine's own
 //!   code beside it.
 //!
@@ -20,6 +21,7 @@ pub mod local;
 pub mod mariadb;
 pub mod postgres;
 pub mod redis;
+pub mod written;
 
 use std::fmt;
 use std::future::Future;
@@ -507,6 +509,18 @@ impl RunDatabase {
         }
     }
 
+    /// A session for steps run as written: it keeps the server's notices where the engine
+    /// delivers them (see [`written`]).
+    pub async fn written_session(&self, settings: &[(String, String)]) -> anyhow::Result<Session> {
+        match self {
+            RunDatabase::Postgres(d) => d
+                .session_with_notices(settings)
+                .await
+                .map(Session::Postgres),
+            RunDatabase::Mariadb(d) => d.session(settings).await.map(Session::Mariadb),
+        }
+    }
+
     /// A session and, where the engine has one, the future that drives its connection: a load
     /// client polls it in its own task, so a reply passes no other task on its way.
     pub async fn session_undriven(
@@ -595,6 +609,9 @@ pub struct Exchange<'a> {
     pub params: &'a [usize],
     /// The slots that receive the first row's columns (empty: the statement returns no rows).
     pub captures: &'a [usize],
+    /// Also keep every row as text (bounded), for timelines: read it with
+    /// [`Session::take_kept`]. Replays ask for it; load runs never do.
+    pub keep: bool,
 }
 
 /// What a statement returned.
@@ -665,6 +682,23 @@ impl Session {
         match self {
             Session::Postgres(s) => s.exchange(x, values).await,
             Session::Mariadb(s) => s.exchange(x, values).await,
+        }
+    }
+
+    /// The rows the last exchange with `keep` returned, as the server named their columns.
+    pub fn take_kept(&mut self) -> Option<written::ResultSet> {
+        match self {
+            Session::Postgres(s) => s.kept.take(),
+            Session::Mariadb(s) => s.kept.take(),
+        }
+    }
+
+    /// The notices the server sent since the last call, for a session opened with
+    /// [`RunDatabase::written_session`] (none otherwise, and none on MariaDB).
+    pub fn take_notices(&mut self) -> Vec<written::Output> {
+        match self {
+            Session::Postgres(s) => s.take_notices(),
+            Session::Mariadb(_) => Vec::new(),
         }
     }
 

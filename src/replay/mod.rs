@@ -10,32 +10,36 @@
 //! session starts waiting the scheduler pauses longer than that, so the waiter's one deadlock
 //! check has run before the next step: the session that closes a cycle is always the victim.
 //!
+//! Sessions whose steps run as written (`written`) take any of their steps in any order, as
+//! often as the schedule names them; a token may mark its step as waiting whatever the server
+//! says (`(*)`) or hold its completion until other sessions' steps complete (`(s1)`), like
+//! the isolation tester's annotations.
+//!
+//! The step-by-step machinery is `scheduler`; the sessions' tasks are `session` and `written`.
 //! This module runs and records; it must not print (see `timeline`) or decide exit codes.
 
+mod scheduler;
 pub mod session;
 pub mod timeline;
+pub mod written;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use evalexpr::{ContextWithMutableVariables, HashMapContext};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{self, Measured, Sources};
-use crate::engine::{RunDatabase, Session};
+use crate::engine::RunDatabase;
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
 use crate::runner::program::{End, Program, Trace};
-use crate::scenario::{Scenario, Schedule, Side, Step, Strategy, Target, Token, Value};
-use session::{Done, Handle, Setup};
+use crate::scenario::{Scenario, Schedule, Side, Step, Strategy, Value};
+use scheduler::Scheduler;
+use session::{Handle, Setup};
 
 /// The server's wait before it looks for a deadlock, in replay sessions.
 pub const DEADLOCK_TIMEOUT: Duration = Duration::from_millis(200);
-/// How long the scheduler lets a newly waiting session sit before the next step.
-const BLOCK_GRACE: Duration = Duration::from_millis(350);
-/// Quiet time after the last completion before waiting sessions count as still waiting.
-const SETTLE_GRACE: Duration = Duration::from_millis(40);
-const POLL: Duration = Duration::from_millis(5);
 
 /// Knobs of a replay.
 #[derive(Debug, Clone)]
@@ -46,6 +50,22 @@ pub struct Options {
     pub max_tries: u32,
     /// Record the sessions' history (`--history`; the scenario declares `[history] model`).
     pub history: bool,
+    /// Called before each token with the timeline so far and the token about to run
+    /// (`--step`); it may block (it runs outside the runtime's workers).
+    pub pause: Option<Pause>,
+}
+
+/// What `--step` does before each token: show the timeline so far, wait for the user.
+#[derive(Clone)]
+pub struct Pause(pub std::sync::Arc<PauseFn>);
+
+/// The timeline so far and the token about to run.
+pub type PauseFn = dyn Fn(&Replay, &str) -> anyhow::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pause")
+    }
 }
 
 /// One row of a timeline.
@@ -64,6 +84,9 @@ pub struct Event {
     pub trace: Trace,
     /// How the session's attempt ended, when this action ended it.
     pub end: Option<String>,
+    /// Everything the server answered, in order (steps run as written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::engine::written::Output>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +116,8 @@ pub enum Verdict {
     Prevented,
     /// No anomaly because the server aborted a session (SQLSTATE).
     PreventedByAbort(String),
+    /// The scenario declares no invariant: nothing to judge (isolation-tester specs).
+    Unjudged,
 }
 
 impl Serialize for Verdict {
@@ -107,6 +132,7 @@ impl<'de> Deserialize<'de> for Verdict {
         match label.as_str() {
             "possible" => Ok(Verdict::Possible),
             "prevented" => Ok(Verdict::Prevented),
+            "not judged" => Ok(Verdict::Unjudged),
             other => other
                 .strip_prefix("prevented by abort (")
                 .and_then(|rest| rest.strip_suffix(')'))
@@ -126,6 +152,7 @@ impl Verdict {
             Verdict::Possible => "possible".into(),
             Verdict::Prevented => "prevented".into(),
             Verdict::PreventedByAbort(code) => format!("prevented by abort ({code})"),
+            Verdict::Unjudged => "not judged".into(),
         }
     }
 }
@@ -156,6 +183,12 @@ pub struct Replay {
     pub ends: Vec<SessionEnd>,
     pub invariants: Vec<Measured>,
     pub verdict: Verdict,
+    /// Every session ran its steps as written: no level was imposed by the replay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub as_written: bool,
+    /// What sessions' setups returned, by session (sessions run as written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup_outputs: Vec<(String, Vec<crate::engine::written::Output>)>,
     /// The sessions' history log, when recorded (written by the command, not part of the
     /// document).
     #[serde(skip)]
@@ -187,6 +220,10 @@ pub async fn replay(
 
     let mut roles: Vec<&[Step]> = Vec::new();
     for s in &scenario.sessions {
+        if s.written.is_some() {
+            roles.push(&[]);
+            continue;
+        }
         match (&s.steps, strategy) {
             (Some(own), _) => roles.push(own),
             (None, Some(st)) => roles.push(&st.steps),
@@ -211,7 +248,28 @@ pub async fn replay(
         .map(|m| std::sync::Arc::new(crate::history::Sink::new(m)));
     let mut handles = Vec::new();
     for (index, (session, program)) in scenario.sessions.iter().zip(programs).enumerate() {
-        let conn = db.session(&settings).await?;
+        let mut own = settings.clone();
+        own.extend(
+            session
+                .characteristics
+                .settings(db.kind())
+                .map_err(|m| anyhow!("session {}: {m}", session.name))?,
+        );
+        if session.written.is_some() {
+            let conn = db.written_session(&own).await?;
+            handles.push(written::start(conn, session, std::sync::Arc::new(program)).await?);
+            continue;
+        }
+        // With its notices kept for the timeline (PostgreSQL).
+        let mut conn = db.written_session(&own).await?;
+        if let Some(sql) = &session.setup {
+            // Session-level state (settings, advisory locks) that outlives its transactions.
+            conn.batch(sql)
+                .await
+                .map_err(|e| anyhow!("session {}: setup: {e}", session.name))?;
+            // Its notices are the setup's, not the first step's.
+            conn.take_notices();
+        }
         let setup = Setup {
             scenario,
             session,
@@ -223,20 +281,48 @@ pub async fn replay(
             }),
             slots: slots.clone(),
             seed: opts.seed,
-            isolation: level,
+            isolation: session.characteristics.isolation.unwrap_or(level),
             history: history.clone(),
         };
         handles.push(Handle::start(conn, setup).await?);
     }
     let observer = db.session(&[]).await?;
+    let setup_outputs: Vec<(String, Vec<crate::engine::written::Output>)> = handles
+        .iter()
+        .filter(|h| !h.setup_outputs.is_empty())
+        .map(|h| (h.name.clone(), h.setup_outputs.clone()))
+        .collect();
     let mut s = Scheduler {
         handles,
         observer,
         events: Vec::new(),
         opts: opts.clone(),
+        held: Vec::new(),
     };
 
+    let as_written =
+        !scenario.sessions.is_empty() && scenario.sessions.iter().all(|s| s.written.is_some());
     for token in &schedule.tokens {
+        if let Some(pause) = &opts.pause {
+            let so_far = Replay {
+                engine: db.kind(),
+                scenario: scenario.name.clone(),
+                strategy: strategy.map(|s| s.name.clone()),
+                isolation: level,
+                schedule: schedule.name.clone(),
+                tokens: schedule.tokens.iter().map(|t| t.text.clone()).collect(),
+                sessions: scenario.sessions.iter().map(|s| s.name.clone()).collect(),
+                events: s.events.clone(),
+                schedule_ends_at: s.events.len(),
+                ends: Vec::new(),
+                invariants: Vec::new(),
+                verdict: Verdict::Unjudged,
+                as_written,
+                setup_outputs: setup_outputs.clone(),
+                history: None,
+            };
+            tokio::task::block_in_place(|| (pause.0)(&so_far, &token.text))?;
+        }
         s.token(token).await?;
     }
     let schedule_ends_at = s.events.len();
@@ -261,6 +347,26 @@ pub async fn replay(
     });
     for h in s.handles {
         let name = h.name.clone();
+        if h.written.is_some() {
+            let ran = s
+                .events
+                .iter()
+                .filter(|e| e.session == name && matches!(e.kind, Kind::Ran | Kind::Resumes))
+                .count();
+            ends.push(SessionEnd {
+                session: name.clone(),
+                end: format!(
+                    "ran {ran} step{} as written",
+                    if ran == 1 { "" } else { "s" }
+                ),
+                tries: 1,
+            });
+            for (var, v) in h.finish().await?.vars {
+                seen.set_value(format!("{name}.{var}"), v)
+                    .expect("plain variables");
+            }
+            continue;
+        }
         let end = h.end.clone().unwrap_or(End::Committed);
         ends.push(SessionEnd {
             session: name.clone(),
@@ -294,6 +400,7 @@ pub async fn replay(
         .iter()
         .any(|m| m.side == Side::Writer && m.value != 0);
     let verdict = match (anomaly, aborted_by) {
+        _ if scenario.invariants.is_empty() => Verdict::Unjudged,
         (true, _) => Verdict::Possible,
         (false, Some(code)) => Verdict::PreventedByAbort(code),
         (false, None) => Verdict::Prevented,
@@ -311,6 +418,8 @@ pub async fn replay(
         ends,
         invariants,
         verdict,
+        as_written,
+        setup_outputs,
         history,
     })
 }
@@ -320,253 +429,5 @@ pub fn end_text(end: &End) -> String {
         End::Committed => "committed".into(),
         End::Rejected(outcome) => format!("rejected: {outcome}"),
         End::Aborted(a) => format!("aborted: {}", a.name()),
-    }
-}
-
-struct Scheduler {
-    handles: Vec<Handle>,
-    observer: Session,
-    events: Vec<Event>,
-    opts: Options,
-}
-
-impl Scheduler {
-    async fn token(&mut self, t: &Token) -> anyhow::Result<()> {
-        let i = self.index(&t.session)?;
-        let h = &self.handles[i];
-        let target = match &t.target {
-            Target::Step(n) => Some(n - 1),
-            Target::Commit => Some(h.program.actions() - 1),
-            Target::Named(name) => h.program.named(name),
-        };
-        let waiting = h.in_flight;
-        let nothing = h.is_done()
-            || target.is_none_or(|t| t >= h.program.actions() || (t < h.next && !waiting));
-        if nothing {
-            let step = target.map_or(0, |t| t + 1);
-            self.push(i, Some(t), step, Kind::Nothing, Trace::default(), None);
-            return Ok(());
-        }
-        let target = target.expect("checked");
-        if waiting {
-            // Like PostgreSQL's isolation tester, a step of a session that is still waiting
-            // cannot run: the token is shown as such and the session resumes when released.
-            self.settle().await?;
-            if self.handles[i].in_flight {
-                let step = self.handles[i].next + 1;
-                self.push(i, Some(t), step, Kind::StillWaiting, Trace::default(), None);
-                return Ok(());
-            }
-        }
-        while !self.handles[i].is_done() && self.handles[i].next <= target {
-            self.run_action(i, Some(t)).await?;
-            if self.handles[i].in_flight {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends session i's next action and waits until it finishes or waits for a lock.
-    async fn run_action(&mut self, i: usize, token: Option<&Token>) -> anyhow::Result<()> {
-        let step = self.handles[i].next + 1;
-        self.handles[i].send_next();
-        let started = Instant::now();
-        loop {
-            if let Some(done) = self.handles[i].report_within(POLL).await {
-                self.record(i, token, Kind::Ran, done)?;
-                break;
-            }
-            let blockers = self.blockers(i).await?;
-            if !blockers.is_empty() {
-                let trace = Trace {
-                    sql: self.handles[i].pending_sql.clone(),
-                    ..Trace::default()
-                };
-                self.push(i, token, step, Kind::Waits { blockers }, trace, None);
-                tokio::time::sleep(BLOCK_GRACE).await;
-                break;
-            }
-            if started.elapsed() > self.opts.step_timeout {
-                bail!(
-                    "session {} step {step} neither finished nor waited for a lock within {:?} (--step-timeout)",
-                    self.handles[i].name,
-                    self.opts.step_timeout
-                );
-            }
-        }
-        self.settle().await
-    }
-
-    /// Waits until session i's waiting action finishes (others may finish meanwhile).
-    async fn await_session(&mut self, i: usize, token: &str) -> anyhow::Result<()> {
-        let started = Instant::now();
-        while self.handles[i].in_flight {
-            self.settle().await?;
-            if !self.handles[i].in_flight {
-                break;
-            }
-            if started.elapsed() > self.opts.step_timeout {
-                let blockers = self.blockers(i).await?.join(", ");
-                bail!(
-                    "the schedule is stuck at `{token}`: session {} still waits for {blockers}, and only a later step could release it (--step-timeout {:?})",
-                    self.handles[i].name,
-                    self.opts.step_timeout
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        Ok(())
-    }
-
-    /// Records every waiting action that has finished, until the waiting ones are quiet: all
-    /// still blocked, with no completion for a short while. Aborts are recorded before the
-    /// completions they allowed.
-    async fn settle(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let mut last_change = Instant::now();
-        loop {
-            if !self.handles.iter().any(|h| h.in_flight) {
-                return Ok(());
-            }
-            let mut finished: Vec<(usize, Done)> = Vec::new();
-            for (i, h) in self.handles.iter_mut().enumerate() {
-                if h.in_flight
-                    && let Some(done) = h.try_report()
-                {
-                    finished.push((i, done));
-                }
-            }
-            if !finished.is_empty() {
-                finished.sort_by_key(|(i, d)| (d.trace.error.is_none(), *i));
-                for (i, done) in finished {
-                    self.record(i, None, Kind::Resumes, done)?;
-                }
-                last_change = Instant::now();
-            }
-            let mut running = false;
-            for i in 0..self.handles.len() {
-                if self.handles[i].in_flight && self.blockers(i).await?.is_empty() {
-                    running = true;
-                }
-            }
-            if !running && last_change.elapsed() >= SETTLE_GRACE {
-                return Ok(());
-            }
-            if started.elapsed() > self.opts.step_timeout {
-                return Ok(());
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// After the schedule: runs what is left, the first runnable session first.
-    async fn finish_all(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        while self.handles.iter().any(|h| !h.is_done()) {
-            match self
-                .handles
-                .iter()
-                .position(|h| !h.is_done() && !h.in_flight)
-            {
-                Some(i) => {
-                    self.run_action(i, None).await?;
-                }
-                None => {
-                    self.settle().await?;
-                    if started.elapsed() > self.opts.step_timeout {
-                        let stuck: Vec<&str> = self
-                            .handles
-                            .iter()
-                            .filter(|h| h.in_flight)
-                            .map(|h| h.name.as_str())
-                            .collect();
-                        bail!(
-                            "sessions {} wait for each other after the schedule ended",
-                            stuck.join(", ")
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Retries, one session at a time, what the strategy retries.
-    async fn retries(&mut self, retry: &[Abort]) -> anyhow::Result<()> {
-        for i in 0..self.handles.len() {
-            while let Some(End::Aborted(class)) = self.handles[i].end {
-                if !retry.contains(&class) || self.handles[i].tries >= self.opts.max_tries {
-                    break;
-                }
-                self.handles[i].restart();
-                while !self.handles[i].is_done() {
-                    self.run_action(i, None).await?;
-                    if self.handles[i].in_flight {
-                        self.await_session(i, "retry").await?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn blockers(&mut self, i: usize) -> anyhow::Result<Vec<String>> {
-        let pids = self
-            .observer
-            .blockers(self.handles[i].pid)
-            .await
-            .map_err(|e| anyhow!("watching session {}: {e}", self.handles[i].name))?;
-        Ok(pids
-            .iter()
-            .map(|p| {
-                self.handles
-                    .iter()
-                    .find(|h| h.pid == *p)
-                    .map_or_else(|| format!("pid {p}"), |h| h.name.clone())
-            })
-            .collect())
-    }
-
-    fn record(
-        &mut self,
-        i: usize,
-        token: Option<&Token>,
-        kind: Kind,
-        done: Done,
-    ) -> anyhow::Result<()> {
-        if let Some(f) = done.failure {
-            bail!("session {}: {f}", self.handles[i].name);
-        }
-        let end = done.end.as_ref().map(end_text);
-        self.push(i, token, done.index + 1, kind, done.trace, end);
-        Ok(())
-    }
-
-    fn push(
-        &mut self,
-        i: usize,
-        token: Option<&Token>,
-        step: usize,
-        kind: Kind,
-        trace: Trace,
-        end: Option<String>,
-    ) {
-        self.events.push(Event {
-            session: self.handles[i].name.clone(),
-            token: token.map(|t| t.text.clone()),
-            step,
-            kind,
-            attempt: self.handles[i].tries,
-            trace,
-            end,
-        });
-    }
-
-    fn index(&self, session: &str) -> anyhow::Result<usize> {
-        self.handles
-            .iter()
-            .position(|h| h.name == session)
-            .ok_or_else(|| anyhow!("no session `{session}` in this scenario"))
     }
 }

@@ -18,19 +18,21 @@ use crate::stats::Stats;
 
 /// What the scheduler asks of a session.
 #[derive(Debug)]
-enum Command {
+pub(super) enum Command {
     /// Run the next action.
     Next,
     /// Start the operation over (a retry), keeping the session's draws.
     Restart,
+    /// Run this step as written (sessions whose steps run as written).
+    Run(usize),
 }
 
 /// What a session tells the scheduler.
 #[derive(Debug)]
-enum Report {
+pub(super) enum Report {
     /// About to send this statement (it may block).
     Starting(String),
-    Done(Done),
+    Done(Box<Done>),
 }
 
 /// What a session reports after an action.
@@ -43,6 +45,8 @@ pub struct Done {
     pub end: Option<End>,
     /// The scenario or the connection is broken.
     pub failure: Option<String>,
+    /// Everything the server answered, for steps run as written.
+    pub outputs: Vec<crate::engine::written::Output>,
 }
 
 /// The scheduler's side of a session.
@@ -61,6 +65,13 @@ pub struct Handle {
     /// An action was sent and has not reported yet.
     pub in_flight: bool,
     pub tries: u32,
+    /// The steps, for a session that runs them as written.
+    pub written: Option<Arc<Vec<crate::scenario::WrittenStep>>>,
+    /// The action in flight counts as waiting whatever the server says: a `(*)` step, or one
+    /// held until its blockers complete.
+    pub forced: bool,
+    /// What the session's setup returned (sessions run as written).
+    pub setup_outputs: Vec<crate::engine::written::Output>,
     task: tokio::task::JoinHandle<Observed>,
 }
 
@@ -129,6 +140,16 @@ impl Handle {
                     vars.set(try_slot, Value::Int(tries));
                     continue;
                 }
+                if let Command::Run(_) = cmd {
+                    let _ = outbox.send(Report::Done(Box::new(Done {
+                        index: cursor.next,
+                        trace: Trace::default(),
+                        end: None,
+                        failure: Some("this session's steps are not run as written".into()),
+                        outputs: Vec::new(),
+                    })));
+                    continue;
+                }
                 let index = cursor.next;
                 if index == 0
                     && let Some(h) = &mut vars.history
@@ -161,12 +182,13 @@ impl Handle {
                     });
                 }
                 if outbox
-                    .send(Report::Done(Done {
+                    .send(Report::Done(Box::new(Done {
                         index,
                         trace,
                         end,
                         failure,
-                    }))
+                        outputs: Vec::new(),
+                    })))
                     .is_err()
                 {
                     break;
@@ -190,8 +212,46 @@ impl Handle {
             end: None,
             in_flight: false,
             tries: 1,
+            written: None,
+            forced: false,
+            setup_outputs: Vec::new(),
             task,
         })
+    }
+
+    /// A session that runs its steps as written (see `super::written`).
+    pub(super) fn from_parts(
+        name: String,
+        pid: i64,
+        program: Arc<Program>,
+        written: Arc<Vec<crate::scenario::WrittenStep>>,
+        commands: mpsc::UnboundedSender<Command>,
+        reports: mpsc::UnboundedReceiver<Report>,
+        task: tokio::task::JoinHandle<Observed>,
+    ) -> Handle {
+        Handle {
+            name,
+            pid,
+            program,
+            commands,
+            reports,
+            pending_sql: None,
+            next: 0,
+            end: None,
+            in_flight: false,
+            tries: 1,
+            written: Some(written),
+            forced: false,
+            setup_outputs: Vec::new(),
+            task,
+        }
+    }
+
+    /// Sends step `index` of a session that runs its steps as written.
+    pub fn send_step(&mut self, index: usize) {
+        self.in_flight = true;
+        self.pending_sql = None;
+        let _ = self.commands.send(Command::Run(index));
     }
 
     /// Sends the next action.
@@ -214,7 +274,7 @@ impl Handle {
         loop {
             match self.reports.try_recv().ok()? {
                 Report::Starting(sql) => self.pending_sql = Some(sql),
-                Report::Done(done) => return Some(self.accept(done)),
+                Report::Done(done) => return Some(self.accept(*done)),
             }
         }
     }
@@ -228,13 +288,14 @@ impl Handle {
                 .ok()??
             {
                 Report::Starting(sql) => self.pending_sql = Some(sql),
-                Report::Done(done) => return Some(self.accept(done)),
+                Report::Done(done) => return Some(self.accept(*done)),
             }
         }
     }
 
     fn accept(&mut self, done: Done) -> Done {
         self.in_flight = false;
+        self.forced = false;
         self.next = done.index + 1;
         if done.end.is_some() {
             self.end.clone_from(&done.end);
@@ -242,8 +303,10 @@ impl Handle {
         done
     }
 
+    /// The session has nothing left to run: its operation ended, or (steps run as written)
+    /// nothing is in flight.
     pub fn is_done(&self) -> bool {
-        self.end.is_some()
+        self.end.is_some() || (self.written.is_some() && !self.in_flight)
     }
 
     /// Ends the task and returns what the session saw.

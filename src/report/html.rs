@@ -741,6 +741,14 @@ fn replay(h: &mut String, scenario: Option<&Scenario>, r: &Replay) {
         }
         let label = match &e.token {
             Some(t) => t.clone(),
+            None if scenario
+                .and_then(|sc| crate::replay::timeline::written_name(sc, e))
+                .is_some() =>
+            {
+                scenario
+                    .and_then(|sc| crate::replay::timeline::written_name(sc, e))
+                    .expect("checked")
+            }
             None if e.attempt <= 1 => format!("{}{}", e.session, e.step),
             None => format!("{}{} (try {})", e.session, e.step, e.attempt),
         };
@@ -801,6 +809,7 @@ fn replay(h: &mut String, scenario: Option<&Scenario>, r: &Replay) {
         }
     }
     let (class, meaning) = match r.verdict {
+        Verdict::Unjudged => ("unjudged", "no invariant declared"),
         Verdict::Possible => ("possible", "the anomaly happened"),
         _ => ("prevented", "no anomaly"),
     };
@@ -990,8 +999,24 @@ fn event_cell(e: &Event) -> String {
         }
         (None, _) => parts.push("<div class=\"res\">(no SQL)</div>".into()),
     }
-    if let Some(res) = &e.trace.result {
+    let kept: Vec<crate::engine::written::Output> = e
+        .trace
+        .rows
+        .clone()
+        .map(crate::engine::written::Output::Rows)
+        .into_iter()
+        .collect();
+    if let (true, Some(res)) = (kept.is_empty(), &e.trace.result) {
         parts.push(format!("<div class=\"res\">→ {}</div>", esc(res)));
+    }
+    let mut outputs = crate::replay::timeline::output_lines(&kept);
+    outputs.extend(crate::replay::timeline::output_lines(&e.trace.notices));
+    outputs.extend(crate::replay::timeline::output_lines(&e.outputs));
+    if !outputs.is_empty() {
+        parts.push(format!(
+            "<pre class=\"res\">{}</pre>",
+            esc(&outputs.join("\n"))
+        ));
     }
     if let Some((code, msg)) = &e.trace.error {
         parts.push(format!(

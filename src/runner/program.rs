@@ -338,6 +338,7 @@ impl Program {
                 None
             };
         if let Some(t) = trace {
+            t.notices = session.take_notices();
             t.error = Some((e.code.clone(), e.message.clone()));
             t.aborted = match (&mapped, e.kind) {
                 (Some(End::Aborted(class)), _) => Some(*class),
@@ -456,6 +457,7 @@ impl Program {
                 commit: framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero(),
                 params: &c.params,
                 captures: &c.captures,
+                keep: trace.is_some(),
             };
             let returned = match session.exchange(exchange, &mut vars.values).await {
                 Ok(r) => r,
@@ -488,6 +490,8 @@ impl Program {
             vars.values[self.rows_slot] = Some(Value::Int(n));
             if let Some(t) = trace.as_deref_mut() {
                 t.result = Some(self.result_text(c, vars, n, returns_rows));
+                t.rows = session.take_kept();
+                t.notices = session.take_notices();
             }
             if step.history.as_ref().is_some_and(|h| h.f == MopKind::Read) {
                 self.record(index, step, vars)?;
@@ -618,6 +622,12 @@ pub struct Trace {
     /// The abort class of that error, when it was an outcome of concurrency.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<Abort>,
+    /// Every row the statement returned, as the server named the columns (bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<crate::engine::written::ResultSet>,
+    /// The notices the server sent while the step ran (replays, on PostgreSQL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<crate::engine::written::Output>,
 }
 
 /// The step's SQL as written, with each `:name` replaced by the value bound to it.

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use error::ScenarioError;
 
 use crate::engine::EngineKind;
+pub use crate::engine::written::Characteristics;
 pub use expr::{Expr, Value};
 pub use schedule::adhoc_schedule;
 pub use sql::NamedSql;
@@ -135,6 +136,29 @@ pub struct Session {
     #[serde(serialize_with = "ser_bind", deserialize_with = "de_bind")]
     pub bind: Vec<(String, Value)>,
     pub steps: Option<Vec<Step>>,
+    /// Steps run as written (`as_written = true`, and every session of an isolation-tester
+    /// spec): no transaction framing by the runner, and a schedule runs any of them, in any
+    /// order, as often as it names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<Vec<WrittenStep>>,
+    /// SQL run on the session's connection before the schedule, and after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<String>,
+    /// Isolation level, read only, deferrable: for every transaction the session opens.
+    #[serde(default, skip_serializing_if = "Characteristics::is_default")]
+    pub characteristics: Characteristics,
+}
+
+/// A step of a session that runs its steps as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WrittenStep {
+    pub name: String,
+    pub sql: String,
+    /// Where it is written: `session.a.step[2]`, or a spec file's `step "s1a"`.
+    pub key: String,
+    pub line: usize,
 }
 
 fn ser_bind<S: serde::Serializer>(b: &[(String, Value)], s: S) -> Result<S::Ok, S::Error> {
@@ -160,6 +184,9 @@ pub struct Schedule {
     pub tokens: Vec<Token>,
     /// The strategy replayed by default.
     pub strategy: Option<String>,
+    /// Parameters the schedule sets, as `--param NAME=VALUE` would (`--param` still wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<(String, String)>,
 }
 
 /// "Run session `a` up to and including its step `target`" (earlier steps first, if needed).
@@ -169,6 +196,11 @@ pub struct Token {
     pub target: Target,
     /// As written (`a2`, `b.write`).
     pub text: String,
+    /// The isolation tester's annotations (`s1a(*)`, `s1a(s2b)`): `*` shows the step as
+    /// waiting whatever the server says; a step or session name holds the step's completion
+    /// until that session's step completes. Only for sessions that run steps as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -85,6 +85,21 @@ pub struct RawSession {
     /// Own steps; without them the session runs the strategy under test.
     #[serde(default)]
     pub step: Vec<Spanned<RawStep>>,
+    /// Run the steps as written: no transaction framing by the runner.
+    #[serde(default)]
+    pub as_written: bool,
+    /// SQL run on the session's connection before the schedule, and after it.
+    #[serde(default)]
+    pub setup: Option<Spanned<String>>,
+    #[serde(default)]
+    pub teardown: Option<Spanned<String>>,
+    /// The session's isolation level, whatever `--isolation` says.
+    #[serde(default)]
+    pub isolation: Option<Spanned<String>>,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub deferrable: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +111,9 @@ pub struct RawSchedule {
     /// The strategy replayed when `--strategy` is not given.
     #[serde(default)]
     pub strategy: Option<Spanned<String>>,
+    /// Parameters this schedule sets (`--param` still wins).
+    #[serde(default)]
+    pub params: IndexMap<String, Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -43,6 +43,33 @@ pub(super) fn sessions_and_schedules(
             known.insert(var.clone());
             bind.push((var.clone(), value));
         }
+        let characteristics = characteristics(cx, r, &key)?;
+        let text = |v: &Option<toml::Spanned<String>>| {
+            v.as_ref()
+                .map(|s| s.get_ref().trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let (setup, teardown) = (text(&r.setup), text(&r.teardown));
+        if r.as_written {
+            sessions.push(Session {
+                name: name.clone(),
+                summary: r.summary.trim().to_string(),
+                bind: Vec::new(),
+                steps: None,
+                written: Some(written_steps(cx, r, &key)?),
+                setup,
+                teardown,
+                characteristics,
+            });
+            continue;
+        }
+        if let Some(t) = &r.teardown {
+            return Err(cx.err(
+                Some(t.span()),
+                &format!("{key}.teardown"),
+                "`teardown` is for sessions that run their steps as written (`as_written = true`): the runner ends this session's transactions itself",
+            ));
+        }
         let own = if r.step.is_empty() {
             if strategies.is_empty() {
                 return Err(cx.err(
@@ -60,6 +87,10 @@ pub(super) fn sessions_and_schedules(
             summary: r.summary.trim().to_string(),
             bind,
             steps: own,
+            written: None,
+            setup,
+            teardown,
+            characteristics,
         });
     }
 
@@ -90,6 +121,10 @@ pub(super) fn sessions_and_schedules(
                     summary: String::new(),
                     bind: Vec::new(),
                     steps: None,
+                    written: None,
+                    setup: None,
+                    teardown: None,
+                    characteristics: Characteristics::default(),
                 });
             }
             let session = sessions
@@ -109,6 +144,35 @@ pub(super) fn sessions_and_schedules(
                 ));
             }
         };
+        let mut params = Vec::new();
+        for (p, v) in &r.params {
+            let k = format!("{key}.params.{p}");
+            if !raw.params.contains_key(p) {
+                let names: Vec<&str> = raw.params.keys().map(String::as_str).collect();
+                return Err(cx.err(
+                    Some(v.span()),
+                    &k,
+                    format!(
+                        "no parameter `{p}` in [params] (it has {})",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ));
+            }
+            let text = match v.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return Err(cx.err(Some(v.span()), &k, "expected a string, number or boolean"));
+                }
+            };
+            params.push((p.clone(), text));
+        }
         schedules.insert(
             name.clone(),
             Schedule {
@@ -116,6 +180,7 @@ pub(super) fn sessions_and_schedules(
                 summary: r.summary.trim().to_string(),
                 tokens,
                 strategy,
+                params,
             },
         );
     }
@@ -170,6 +235,10 @@ pub fn adhoc_schedule(scenario: &mut Scenario, text: &str) -> Result<Schedule, S
                 summary: String::new(),
                 bind: Vec::new(),
                 steps: None,
+                written: None,
+                setup: None,
+                teardown: None,
+                characteristics: Characteristics::default(),
             });
         }
         let session = scenario
@@ -184,6 +253,7 @@ pub fn adhoc_schedule(scenario: &mut Scenario, text: &str) -> Result<Schedule, S
         summary: String::new(),
         tokens,
         strategy: None,
+        params: Vec::new(),
     })
 }
 
@@ -224,6 +294,7 @@ pub fn parse_token(text: &str) -> Result<Token, String> {
         session: session.to_string(),
         target,
         text: t.to_string(),
+        blockers: Vec::new(),
     })
 }
 
@@ -233,6 +304,9 @@ fn check_target(
     session: &Session,
     strategies: &IndexMap<String, Strategy>,
 ) -> Result<(), String> {
+    if let Some(written) = &session.written {
+        return check_written_target(t, written);
+    }
     let programs: Vec<&[Step]> = match &session.steps {
         Some(own) => vec![own],
         None => strategies.values().map(|s| s.steps.as_slice()).collect(),
@@ -266,6 +340,120 @@ fn check_target(
             }
         }
     }
+}
+
+/// A token of a session that runs its steps as written names one of them: by name or number,
+/// never `commit` (its own steps commit).
+pub fn check_written_target(t: &Token, steps: &[WrittenStep]) -> Result<(), String> {
+    match &t.target {
+        Target::Commit if steps.iter().any(|s| s.name == "commit") => Ok(()),
+        Target::Commit => Err(format!(
+            "`{}`: session {} runs its steps as written and has no step named `commit`: name the step that commits",
+            t.text, t.session
+        )),
+        Target::Step(n) if *n > steps.len() => Err(format!(
+            "`{}`: session {} has {} steps",
+            t.text,
+            t.session,
+            steps.len()
+        )),
+        Target::Step(_) => Ok(()),
+        Target::Named(name) if steps.iter().any(|s| &s.name == name) => Ok(()),
+        Target::Named(name) => Err(format!(
+            "`{}`: session {} has no step named `{name}`",
+            t.text, t.session
+        )),
+    }
+}
+
+/// `isolation`, `read_only`, `deferrable` of a session.
+fn characteristics(
+    cx: &Ctx,
+    r: &super::raw::RawSession,
+    key: &str,
+) -> Result<Characteristics, ScenarioError> {
+    let isolation = match &r.isolation {
+        None => None,
+        Some(level) => Some(
+            level
+                .get_ref()
+                .parse()
+                .map_err(|m: String| cx.err(Some(level.span()), &format!("{key}.isolation"), m))?,
+        ),
+    };
+    Ok(Characteristics {
+        isolation,
+        read_only: r.read_only,
+        deferrable: r.deferrable,
+    })
+}
+
+/// The steps of an `as_written` session: a name and SQL each, nothing the runner would do.
+fn written_steps(
+    cx: &Ctx,
+    r: &super::raw::RawSession,
+    key: &str,
+) -> Result<Vec<WrittenStep>, ScenarioError> {
+    if r.step.is_empty() {
+        return Err(cx.err(None, key, "`as_written` needs the session's own steps"));
+    }
+    if !r.bind.is_empty() {
+        return Err(cx.err(
+            None,
+            &format!("{key}.bind"),
+            "steps run as written take no bind parameters",
+        ));
+    }
+    let mut out: Vec<WrittenStep> = Vec::new();
+    for (i, step) in r.step.iter().enumerate() {
+        let k = format!("{key}.step[{}]", i + 1);
+        let s = step.get_ref();
+        let refused = [
+            ("when", s.when.is_some()),
+            ("reject_if", s.reject_if.is_some()),
+            ("outcome", s.outcome.is_some()),
+            ("retry_if", s.retry_if.is_some()),
+            ("flag_if", s.flag_if.is_some()),
+            ("flag", s.flag.is_some()),
+            ("think", s.think.is_some()),
+            ("commit", s.commit.is_some()),
+            ("on", !s.on.is_empty()),
+        ];
+        if let Some((field, _)) = refused.iter().find(|(_, set)| *set) {
+            return Err(cx.err(
+                Some(step.span()),
+                &format!("{k}.{field}"),
+                format!(
+                    "`{field}` is for steps the runner frames; a step run as written is its SQL (write BEGIN, COMMIT or ROLLBACK as steps)"
+                ),
+            ));
+        }
+        let name = match &s.name {
+            Some(n) => n.get_ref().clone(),
+            None => format!("{}", i + 1),
+        };
+        if out.iter().any(|o| o.name == name) {
+            return Err(cx.err(
+                s.name.as_ref().map(|n| n.span()),
+                &format!("{k}.name"),
+                format!("a second step named `{name}`"),
+            ));
+        }
+        let sql = s.sql.as_ref().ok_or_else(|| {
+            cx.err(
+                Some(step.span()),
+                &format!("{k}.sql"),
+                "a step run as written needs `sql`",
+            )
+        })?;
+        out.push(WrittenStep {
+            name,
+            sql: sql.get_ref().trim().to_string(),
+            key: k,
+            line: cx.line(sql.span()),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -17,5 +17,6 @@ mod redis_locks;
 mod replay;
 mod report;
 mod scenario_files;
+mod specs;
 mod support;
 mod waits;

@@ -7,6 +7,7 @@ pub mod ephemeral;
 pub mod server;
 pub mod session;
 pub mod value;
+pub mod written;
 
 pub use server::{RunDatabase, Server};
 pub use session::{Pool, Session};

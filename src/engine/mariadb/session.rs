@@ -18,13 +18,13 @@ use crate::engine::{Column, DbError, ErrorKind, Exchange, Failed, Phase, Returne
 use crate::scenario::Value;
 
 /// A client's own connection, or one borrowed from the pool.
-enum Handle {
+pub(super) enum Handle {
     Own(MySqlConnection),
     Pooled(PoolConnection<MySql>),
 }
 
 impl Handle {
-    fn conn(&mut self) -> &mut MySqlConnection {
+    pub(super) fn conn(&mut self) -> &mut MySqlConnection {
         match self {
             Handle::Own(c) => c,
             Handle::Pooled(p) => p,
@@ -34,11 +34,13 @@ impl Handle {
 
 /// A connection and the statements prepared on it.
 pub struct Session {
-    handle: Handle,
+    pub(super) handle: Handle,
     /// How to reach the server from outside, and this connection's id: to cancel its
     /// statement with `KILL QUERY`.
     killer: Option<(MySqlConnectOptions, u64)>,
     statements: Vec<Option<SqlStr>>,
+    /// The rows of the last exchange that asked to keep them.
+    pub(crate) kept: Option<crate::engine::written::ResultSet>,
     /// When this session last read InnoDB's lock tables (see [`Session::blockers`]).
     last_lock_read: Option<std::time::Instant>,
 }
@@ -90,6 +92,7 @@ impl Session {
             killer: Some((options.clone(), id)),
             statements: Vec::new(),
             last_lock_read: None,
+            kept: None,
         })
     }
 
@@ -166,6 +169,7 @@ impl Session {
             })?;
         }
         let query = sqlx::query_with(sql, args);
+        self.kept = None;
         let conn = self.handle.conn();
         let returned = if x.captures.is_empty() {
             query
@@ -174,12 +178,23 @@ impl Session {
                 .map(|r| Returned::Affected(r.rows_affected() as i64))
                 .map_err(|e| failed(Phase::Statement, db_error(&e), true))?
         } else {
+            let mut kept = None;
             let mut rows = query.fetch(&mut *conn);
             let (mut n, mut first) = (0, None);
             loop {
                 match rows.try_next().await {
                     Ok(Some(row)) => {
                         n += 1;
+                        if x.keep {
+                            crate::engine::written::keep_row(
+                                &mut kept,
+                                || {
+                                    use sqlx::{Column as _, Row as _};
+                                    row.columns().iter().map(|c| c.name().to_string()).collect()
+                                },
+                                (0..x.captures.len()).map(|i| column(&row, i).ok()),
+                            );
+                        }
                         first.get_or_insert(row);
                     }
                     Ok(None) => break,
@@ -190,6 +205,7 @@ impl Session {
                 }
             }
             drop(rows);
+            self.kept = kept;
             for (i, &slot) in x.captures.iter().enumerate() {
                 values[slot] = match &first {
                     Some(row) => Some(column(row, i).map_err(|e| {
@@ -347,6 +363,7 @@ impl Pool {
             killer: None,
             statements: Vec::new(),
             last_lock_read: None,
+            kept: None,
         };
         for text in texts {
             session.prepare(text).await?;

@@ -1,5 +1,6 @@
 //! PostgreSQL through tokio-postgres: provisioning (`server`, `ephemeral`), sessions with
-//! pipelined transaction framing (`session`), value conversion (`value`) and the classification
+//! pipelined transaction framing (`session`), SQL run as written with its notices (`written`),
+//! value conversion (`value`) and the classification
 //! of errors by SQLSTATE. Everything here is reached through the enums in `engine`; it must not
 //! know about scenarios' meaning, statistics or reports.
 
@@ -7,6 +8,7 @@ pub mod ephemeral;
 pub mod server;
 pub mod session;
 pub mod value;
+pub mod written;
 
 pub use server::{RunDatabase, Server};
 pub use session::{Pool, Session};

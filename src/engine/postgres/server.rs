@@ -227,6 +227,19 @@ impl RunDatabase {
         Ok(Session::own(connect(&self.client_config(settings)).await?))
     }
 
+    /// A session whose connection forwards the server's notices, for steps run as written.
+    pub async fn session_with_notices(
+        &self,
+        settings: &[(String, String)],
+    ) -> anyhow::Result<Session> {
+        let (client, conn) = connect_raw(&self.client_config(settings)).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(super::written::drive_with_notices(conn, tx));
+        let mut s = Session::own(client);
+        s.notices = Some(rx);
+        Ok(s)
+    }
+
     /// Connects, and leaves driving the connection to the caller: the returned future does the
     /// socket I/O and ends when the client is dropped.
     pub async fn session_undriven(

@@ -10,17 +10,18 @@ use tokio_postgres::{Client, Config, Statement};
 
 use super::value::{TextParam, column, readable};
 use super::{begin_sql, db_error};
+use crate::engine::written::keep_row;
 use crate::engine::{Column, DbError, ErrorKind, Exchange, Failed, Phase, Returned};
 use crate::scenario::Value;
 
 /// A client's own connection, or one borrowed from the pool.
-enum Handle {
+pub(super) enum Handle {
     Own(Client),
     Pooled(deadpool_postgres::Object),
 }
 
 impl Handle {
-    fn client(&self) -> &Client {
+    pub(super) fn client(&self) -> &Client {
         match self {
             Handle::Own(c) => c,
             Handle::Pooled(o) => o,
@@ -30,8 +31,13 @@ impl Handle {
 
 /// A connection and the statements prepared on it.
 pub struct Session {
-    handle: Handle,
+    pub(super) handle: Handle,
     statements: Vec<Option<Statement>>,
+    /// The notices the connection forwards (sessions that run steps as written).
+    pub(super) notices:
+        Option<tokio::sync::mpsc::UnboundedReceiver<crate::engine::written::Output>>,
+    /// The rows of the last exchange that asked to keep them.
+    pub(crate) kept: Option<crate::engine::written::ResultSet>,
 }
 
 impl Session {
@@ -39,6 +45,8 @@ impl Session {
         Session {
             handle: Handle::Own(client),
             statements: Vec::new(),
+            notices: None,
+            kept: None,
         }
     }
 
@@ -92,6 +100,7 @@ impl Session {
         // uncounted (the report says it was interrupted).
         // Bind values go straight from the slots into the message, and only the first row is
         // kept (it is all a step captures): no per-statement vectors.
+        let mut kept = None;
         let (began, result, committed) = {
             let bound = &*values;
             let args = x.params.iter().map(|&s| TextParam(bound[s].as_ref()));
@@ -114,6 +123,13 @@ impl Session {
                     let (mut n, mut first) = (0, None);
                     while let Some(row) = rows.try_next().await? {
                         n += 1;
+                        if x.keep {
+                            keep_row(
+                                &mut kept,
+                                || row.columns().iter().map(|c| c.name().to_string()).collect(),
+                                (0..row.len()).map(|i| column(&row, i).ok()),
+                            );
+                        }
                         first.get_or_insert(row);
                     }
                     Ok((n, Some(first)))
@@ -127,6 +143,7 @@ impl Session {
                 },
             )
         };
+        self.kept = kept;
         let failed = |phase, e: &tokio_postgres::Error, in_transaction| Failed {
             phase,
             error: db_error(e),
@@ -262,6 +279,8 @@ impl Pool {
         let mut session = Session {
             handle: Handle::Pooled(object),
             statements: Vec::new(),
+            notices: None,
+            kept: None,
         };
         for text in texts {
             session.prepare(text).await?;
