@@ -244,6 +244,7 @@ fn cell(e: &Event, paint: Paint, markdown: bool, max: usize) -> String {
                 (Some(sql), false) => lines.push(sql.clone()),
                 (Some(_), true) => lines.push(paint.yellow("resumes")),
                 (None, _) if e.trace.skipped => lines.push(paint.dim("(skipped: `when` is false)")),
+                (None, _) if !e.trace.lets.is_empty() => lines.push(e.trace.lets.join(", ")),
                 (None, _) => lines.push(paint.dim("(no SQL)")),
             }
             // The rows as the server returned them when they were kept; else the summary.

@@ -997,6 +997,10 @@ fn event_cell(e: &Event) -> String {
         (None, _) if e.trace.skipped => {
             parts.push("<div class=\"res\">(skipped: <code>when</code> is false)</div>".into())
         }
+        (None, _) if !e.trace.lets.is_empty() => parts.push(format!(
+            "<div class=\"sql\">{}</div>",
+            esc(&e.trace.lets.join(", "))
+        )),
         (None, _) => parts.push("<div class=\"res\">(no SQL)</div>".into()),
     }
     let kept: Vec<crate::engine::written::Output> = e

@@ -111,6 +111,8 @@ struct Compiled {
     /// A COMMIT follows this step's statement with nothing in between but its think time: it
     /// is the last step or commits, and has no condition to check on the result.
     commit_follows: bool,
+    /// The step's `let` variables, by slot.
+    lets: Vec<usize>,
 }
 
 /// The steps of one role, ready to run on any connection of the cell.
@@ -232,10 +234,12 @@ impl Program {
                         (params, captures)
                     }
                 };
+                let lets = step.lets.iter().map(|(n, _)| slots.slot(n)).collect();
                 compiled.push(Compiled {
                     step: step.clone(),
                     params,
                     captures,
+                    lets,
                     commit_follows: (step.commit || i + 1 == steps.len())
                         && step.reject_if.is_none()
                         && step.retry_if.is_none()
@@ -427,6 +431,18 @@ impl Program {
                 t.skipped = true;
             }
             return Ok(None);
+        }
+        for ((name, e), &slot) in step.lets.iter().zip(&c.lets) {
+            let v = e
+                .eval(vars)
+                .map_err(|m| anyhow!("{}: {m}", expr_at(&format!("let.{name}"))))?;
+            if let Some(t) = trace.as_deref_mut() {
+                t.lets.push(format!(
+                    "let {name} = {}",
+                    crate::scenario::expr::to_text(&v).unwrap_or_default()
+                ));
+            }
+            vars.values[slot] = Some(v);
         }
         let think = match step.think {
             Think::None => Duration::ZERO,
@@ -628,6 +644,9 @@ pub struct Trace {
     /// The notices the server sent while the step ran (replays, on PostgreSQL).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<crate::engine::written::Output>,
+    /// The step's `let` variables with their values: `let callback = 1000`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lets: Vec<String>,
 }
 
 /// The step's SQL as written, with each `:name` replaced by the value bound to it.

@@ -341,9 +341,9 @@ fn expectations_at(list: &[(Isolation, Vec<Expectation>)], level: Isolation) -> 
         .map_or(&[], |(_, e)| e.as_slice())
 }
 
-/// One step of an operation, in order: `when` gates it, `sql` runs (its first row's columns
-/// become variables, `rows` the row count), then `reject_if`, `retry_if`, `flag_if` are checked,
-/// then the client thinks, then `commit` ends the transaction.
+/// One step of an operation, in order: `when` gates it, `let` computes variables, `sql` runs (its
+/// first row's columns become variables, `rows` the row count), then `reject_if`, `retry_if`,
+/// `flag_if` are checked, then the client thinks, then `commit` ends the transaction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
     /// For schedules (`a.read`).
@@ -360,6 +360,9 @@ pub struct Step {
     pub flag: Option<String>,
     pub think: Think,
     pub commit: bool,
+    /// Variables computed (in order) after `when` and before the SQL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lets: Vec<(String, Expr)>,
     /// What the step means in a recorded history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<StepHistory>,

@@ -19,9 +19,13 @@ pub fn first_unset<'a>(
     known: &HashSet<String>,
     returned: &dyn Fn(&str) -> bool,
 ) -> Option<(&'a Step, &'a str, &'static str)> {
+    let computed: Vec<&str> = steps
+        .iter()
+        .flat_map(|s| s.lets.iter().map(|(n, _)| n.as_str()))
+        .collect();
     steps.iter().find_map(|step| {
         reads(step)
-            .find(|(name, _)| !known.contains(*name) && !returned(name))
+            .find(|(name, _)| !known.contains(*name) && !computed.contains(name) && !returned(name))
             .map(|(name, field)| (step, name, field))
     })
 }
@@ -35,7 +39,7 @@ pub fn unset_message(name: &str, field: &str, exact: bool) -> String {
         "a word of this role's SQL (a column it may return)"
     };
     format!(
-        "`{sigil}{name}` in {field} is set by nothing: it is not a parameter, a draw, a built-in (client, op, try, rows), a session's bind, nor {columns}; a misspelling would be bound as NULL"
+        "`{sigil}{name}` in {field} is set by nothing: it is not a parameter, a draw, a built-in (client, op, try, rows), a session's bind, a step's `let`, nor {columns}; a misspelling would be bound as NULL"
     )
 }
 
@@ -45,6 +49,10 @@ fn reads(step: &Step) -> impl Iterator<Item = (&str, &'static str)> {
         .sql
         .iter()
         .flat_map(|s| s.names.iter().map(|n| (n.as_str(), "sql")));
+    let lets = step
+        .lets
+        .iter()
+        .flat_map(|(_, e)| e.variables().map(|v| (v, "let")));
     let exprs = [
         (&step.when, "when"),
         (&step.reject_if, "reject_if"),
@@ -56,7 +64,7 @@ fn reads(step: &Step) -> impl Iterator<Item = (&str, &'static str)> {
         e.iter()
             .flat_map(move |e| e.variables().map(move |v| (v, field)))
     });
-    binds.chain(exprs)
+    binds.chain(lets).chain(exprs)
 }
 
 /// The words of the role's SQL outside bind parameters, string literals and comments, as
@@ -118,6 +126,7 @@ mod tests {
             flag: None,
             think: super::super::Think::None,
             commit: false,
+            lets: Vec::new(),
             history: None,
         }
     }

@@ -246,6 +246,9 @@ pub struct RawStep {
     /// key).
     #[serde(default)]
     pub include: Option<Spanned<String>>,
+    /// Variables computed before the step's SQL: `let = { room = "client / 2 + 1" }`.
+    #[serde(default, rename = "let")]
+    pub lets: IndexMap<String, Spanned<String>>,
     /// A name for schedules (`a.read`); steps are also numbered from 1.
     #[serde(default)]
     pub name: Option<Spanned<String>>,

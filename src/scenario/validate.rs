@@ -946,7 +946,21 @@ pub(super) fn steps(
         };
         let commit = r.commit.unwrap_or(false);
         let history = step_history(cx, r, &key, known)?;
+        let mut lets = Vec::new();
+        for (name, src) in &r.lets {
+            let k = format!("{key}.let.{name}");
+            if !is_identifier(name) || BUILTINS.contains(&name.as_str()) || known.contains(name) {
+                return Err(cx.err(
+                    Some(src.span()),
+                    &k,
+                    "a computed variable needs an identifier not used by a parameter, draw or built-in",
+                ));
+            }
+            let e = Expr::parse(src.get_ref()).map_err(|m| cx.err(Some(src.span()), &k, m))?;
+            lets.push((name.clone(), e));
+        }
         if sql.is_none()
+            && lets.is_empty()
             && reject_if.is_none()
             && retry_if.is_none()
             && flag_if.is_none()
@@ -956,13 +970,14 @@ pub(super) fn steps(
             return Err(cx.err(
                 Some(s.span()),
                 &key,
-                "an empty step: give it sql, reject_if, retry_if, flag_if, think or commit",
+                "an empty step: give it sql, let, reject_if, retry_if, flag_if, think or commit",
             ));
         }
         // Names that cannot be captured columns must be known now.
         for e in [&when, &reject_if, &retry_if, &flag_if]
             .into_iter()
             .flatten()
+            .chain(lets.iter().map(|(_, e)| e))
         {
             for v in e.variables() {
                 if !known.contains(v) && !is_identifier(v) {
@@ -990,6 +1005,7 @@ pub(super) fn steps(
             flag,
             think,
             commit,
+            lets,
             history,
         });
     }

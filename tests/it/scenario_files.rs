@@ -681,3 +681,41 @@ fn templates_strategy_setup_and_think_parameters() {
         );
     }
 }
+
+#[test]
+fn a_step_computes_variables_with_let() {
+    // Six operations by one client spread over the three rows by `let`, not by a draw or a
+    // SELECT used as a calculator: each row ends at 2.
+    let text = TINY
+        .replace(
+            "[[strategy.inc.step]]\nsql = \"UPDATE t SET v = v + 1 WHERE id = :row\"",
+            "[[strategy.inc.step]]\nlet = { target = \"op % n + 1\" }\n[[strategy.inc.step]]\nsql = \"UPDATE t SET v = v + 1 WHERE id = :target\"\nreject_if = \"target > n\"",
+        )
+        .replace(
+            "SELECT count(*) FROM t WHERE v < 0",
+            "SELECT count(*) FROM t WHERE v <> 2",
+        );
+    let dir = scratch();
+    let p = write(&dir, "tiny.toml", &text);
+    let path = p.to_str().unwrap();
+    let (code, r) = run_json(&[path, "--operations", "6", "--clients", "1"]);
+    assert_eq!(code, 0, "{}", json(&r));
+    assert_eq!(
+        invariant(cell(&r, "inc", "rc"), "negative"),
+        0,
+        "{}",
+        json(&r)
+    );
+    for (from, to, needle) in [
+        ("let = { target", "let = { n", "strategy.inc.step[1].let.n"),
+        ("op % n + 1", "op % m + 1", "`m` in let is set by nothing"),
+    ] {
+        let bad = write(&dir, "bad.toml", &text.replacen(from, to, 1));
+        let out = run(&["validate", bad.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert!(
+            out.status.code() == Some(2) && err.contains(needle) && err.contains("bad.toml:"),
+            "{err}"
+        );
+    }
+}
