@@ -13,6 +13,7 @@ pub mod names;
 mod raw;
 mod schedule;
 pub mod sql;
+mod steps;
 mod template;
 mod validate;
 

@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 
 use super::raw::{RawScenario, RawTokens};
-use super::validate::{Ctx, check_name, steps, toml_to_value};
+use super::steps::steps;
+use super::validate::{Ctx, check_name, toml_to_value};
 use super::*;
 
 pub(super) fn sessions_and_schedules(

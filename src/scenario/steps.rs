@@ -1,0 +1,374 @@
+//! Validating steps: a role's `[[...step]]` tables become [`Step`]s (names, SQL with bind
+//! parameters, `let`, conditions, think times (`think = ":param"` resolved first), commits and
+//! `history` annotations), and every name a step reads must be set by something.
+//!
+//! It must not touch a database (what only the server can tell, the runner checks before a
+//! cell starts), nor validate anything but steps (`validate` does the rest of the file).
+
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::raw::*;
+use super::sql::parse_named;
+use super::validate::{Ctx, check_name, is_identifier};
+use super::*;
+
+/// `think = ":name"`: the parameter's value, a duration (`"50ms"`) or a number of milliseconds,
+/// so think times and TTLs can be swept and overridden (`--param hold=200ms`).
+pub(super) fn think_params(
+    cx: &Ctx,
+    raw: &mut RawScenario,
+    params: &IndexMap<String, Param>,
+) -> Result<(), ScenarioError> {
+    let mut lists: Vec<(String, &mut Vec<Spanned<RawStep>>)> = Vec::new();
+    for (n, t) in &mut raw.template {
+        lists.push((format!("template.{n}"), &mut t.get_mut().step));
+    }
+    for (n, s) in raw.strategy.iter_mut().flat_map(|s| s.get_mut()) {
+        lists.push((format!("strategy.{n}"), &mut s.get_mut().step));
+    }
+    for (n, a) in &mut raw.auditor {
+        lists.push((format!("auditor.{n}"), &mut a.get_mut().step));
+    }
+    for (n, s) in &mut raw.session {
+        lists.push((format!("session.{n}"), &mut s.get_mut().step));
+    }
+    for (list, steps) in lists {
+        for (i, step) in steps.iter_mut().enumerate() {
+            let key = format!("{list}.step[{}].think", i + 1);
+            think_param(cx, step.get_mut(), &key, params)?;
+        }
+    }
+    Ok(())
+}
+
+fn think_param(
+    cx: &Ctx,
+    step: &mut RawStep,
+    key: &str,
+    params: &IndexMap<String, Param>,
+) -> Result<(), ScenarioError> {
+    let Some(think) = &mut step.think else {
+        return Ok(());
+    };
+    let span = think.span();
+    let RawThink::Fixed(text) = think.get_mut() else {
+        return Ok(());
+    };
+    let Some(name) = text.strip_prefix(':') else {
+        return Ok(());
+    };
+    let value = match params.get(name).map(|p| &p.value) {
+        None => {
+            let known: Vec<&str> = params.keys().map(String::as_str).collect();
+            return Err(cx.err(
+                Some(span),
+                key,
+                format!(
+                    "`:{name}` is not a parameter (parameters: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        Some(Value::Int(ms)) if *ms >= 0 => format!("{ms}ms"),
+        Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => format!("{}ms", s.trim()),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(cx.err(
+                    Some(span),
+                    key,
+                    format!("`:{name}` is {other:?}: a think time parameter is a duration like \"50ms\" or a number of milliseconds"),
+                ));
+        }
+    };
+    *text = value;
+    Ok(())
+}
+
+/// Each name a step reads must be set by something (see [`names`]): strategies may read what
+/// any session binds, auditors what the scenario knows, a session's own steps its own binds.
+pub(super) fn every_name_set(
+    cx: &Ctx,
+    known: &HashSet<String>,
+    strategies: &IndexMap<String, Strategy>,
+    auditors: &[Auditor],
+    sessions: &[Session],
+) -> Result<(), ScenarioError> {
+    let with_binds = |binds: &mut dyn Iterator<Item = &String>| {
+        let mut k = known.clone();
+        k.extend(binds.cloned());
+        k
+    };
+    let all_binds = with_binds(&mut sessions.iter().flat_map(|s| s.bind.iter().map(|(n, _)| n)));
+    let mut roles: Vec<(&[Step], HashSet<String>)> = Vec::new();
+    roles.extend(
+        strategies
+            .values()
+            .map(|s| (&s.steps[..], all_binds.clone())),
+    );
+    roles.extend(auditors.iter().map(|a| (&a.steps[..], known.clone())));
+    for s in sessions {
+        if let Some(steps) = &s.steps {
+            roles.push((steps, with_binds(&mut s.bind.iter().map(|(n, _)| n))));
+        }
+    }
+    for (steps, known) in roles {
+        let words = names::sql_words(steps);
+        if let Some((step, name, field)) = names::first_unset(steps, &known, &|n| words.contains(n))
+        {
+            return Err(cx.err_line(
+                step.line,
+                &format!("{}.{field}", step.key),
+                names::unset_message(name, field, false),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn steps(
+    cx: &Ctx,
+    raw: &[Spanned<RawStep>],
+    key: &str,
+    known: &HashSet<String>,
+    flags: &[&str],
+) -> Result<Vec<Step>, ScenarioError> {
+    if raw.is_empty() {
+        return Err(cx.err(None, &format!("{key}.step"), "at least one step is needed"));
+    }
+    let mut out: Vec<Step> = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let key = format!("{key}.step[{}]", i + 1);
+        let r = s.get_ref();
+        let name = match &r.name {
+            None => None,
+            Some(n) => {
+                let k = format!("{key}.name");
+                check_name(cx, n.get_ref(), &k, n.span())?;
+                if n.get_ref() == "commit" {
+                    return Err(cx.err(
+                        Some(n.span()),
+                        &k,
+                        "`commit` names the final commit in schedules: choose another name",
+                    ));
+                }
+                if out.iter().any(|o| o.name.as_ref() == Some(n.get_ref())) {
+                    return Err(cx.err(
+                        Some(n.span()),
+                        &k,
+                        format!("a second step named `{}`", n.get_ref()),
+                    ));
+                }
+                Some(n.get_ref().clone())
+            }
+        };
+        let compile =
+            |field: &Option<Spanned<String>>, name: &str| -> Result<Option<Expr>, ScenarioError> {
+                let Some(src) = field else { return Ok(None) };
+                let k = format!("{key}.{name}");
+                let e = Expr::parse(src.get_ref()).map_err(|m| cx.err(Some(src.span()), &k, m))?;
+                Ok(Some(e))
+            };
+        let when = compile(&r.when, "when")?;
+        let reject_if = compile(&r.reject_if, "reject_if")?;
+        let retry_if = compile(&r.retry_if, "retry_if")?;
+        let flag_if = compile(&r.flag_if, "flag_if")?;
+        let sql = r.sql.as_ref().map(|s| parse_named(s.get_ref()));
+        if let Some(sql) = &sql {
+            if sql.text.trim().is_empty() {
+                return Err(cx.err(
+                    r.sql.as_ref().map(|s| s.span()),
+                    &format!("{key}.sql"),
+                    "empty SQL",
+                ));
+            }
+            let upper = sql.text.trim_start().to_ascii_uppercase();
+            if ["BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "END"]
+                .iter()
+                .any(|w| upper.starts_with(w))
+            {
+                return Err(cx.err(
+                    r.sql.as_ref().map(|s| s.span()),
+                    &format!("{key}.sql"),
+                    "transactions are managed by the runner: use `commit = true` on a step to end one",
+                ));
+            }
+        }
+        if r.outcome.is_some() && reject_if.is_none() {
+            return Err(cx.err(
+                r.outcome.as_ref().map(|o| o.span()),
+                &format!("{key}.outcome"),
+                "`outcome` names what `reject_if` rejects: add `reject_if`",
+            ));
+        }
+        let flag = match (&flag_if, &r.flag) {
+            (Some(_), Some(f)) => {
+                if !flags.contains(&f.get_ref().as_str()) {
+                    return Err(cx.err(
+                        Some(f.span()),
+                        &format!("{key}.flag"),
+                        format!("`{}` is not an invariant observed by this role (declare [[invariant]] with observed_by)", f.get_ref()),
+                    ));
+                }
+                Some(f.get_ref().clone())
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(cx.err(
+                    Some(s.span()),
+                    &key,
+                    "`flag_if` needs `flag = \"invariant name\"`",
+                ));
+            }
+            (None, Some(f)) => {
+                return Err(cx.err(
+                    Some(f.span()),
+                    &format!("{key}.flag"),
+                    "`flag` needs `flag_if`",
+                ));
+            }
+        };
+        let think = match r.think.as_ref() {
+            None => Think::None,
+            Some(t) => match t.get_ref() {
+                RawThink::Run(false) => Think::None,
+                RawThink::Run(true) => Think::Run,
+                RawThink::Fixed(d) => Think::Fixed(
+                    humantime::parse_duration(d)
+                        .map_err(|e| format!("expected true or a duration like 5ms: {e}"))
+                        .and_then(crate::limits::think)
+                        .map_err(|m| cx.err(Some(t.span()), &format!("{key}.think"), m))?,
+                ),
+            },
+        };
+        let commit = r.commit.unwrap_or(false);
+        let history = step_history(cx, r, &key, known)?;
+        let mut lets = Vec::new();
+        for (name, src) in &r.lets {
+            let k = format!("{key}.let.{name}");
+            if !is_identifier(name) || BUILTINS.contains(&name.as_str()) || known.contains(name) {
+                return Err(cx.err(
+                    Some(src.span()),
+                    &k,
+                    "a computed variable needs an identifier not used by a parameter, draw or built-in",
+                ));
+            }
+            let e = Expr::parse(src.get_ref()).map_err(|m| cx.err(Some(src.span()), &k, m))?;
+            lets.push((name.clone(), e));
+        }
+        if sql.is_none()
+            && lets.is_empty()
+            && reject_if.is_none()
+            && retry_if.is_none()
+            && flag_if.is_none()
+            && think == Think::None
+            && !commit
+        {
+            return Err(cx.err(
+                Some(s.span()),
+                &key,
+                "an empty step: give it sql, let, reject_if, retry_if, flag_if, think or commit",
+            ));
+        }
+        // Names that cannot be captured columns must be known now.
+        for e in [&when, &reject_if, &retry_if, &flag_if]
+            .into_iter()
+            .flatten()
+            .chain(lets.iter().map(|(_, e)| e))
+        {
+            for v in e.variables() {
+                if !known.contains(v) && !is_identifier(v) {
+                    return Err(cx.err(
+                        Some(s.span()),
+                        &key,
+                        format!("`{v}` is not a variable name"),
+                    ));
+                }
+            }
+        }
+        out.push(Step {
+            name,
+            key: key.clone(),
+            line: cx.line(s.span()),
+            when,
+            sql,
+            reject_if,
+            outcome: r
+                .outcome
+                .as_ref()
+                .map_or_else(|| "rejected".to_string(), |o| o.get_ref().clone()),
+            retry_if,
+            flag_if,
+            flag,
+            think,
+            commit,
+            lets,
+            history,
+        });
+    }
+    Ok(out)
+}
+
+/// A step's `history` annotation: its function fits `[history] model`, its key and value are
+/// expressions, and the step has SQL (the micro-operation is what that statement did).
+fn step_history(
+    cx: &Ctx,
+    r: &RawStep,
+    key: &str,
+    known: &HashSet<String>,
+) -> Result<Option<StepHistory>, ScenarioError> {
+    let Some(h) = &r.history else { return Ok(None) };
+    let k = format!("{key}.history");
+    let Some(model) = cx.history else {
+        return Err(cx.err(
+            Some(h.span()),
+            &k,
+            "a step's `history` needs the scenario's `[history] model = \"list-append\"` (or \"rw-register\")",
+        ));
+    };
+    if r.sql.is_none() {
+        return Err(cx.err(
+            Some(h.span()),
+            &k,
+            "`history` says what the step's statement did: the step needs `sql`",
+        ));
+    }
+    let h = h.get_ref();
+    let f = match (h.f.get_ref().as_str(), model) {
+        ("r", _) => MopKind::Read,
+        ("append", HistoryModel::ListAppend) => MopKind::Append,
+        ("w", HistoryModel::RwRegister) => MopKind::Write,
+        (other, model) => {
+            let allowed = match model {
+                HistoryModel::ListAppend => "append or r",
+                HistoryModel::RwRegister => "w or r",
+            };
+            return Err(cx.err(
+                Some(h.f.span()),
+                &format!("{k}.f"),
+                format!("`{other}`: a {} history has {allowed}", model.name()),
+            ));
+        }
+    };
+    let expr = |field: &Spanned<String>, name: &str| -> Result<Expr, ScenarioError> {
+        let at = format!("{k}.{name}");
+        let e = Expr::parse(field.get_ref()).map_err(|m| cx.err(Some(field.span()), &at, m))?;
+        for v in e.variables() {
+            if !known.contains(v) && !is_identifier(v) {
+                return Err(cx.err(
+                    Some(field.span()),
+                    &at,
+                    format!("`{v}` is not a variable name"),
+                ));
+            }
+        }
+        Ok(e)
+    };
+    Ok(Some(StepHistory {
+        f,
+        key: expr(&h.key, "key")?,
+        value: expr(&h.value, "value")?,
+    }))
+}
