@@ -387,3 +387,32 @@ fn cmdline(pid: i32) -> String {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
+
+/// Where an engine's program is: in the directory `bindir_var` names when it is set (and only
+/// there), else on `PATH`, else in `dirs` (`mariadbd` is in `/usr/sbin`, often not on a user's
+/// `PATH`). `install` says how to get it, for the error.
+pub(crate) fn find_program(
+    name: &str,
+    bindir_var: &str,
+    dirs: &[&str],
+    install: &str,
+) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(bindir_var).map(PathBuf::from) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+        bail!("{bindir_var}={} holds no {name}", dir.display());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(dirs.iter().map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no {name} found (tried PATH, {}).\n{install} or set {bindir_var}",
+                dirs.join(", ")
+            )
+        })
+}

@@ -288,35 +288,14 @@ fn check_settings(settings: &[(String, String)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where a MariaDB program is: in `CONTENTION_MARIADB_BINDIR` when set, else on `PATH`, else in
-/// the usual system directories (`mariadbd` is in `/usr/sbin`, often not on a user's `PATH`).
+/// Where a MariaDB program is (see [`local::find_program`](crate::engine::local::find_program)).
 fn find_program(name: &str) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("CONTENTION_MARIADB_BINDIR").map(PathBuf::from) {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Ok(p);
-        }
-        bail!(
-            "CONTENTION_MARIADB_BINDIR={} holds no {name}",
-            dir.display()
-        );
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(
-            ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
-                .into_iter()
-                .map(PathBuf::from),
-        )
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow!(
-                "no {name} found (tried PATH, /usr/sbin, /usr/bin, /usr/local/sbin, /usr/local/bin).\n\
-                 Install MariaDB's server (Debian/Ubuntu: apt-get install mariadb-server) or set \
-                 CONTENTION_MARIADB_BINDIR"
-            )
-        })
+    crate::engine::local::find_program(
+        name,
+        "CONTENTION_MARIADB_BINDIR",
+        &["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"],
+        "Install MariaDB's server (Debian/Ubuntu: apt-get install mariadb-server)",
+    )
 }
 
 /// The short version (`10.11.19-MariaDB`) and the whole `mariadbd --version` line.

@@ -152,28 +152,14 @@ impl crate::engine::local::Stop for Ephemeral {
     }
 }
 
-/// `redis-server`: in `CONTENTION_REDIS_BINDIR` when set, else on `PATH`, else in the usual
-/// system directories.
+/// `redis-server` (see [`local::find_program`](crate::engine::local::find_program)).
 fn find_program() -> anyhow::Result<PathBuf> {
-    let name = "redis-server";
-    if let Some(dir) = std::env::var_os("CONTENTION_REDIS_BINDIR").map(PathBuf::from) {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Ok(p);
-        }
-        bail!("CONTENTION_REDIS_BINDIR={} holds no {name}", dir.display());
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin", "/usr/local/bin", "/usr/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow!(
-                "no redis-server found (tried PATH, /usr/bin, /usr/local/bin, /usr/sbin).\n\
-                 Install it (Debian/Ubuntu: apt-get install redis-server) or set CONTENTION_REDIS_BINDIR"
-            )
-        })
+    crate::engine::local::find_program(
+        "redis-server",
+        "CONTENTION_REDIS_BINDIR",
+        &["/usr/bin", "/usr/local/bin", "/usr/sbin"],
+        "Install it (Debian/Ubuntu: apt-get install redis-server)",
+    )
 }
 
 /// `Redis server v=7.0.15 sha=... malloc=...` -> `7.0.15`.
