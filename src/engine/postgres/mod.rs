@@ -7,6 +7,7 @@
 pub mod ephemeral;
 pub mod server;
 pub mod session;
+pub mod stream;
 pub mod value;
 pub mod written;
 

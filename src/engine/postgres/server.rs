@@ -13,6 +13,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::ephemeral::Ephemeral;
 use super::session::{Pool, Session};
+use super::stream::{ReadStream, Target};
 use super::{db_error, pg_message, quote_ident};
 use crate::engine::docker::Container;
 use crate::engine::local::Started;
@@ -208,7 +209,7 @@ impl RunDatabase {
 
     /// Drops and recreates the `public` schema: everything a cell made is gone.
     pub async fn reset(&self) -> Result<Session, DbError> {
-        let client = connect(&self.client_config(&[]))
+        let session = own_session(&self.client_config(&[]))
             .await
             .map_err(|e| DbError {
                 kind: crate::engine::ErrorKind::Connection,
@@ -216,15 +217,17 @@ impl RunDatabase {
                 message: format!("{e:#}"),
                 position: None,
             })?;
-        client
+        session
+            .handle
+            .client()
             .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
             .await
             .map_err(|e| db_error(&e))?;
-        Ok(Session::own(client))
+        Ok(session)
     }
 
     pub async fn session(&self, settings: &[(String, String)]) -> anyhow::Result<Session> {
-        Ok(Session::own(connect(&self.client_config(settings)).await?))
+        own_session(&self.client_config(settings)).await
     }
 
     /// A session whose connection forwards the server's notices, for steps run as written.
@@ -232,10 +235,10 @@ impl RunDatabase {
         &self,
         settings: &[(String, String)],
     ) -> anyhow::Result<Session> {
-        let (client, conn) = connect_raw(&self.client_config(settings)).await?;
+        let (client, conn, target) = connect_raw(&self.client_config(settings)).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(super::written::drive_with_notices(conn, tx));
-        let mut s = Session::own(client);
+        let mut s = Session::own(client, target);
         s.notices = Some(rx);
         Ok(s)
     }
@@ -247,8 +250,8 @@ impl RunDatabase {
         settings: &[(String, String)],
     ) -> anyhow::Result<(Session, impl Future<Output = ()> + Send + 'static)> {
         let config = self.client_config(settings);
-        let (client, conn) = connect_raw(&config).await?;
-        Ok((Session::own(client), async move {
+        let (client, conn, target) = connect_raw(&config).await?;
+        Ok((Session::own(client, target), async move {
             let _ = conn.await;
         }))
     }
@@ -281,24 +284,35 @@ impl RunDatabase {
 /// the whole start-up exchange (a port that accepts and never replies must not hang the lab).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A connection to drive: its socket is a [`ReadStream`].
+pub type Connection = tokio_postgres::Connection<ReadStream, tokio_postgres::tls::NoTlsStream>;
+
 /// Connects within the config's `connect_timeout` (else [`CONNECT_TIMEOUT`]), start-up exchange
-/// included: tokio-postgres bounds only the TCP connect with it.
-pub async fn connect_raw(
-    config: &Config,
-) -> anyhow::Result<(
-    Client,
-    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-)> {
+/// included, trying the config's hosts in order; returns where the socket went too, for cancel
+/// requests.
+pub async fn connect_raw(config: &Config) -> anyhow::Result<(Client, Connection, Target)> {
     let limit = config
         .get_connect_timeout()
         .copied()
         .unwrap_or(CONNECT_TIMEOUT);
-    match tokio::time::timeout(limit, config.connect(NoTls)).await {
-        Ok(Ok(pair)) => Ok(pair),
+    let attempt = async {
+        let mut last = None;
+        for target in Target::all(config) {
+            match target.open().await {
+                Ok(stream) => match config.connect_raw(stream, NoTls).await {
+                    Ok((client, conn)) => return Ok((client, conn, target)),
+                    Err(e) => last = Some(pg_message(&e)),
+                },
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+        Err(last.unwrap_or_else(|| "the connection string names no host".into()))
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(Ok(three)) => Ok(three),
         Ok(Err(e)) => Err(anyhow::anyhow!(
-            "cannot connect to {}: {}",
-            describe(config),
-            pg_message(&e)
+            "cannot connect to {}: {e}",
+            describe(config)
         )),
         Err(_) => Err(anyhow::anyhow!(
             "cannot connect to {}: the server did not complete the connection within {} s (connect_timeout{}; set ?connect_timeout=N in the URL to change it)",
@@ -313,9 +327,18 @@ pub async fn connect_raw(
     }
 }
 
+/// A session on its own connection, driven on the runtime.
+async fn own_session(config: &Config) -> anyhow::Result<Session> {
+    let (client, conn, target) = connect_raw(config).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(Session::own(client, target))
+}
+
 /// Connects and drives the connection on the runtime.
 pub async fn connect(config: &Config) -> anyhow::Result<Client> {
-    let (client, conn) = connect_raw(config).await?;
+    let (client, conn, _) = connect_raw(config).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });

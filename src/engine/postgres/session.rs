@@ -8,6 +8,7 @@
 use futures::TryStreamExt;
 use tokio_postgres::{Client, Config, Statement};
 
+use super::stream::Target;
 use super::value::{TextParam, column, readable};
 use super::{begin_sql, db_error};
 use crate::engine::written::keep_row;
@@ -32,6 +33,8 @@ impl Handle {
 /// A connection and the statements prepared on it.
 pub struct Session {
     pub(super) handle: Handle,
+    /// Where an own connection's socket went: a cancel request opens another one there.
+    target: Option<Target>,
     statements: Vec<Option<Statement>>,
     /// The notices the connection forwards (sessions that run steps as written).
     pub(super) notices:
@@ -41,9 +44,10 @@ pub struct Session {
 }
 
 impl Session {
-    pub(super) fn own(client: Client) -> Session {
+    pub(super) fn own(client: Client, target: Target) -> Session {
         Session {
             handle: Handle::Own(client),
+            target: Some(target),
             statements: Vec::new(),
             notices: None,
             kept: None,
@@ -205,12 +209,21 @@ impl Session {
     }
 
     pub async fn cancel(&self) -> Result<(), DbError> {
-        self.handle
-            .client()
-            .cancel_token()
-            .cancel_query(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| db_error(&e))
+        let token = self.handle.client().cancel_token();
+        match &self.target {
+            // An own connection was made on a stream of the lab's: so is its cancel request.
+            Some(target) => {
+                let stream = target.open().await.map_err(|e| DbError {
+                    kind: ErrorKind::Connection,
+                    code: String::new(),
+                    message: format!("opening a connection for the cancel request: {e}"),
+                    position: None,
+                })?;
+                token.cancel_query_raw(stream, tokio_postgres::NoTls).await
+            }
+            None => token.cancel_query(tokio_postgres::NoTls).await,
+        }
+        .map_err(|e| db_error(&e))
     }
 
     pub async fn server_id(&mut self) -> Result<i64, DbError> {
@@ -278,6 +291,7 @@ impl Pool {
             .map_err(|e| anyhow::anyhow!("cannot get a pooled connection: {e}"))?;
         let mut session = Session {
             handle: Handle::Pooled(object),
+            target: None,
             statements: Vec::new(),
             notices: None,
             kept: None,

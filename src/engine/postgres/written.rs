@@ -91,7 +91,7 @@ impl Session {
 
 /// Drives a connection and forwards its notices (severity and message) to `tx`.
 pub(super) async fn drive_with_notices(
-    mut conn: tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    mut conn: super::server::Connection,
     tx: tokio::sync::mpsc::UnboundedSender<Output>,
 ) {
     loop {
