@@ -11,201 +11,31 @@
 //!   queries, its server-side id and, for replays, who blocks a session, and SQL run as
 //!   written with every result set and notice kept ([`written`]);
 //! - [`DbError`]: an error classified into the lab's classes ([`ErrorKind`]) with the engine's own
-//!   code beside it.
+//!   code beside it (`error`); [`EngineKind`]: the engines by name (`kind`);
+//! - [`redis`]: a private Redis and the lock service with fencing tokens that distributed
+//!   scenarios will build on.
 //!
 //! Nothing outside `engine` names a driver crate. This module must not know about scenarios'
 //! meaning, statistics or reports.
 
 pub mod docker;
+mod error;
+mod kind;
 pub mod local;
 pub mod mariadb;
 pub mod postgres;
 pub mod redis;
 pub mod written;
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::str::FromStr;
 
 use crate::isolation::Isolation;
-use crate::outcome::Abort;
 use crate::scenario::Value;
 
+pub use error::{DbError, ErrorKind};
+pub use kind::EngineKind;
 pub use postgres::ephemeral::find_bindir;
-
-/// The engines the lab speaks.
-#[derive(
-    Debug,
-    Default,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    #[default]
-    Postgres,
-    Mariadb,
-}
-
-impl EngineKind {
-    pub const ALL: [EngineKind; 2] = [EngineKind::Postgres, EngineKind::Mariadb];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            EngineKind::Postgres => "postgres",
-            EngineKind::Mariadb => "mariadb",
-        }
-    }
-
-    /// The name people use for it.
-    pub fn title(self) -> &'static str {
-        match self {
-            EngineKind::Postgres => "PostgreSQL",
-            EngineKind::Mariadb => "MariaDB",
-        }
-    }
-
-    /// The engine's own code for an abort class (the strategy's own conflicts and "other" have
-    /// none: their class name stands).
-    pub fn abort_code(self, class: Abort) -> &'static str {
-        match (self, class) {
-            (EngineKind::Postgres, Abort::Serialization) => "40001",
-            (EngineKind::Postgres, Abort::Deadlock) => "40P01",
-            (EngineKind::Postgres, Abort::LockUnavailable) => "55P03",
-            (EngineKind::Mariadb, Abort::Serialization) => "1020",
-            (EngineKind::Mariadb, Abort::Deadlock) => "1213",
-            (EngineKind::Mariadb, Abort::LockUnavailable) => "1205",
-            (_, Abort::Conflict) => "conflict",
-            (_, Abort::Other) => "other",
-        }
-    }
-
-    /// Whether READ UNCOMMITTED is a level of its own (PostgreSQL runs it as READ COMMITTED).
-    pub fn has_read_uncommitted(self) -> bool {
-        matches!(self, EngineKind::Mariadb)
-    }
-
-    /// How statements mark bind parameters: PostgreSQL numbers them (`$1`, a name used twice
-    /// is one parameter), MySQL binds each `?` in order.
-    pub fn numbered_placeholders(self) -> bool {
-        matches!(self, EngineKind::Postgres)
-    }
-
-    /// The engine a `--db` URL points at, from its scheme.
-    pub fn of_url(url: &str) -> Option<EngineKind> {
-        let scheme = url.split_once("://")?.0.to_ascii_lowercase();
-        match scheme.as_str() {
-            "postgres" | "postgresql" => Some(EngineKind::Postgres),
-            "mysql" | "mariadb" => Some(EngineKind::Mariadb),
-            _ => None,
-        }
-    }
-
-    /// Parses a comma-separated list; `all` means every engine.
-    pub fn parse_list(s: &str) -> Result<Vec<EngineKind>, String> {
-        let mut out = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            if part.eq_ignore_ascii_case("all") {
-                out.extend(EngineKind::ALL);
-            } else {
-                out.push(part.parse()?);
-            }
-        }
-        out.dedup();
-        if out.is_empty() {
-            return Err("expected an engine".into());
-        }
-        Ok(out)
-    }
-}
-
-impl FromStr for EngineKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "postgres" | "postgresql" | "pg" => Ok(EngineKind::Postgres),
-            "mariadb" | "mysql" => Ok(EngineKind::Mariadb),
-            _ => Err(format!(
-                "unknown engine `{s}`: expected postgres, mariadb or all"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for EngineKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What an error from the server means for the attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// An outcome of concurrency the lab counts.
-    Abort(Abort),
-    /// The scenario itself is wrong (syntax, missing table, wrong type): stop the run.
-    ScenarioBug,
-    /// The connection is gone or the server is shutting down: stop the run.
-    Connection,
-}
-
-/// An error from the server (or the driver), classified.
-#[derive(Debug, Clone)]
-pub struct DbError {
-    pub kind: ErrorKind,
-    /// The engine's own code: a SQLSTATE for PostgreSQL, an error number for MySQL; empty when
-    /// the driver failed.
-    pub code: String,
-    /// The server's message, or the driver's error chain.
-    pub message: String,
-    /// Where in the statement text the server places the error: PostgreSQL's error position,
-    /// 1-based, in characters. Read by [`DbError::line_in`]; the hot path never looks at it.
-    pub position: Option<usize>,
-}
-
-impl DbError {
-    /// The 1-based line of `sql` (the text that was sent) where the error is: PostgreSQL's
-    /// position, or MariaDB's `near '...' at line N` (the quoted text found in `sql`, else N).
-    pub fn line_in(&self, sql: &str) -> Option<usize> {
-        if let Some(pos) = self.position {
-            let before = sql.chars().take(pos.saturating_sub(1));
-            return Some(before.filter(|&c| c == '\n').count() + 1);
-        }
-        let (head, tail) = self.message.rsplit_once(" at line ")?;
-        let n: usize = tail
-            .trim_end_matches(|c: char| !c.is_ascii_digit())
-            .parse()
-            .ok()?;
-        let near = head
-            .rsplit_once("near '")
-            .map(|(_, near)| near.strip_suffix('\'').unwrap_or(near))
-            .filter(|near| !near.is_empty());
-        match near.and_then(|near| sql.find(near)) {
-            Some(at) => Some(sql[..at].matches('\n').count() + 1),
-            None => Some(n),
-        }
-    }
-}
-
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.code.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{} ({})", self.message, self.code)
-        }
-    }
-}
-
-impl std::error::Error for DbError {}
 
 /// Where to find a server.
 #[derive(Debug, Clone)]
