@@ -123,11 +123,12 @@ impl Characteristics {
     }
 }
 
-/// Adds one row (its columns as values) to the result set being kept.
+/// Adds one row (its values as text, `None` for NULL) to the result set being kept, opening it
+/// with `columns` at its first row; past [`MAX_ROWS`] the row is only counted.
 pub(crate) fn keep_row(
     kept: &mut Option<ResultSet>,
     columns: impl FnOnce() -> Vec<String>,
-    row: impl Iterator<Item = Option<crate::scenario::Value>>,
+    row: impl Iterator<Item = Option<String>>,
 ) {
     let set = kept.get_or_insert_with(|| ResultSet {
         columns: columns(),
@@ -136,11 +137,13 @@ pub(crate) fn keep_row(
     });
     set.total += 1;
     if set.rows.len() < MAX_ROWS {
-        set.rows.push(
-            row.map(|v| v.as_ref().and_then(crate::scenario::expr::to_text))
-                .collect(),
-        );
+        set.rows.push(row.collect());
     }
+}
+
+/// A decoded value as kept text (`None` for NULL or a value that could not be read).
+pub(crate) fn kept_text(v: Option<crate::scenario::Value>) -> Option<String> {
+    v.as_ref().and_then(crate::scenario::expr::to_text)
 }
 
 impl Session {

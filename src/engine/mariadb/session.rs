@@ -192,7 +192,9 @@ impl Session {
                                     use sqlx::{Column as _, Row as _};
                                     row.columns().iter().map(|c| c.name().to_string()).collect()
                                 },
-                                (0..x.captures.len()).map(|i| column(&row, i).ok()),
+                                (0..x.captures.len()).map(|i| {
+                                    crate::engine::written::kept_text(column(&row, i).ok())
+                                }),
                             );
                         }
                         first.get_or_insert(row);

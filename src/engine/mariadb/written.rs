@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Column as _, Either, Row as _, ValueRef as _};
 
 use super::Session;
 use super::db_error;
-use crate::engine::written::{MAX_ROWS, Output, ResultSet, Written};
+use crate::engine::written::{Output, ResultSet, Written, keep_row};
 
 impl Session {
     pub async fn run_written(&mut self, sql: &str) -> Written {
@@ -18,27 +18,17 @@ impl Session {
         let mut stream = sqlx::raw_sql(AssertSqlSafe(sql.to_string())).fetch_many(conn);
         loop {
             match stream.try_next().await {
-                Ok(Some(Either::Right(row))) => {
-                    let set = current.get_or_insert_with(|| ResultSet {
-                        columns: row.columns().iter().map(|c| c.name().to_string()).collect(),
-                        rows: Vec::new(),
-                        total: 0,
-                    });
-                    set.total += 1;
-                    if set.rows.len() < MAX_ROWS {
-                        set.rows.push(
-                            (0..row.len())
-                                .map(|i| {
-                                    let raw = row.try_get_raw(i).ok()?;
-                                    if raw.is_null() {
-                                        return None;
-                                    }
-                                    row.try_get_unchecked::<String, _>(i).ok()
-                                })
-                                .collect(),
-                        );
-                    }
-                }
+                Ok(Some(Either::Right(row))) => keep_row(
+                    &mut current,
+                    || row.columns().iter().map(|c| c.name().to_string()).collect(),
+                    (0..row.len()).map(|i| {
+                        let raw = row.try_get_raw(i).ok()?;
+                        if raw.is_null() {
+                            return None;
+                        }
+                        row.try_get_unchecked::<String, _>(i).ok()
+                    }),
+                ),
                 Ok(Some(Either::Left(done))) => match current.take() {
                     Some(set) => out.outputs.push(Output::Rows(set)),
                     None => out.outputs.push(Output::Affected {

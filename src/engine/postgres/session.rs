@@ -11,7 +11,7 @@ use tokio_postgres::{Client, Config, Statement};
 use super::stream::Target;
 use super::value::{TextParam, column, readable};
 use super::{begin_sql, db_error};
-use crate::engine::written::keep_row;
+use crate::engine::written::{keep_row, kept_text};
 use crate::engine::{Column, DbError, ErrorKind, Exchange, Failed, Phase, Returned};
 use crate::scenario::Value;
 
@@ -131,7 +131,7 @@ impl Session {
                             keep_row(
                                 &mut kept,
                                 || row.columns().iter().map(|c| c.name().to_string()).collect(),
-                                (0..row.len()).map(|i| column(&row, i).ok()),
+                                (0..row.len()).map(|i| kept_text(column(&row, i).ok())),
                             );
                         }
                         first.get_or_insert(row);

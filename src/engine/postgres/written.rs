@@ -7,7 +7,7 @@ use tokio_postgres::SimpleQueryMessage;
 
 use super::Session;
 use super::db_error;
-use crate::engine::written::{MAX_ROWS, Output, ResultSet, Written};
+use crate::engine::written::{Output, ResultSet, Written, keep_row};
 
 impl Session {
     pub async fn run_written(&mut self, sql: &str) -> Written {
@@ -37,21 +37,11 @@ impl Session {
                         total: 0,
                     });
                 }
-                Ok(Some(SimpleQueryMessage::Row(row))) => {
-                    let set = current.get_or_insert_with(|| ResultSet {
-                        columns: row.columns().iter().map(|c| c.name().to_string()).collect(),
-                        rows: Vec::new(),
-                        total: 0,
-                    });
-                    set.total += 1;
-                    if set.rows.len() < MAX_ROWS {
-                        set.rows.push(
-                            (0..row.len())
-                                .map(|i| row.get(i).map(str::to_string))
-                                .collect(),
-                        );
-                    }
-                }
+                Ok(Some(SimpleQueryMessage::Row(row))) => keep_row(
+                    &mut current,
+                    || row.columns().iter().map(|c| c.name().to_string()).collect(),
+                    (0..row.len()).map(|i| row.get(i).map(str::to_string)),
+                ),
                 Ok(Some(SimpleQueryMessage::CommandComplete(n))) => match current.take() {
                     Some(set) => out.outputs.push(Output::Rows(set)),
                     None => out.outputs.push(Output::Affected { rows: n }),
