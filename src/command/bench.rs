@@ -452,22 +452,25 @@ async fn child_run(
     ))
 }
 
+/// The libpq variables that would point a program at another server than the one it is given:
+/// removed from the environment of every program the bench starts.
+const LIBPQ_ENV: &[&str] = &[
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGPASSWORD",
+    "PGSERVICE",
+    "PGOPTIONS",
+];
+
 /// Points a child `contention run` at `db`'s server, through its environment (never the
 /// command line, which other users can read): the libpq variables and `--db-from-env` on
 /// PostgreSQL, `DATABASE_URL` on MariaDB.
 fn child_database(cmd: &mut Command, db: &RunDatabase) {
     let e = db.endpoint();
-    for var in [
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGUSER",
-        "PGDATABASE",
-        "PGPASSWORD",
-        "PGSERVICE",
-        "PGOPTIONS",
-        "DATABASE_URL",
-    ] {
+    for var in LIBPQ_ENV.iter().chain(&["DATABASE_URL"]) {
         cmd.env_remove(var);
     }
     match db.kind() {

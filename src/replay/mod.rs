@@ -165,6 +165,17 @@ pub struct SessionEnd {
     pub tries: u32,
 }
 
+/// `b committed after 2 tries`, as timelines and reports show a session's end.
+impl std::fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.session, self.end)?;
+        if self.tries > 1 {
+            write!(f, " after {} tries", self.tries)?;
+        }
+        Ok(())
+    }
+}
+
 /// A finished replay.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Replay {

@@ -110,18 +110,7 @@ pub fn render(r: &Replay, scenario: &Scenario, look: Look, out: &mut dyn Write) 
     writeln!(out, "{table}")?;
 
     writeln!(out)?;
-    let ends: Vec<String> = r
-        .ends
-        .iter()
-        .map(|e| {
-            let tries = if e.tries > 1 {
-                format!(" after {} tries", e.tries)
-            } else {
-                String::new()
-            };
-            format!("{} {}{tries}", e.session, e.end)
-        })
-        .collect();
+    let ends: Vec<String> = r.ends.iter().map(|e| e.to_string()).collect();
     if !ends.is_empty() {
         let width = if look.markdown {
             usize::MAX

@@ -166,6 +166,9 @@ async fn operate(
             if let Some(h) = &mut vars.history {
                 h.invoke();
             }
+            // The attempt's future is boxed while it runs: one allocation per attempt (some
+            // 100 ns against a round trip's 100 µs) keeps its few KiB of state out of every
+            // idle client's task, which is what lets 10,000 clients fit in 100 MB.
             let end = tokio::select! {
                 biased;
                 () = &mut aborted => None,

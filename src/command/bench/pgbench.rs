@@ -37,16 +37,7 @@ pub fn find() -> anyhow::Result<PathBuf> {
 fn pgbench_command(pgbench: &Path, db: &RunDatabase) -> Command {
     let c = db.endpoint();
     let mut cmd = Command::new(pgbench);
-    for var in [
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGUSER",
-        "PGDATABASE",
-        "PGPASSWORD",
-        "PGSERVICE",
-        "PGOPTIONS",
-    ] {
+    for var in super::LIBPQ_ENV {
         cmd.env_remove(var);
     }
     cmd.arg("-h").arg(&c.host);

@@ -82,18 +82,7 @@ pub(super) fn replay(h: &mut String, scenario: Option<&Scenario>, r: &Replay) {
     }
     h.push_str("</tbody></table></div>\n<ul class=\"outcome\">\n");
 
-    let ends: Vec<String> = r
-        .ends
-        .iter()
-        .map(|e| {
-            let tries = if e.tries > 1 {
-                format!(" after {} tries", e.tries)
-            } else {
-                String::new()
-            };
-            format!("{} {}{tries}", e.session, e.end)
-        })
-        .collect();
+    let ends: Vec<String> = r.ends.iter().map(|e| e.to_string()).collect();
     if !ends.is_empty() {
         let _ = writeln!(h, "<li>{}</li>", esc(&ends.join(" · ")));
     }
