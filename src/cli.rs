@@ -506,6 +506,13 @@ pub struct DbArgs {
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
 
+    /// Points one node of a scenario that spans several servers (`[node.NAME]`) at an existing
+    /// server: `--node bank_b=postgres://host/db`, `--node locks=redis://host:6379`. Nodes
+    /// without one get a private server each. Repeatable. (A separate flag, not `--db
+    /// NAME=URL`: a libpq connection string is `key=value` too.)
+    #[arg(long = "node", value_name = "NAME=URL", value_parser = parse_key_value)]
+    pub node: Vec<(String, String)>,
+
     /// Use the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD.
     #[arg(long, conflicts_with = "db")]
     pub db_from_env: bool,

@@ -42,9 +42,39 @@ pub struct Stats {
     /// number): what the scenario did not map with `reject_on` or `retry_on`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub other_codes: BTreeMap<String, u64>,
+    /// Operations whose COMMIT lost its connection: committed or not, the client cannot know.
+    /// Counted neither as committed nor as aborted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown: u64,
+    /// Faults the steps injected, in the order they happened (at most [`FAULTS_KEPT`] kept;
+    /// `faults_total` counts them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultEvent>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub faults_total: u64,
     /// Latency of committed operations, retries included, in microseconds.
     #[serde(serialize_with = "ser_histogram", deserialize_with = "de_histogram")]
     pub latency: Latency,
+}
+
+/// How many injected faults a cell lists one by one (the rest are counted).
+pub const FAULTS_KEPT: usize = 200;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One injected fault: when (from the start of the cell), who, where, what.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultEvent {
+    /// Milliseconds since the clients were released.
+    pub at_ms: f64,
+    /// `client 3`, `auditor sweeper 0`, or a replay session's name.
+    pub who: String,
+    /// The step after which it happened (`strategy.lock-only.step[2]`).
+    pub step: String,
+    /// `pause 300ms`, `crash`.
+    pub fault: String,
 }
 
 /// Latencies in microseconds, exact to 3 significant digits: a histogram allocated at the first
@@ -139,6 +169,9 @@ impl Default for Stats {
             retried_operations: 0,
             flags: BTreeMap::new(),
             other_codes: BTreeMap::new(),
+            unknown: 0,
+            faults: Vec::new(),
+            faults_total: 0,
             latency: Latency::default(),
         }
     }
@@ -171,6 +204,14 @@ impl Stats {
             &mut self.other_codes,
             if code.is_empty() { "?" } else { code },
         );
+    }
+
+    /// An injected fault (kept in the list while it has room).
+    pub fn record_fault(&mut self, event: FaultEvent) {
+        self.faults_total += 1;
+        if self.faults.len() < FAULTS_KEPT {
+            self.faults.push(event);
+        }
     }
 
     pub fn abort(&self, class: Abort) -> u64 {
@@ -221,6 +262,14 @@ impl AddAssign<&Stats> for Stats {
         for (k, v) in &other.other_codes {
             *self.other_codes.entry(k.clone()).or_default() += v;
         }
+        self.unknown += other.unknown;
+        self.faults_total += other.faults_total;
+        for f in &other.faults {
+            if self.faults.len() < FAULTS_KEPT {
+                self.faults.push(f.clone());
+            }
+        }
+        self.faults.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
         self.latency.add(&other.latency);
     }
 }

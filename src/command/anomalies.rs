@@ -108,13 +108,14 @@ pub async fn anomalies(
         let levels = args.isolation.on(engine);
         columns.extend(levels.iter().map(|&l| (engine, l)));
         let ws = Workspace::open(&args.common.db, engine, "anomalies", 8, &mut say).await?;
+        let targets = ws.targets();
         let mut failure = None;
         'all: for (i, s) in mine.iter().enumerate() {
             for level in &levels {
                 say(format!("{engine}: {} @ {level}", s.name));
                 let schedule = &s.schedules[0];
                 tokio::select! {
-                    r = replay::replay(&ws.db, s, None, *level, schedule, &opts) => match r {
+                    r = replay::replay(&targets, s, None, *level, schedule, &opts) => match r {
                         Ok(r) => results.push((engine, i, r)),
                         Err(e) => { failure = Some(e.context(format!("{engine}: {} @ {level}", s.name))); break 'all; }
                     },

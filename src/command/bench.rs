@@ -316,7 +316,7 @@ async fn run_lab(
     };
     let before = cpu_seconds(UsageWho::RUSAGE_SELF)?;
     let outcome = runner::run_cell(
-        &ws.db,
+        &runner::nodes::Targets::one(&ws.db),
         scenario,
         strategy,
         Isolation::Rc,

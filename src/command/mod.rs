@@ -137,11 +137,14 @@ fn validate(names: &[String], out: &mut dyn Write, err: &mut dyn Write) -> anyho
     let mut exit = Exit::Ok;
     for name in names {
         // Every engine's dialect: an override is checked as that engine would run it.
-        let loaded = crate::engine::EngineKind::ALL
-            .into_iter()
-            .map(|engine| scenario::load_on(name, &[], engine))
-            .collect::<Result<Vec<_>, _>>()
-            .map(|mut all| all.remove(0));
+        // A scenario whose nodes pin an engine is checked on that one.
+        let loaded = scenario::engines_of(name).and_then(|engines| {
+            engines
+                .into_iter()
+                .map(|engine| scenario::load_on(name, &[], engine))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|mut all| all.remove(0))
+        });
         match loaded {
             Ok(s) => writeln!(
                 out,

@@ -71,14 +71,14 @@ pub async fn replay(
                 scenario.name
             );
         }
-        let ws = Workspace::open(
+        let ws = Workspace::for_scenario(
             &args.common.db,
-            engine,
-            &scenario.name,
+            &scenario,
             scenario.sessions.len() as u32 + 2,
             &mut say,
         )
         .await?;
+        let targets = ws.targets();
         let mut replays = Vec::new();
         let mut failure = None;
         for (st, level) in cells {
@@ -86,7 +86,7 @@ pub async fn replay(
                 st.map_or_else(|| format!("@ {level}"), |s| format!("{} @ {level}", s.name));
             say(format!("replaying {label} on {}", engine.title()));
             tokio::select! {
-                r = replay::replay(&ws.db, &scenario, st, level, &schedule, &opts) => match r {
+                r = replay::replay(&targets, &scenario, st, level, &schedule, &opts) => match r {
                     Ok(mut r) => {
                         if let (Some(base), Some(sink)) = (&args.history, r.history.take()) {
                             let strategy = st.map_or("sessions", |s| s.name.as_str());

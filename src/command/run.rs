@@ -12,7 +12,7 @@ use super::progress::Progress;
 use super::workspace::Workspace;
 use crate::check;
 use crate::cli::{LoadArgs, RunArgs};
-use crate::engine::{EngineKind, RunDatabase};
+use crate::engine::EngineKind;
 use crate::expect::Expectation;
 use crate::isolation::Isolation;
 use crate::limits;
@@ -173,6 +173,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     let mut cells = Vec::new();
     let mut servers = Vec::new();
     let mut databases = Vec::new();
+    let mut nodes = Vec::new();
     let mut interrupted = false;
     // The error that ended the run early (a lost server, a broken statement), and what the
     // clean-up could not undo.
@@ -182,10 +183,9 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         let strategies = pick_strategies(scenario, &args.strategy)?;
         let levels = levels_on(scenario);
         let auditor_clients: u32 = scenario.auditors.iter().map(|a| a.clients).sum();
-        let ws = Workspace::open(
+        let ws = Workspace::for_scenario(
             &args.db,
-            scenario.engine,
-            &scenario.name,
+            scenario,
             // A private server sized for the connections, not the clients: each allowed
             // connection costs the server shared memory (a pool of 50 for 10,000 clients).
             limits::connections_needed(settings.clients, auditor_clients, settings.connections),
@@ -218,7 +218,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
             }
         };
         let (mut ran, failed) = run_cells(
-            &ws.db,
+            &ws.targets(),
             scenario,
             &strategies,
             &levels,
@@ -228,6 +228,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         )
         .await;
         let (mut info, db, abort) = (ws.info.clone(), ws.db.clone(), ws.abort.clone());
+        nodes.extend(ws.node_servers(scenario));
         let private = ws.server.is_ephemeral();
         // The scenario's [settings] are what its sessions actually ran with.
         for (name, value) in &scenario.settings {
@@ -342,6 +343,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         settings,
         server: servers[0].clone(),
         servers: if several { servers } else { Vec::new() },
+        nodes,
         database: databases.join(", "),
         cells,
         notes,
@@ -454,7 +456,7 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
 /// finished, and the error that ended the run early, if one did (an error that an interrupt
 /// caused is the interrupt: none).
 pub(super) async fn run_cells(
-    db: &RunDatabase,
+    targets: &runner::nodes::Targets,
     scenario: &Scenario,
     strategies: &[&Strategy],
     levels: &[Isolation],
@@ -462,6 +464,7 @@ pub(super) async fn run_cells(
     abort: &CancellationToken,
     say: &mut dyn FnMut(String),
 ) -> (Vec<Cell>, Option<anyhow::Error>) {
+    let db = targets.main();
     let mut cells = Vec::new();
     for strategy in strategies {
         let cell_levels: Vec<Isolation> = match strategy.isolation {
@@ -474,7 +477,7 @@ pub(super) async fn run_cells(
             }
             say(format!("{} @ {}", strategy.name, level));
             let measured = async {
-                let outcome = runner::run_cell(db, scenario, strategy, level, settings, abort)
+                let outcome = runner::run_cell(targets, scenario, strategy, level, settings, abort)
                     .await
                     .with_context(|| format!("{} @ {}", strategy.name, level))?;
                 // Each invariant is bounded (check::INVARIANT_TIMEOUT). A cell the interrupt cut
@@ -482,7 +485,7 @@ pub(super) async fn run_cells(
                 // interrupt during the measurement ends it (the run database's drop ends the
                 // statement).
                 let measure = check::measure(
-                    db,
+                    targets,
                     scenario,
                     check::Sources {
                         auditors: &outcome.auditors,

@@ -168,7 +168,19 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
     )?;
     for inv in &s.invariants {
         let how = match &inv.source {
-            InvariantSource::Sql(sql) => format!("SQL: {}", one_line(sql)),
+            InvariantSource::Sql(sql) => match s.nodes.get(inv.node) {
+                Some(node) if s.nodes.len() > 1 => {
+                    format!("SQL on node {}: {}", node.name, one_line(sql))
+                }
+                _ => format!("SQL: {}", one_line(sql)),
+            },
+            InvariantSource::Reads { reads, value } => {
+                let reads: Vec<String> = reads
+                    .iter()
+                    .map(|(n, sql)| format!("{} = {}", s.nodes[*n].name, one_line(sql)))
+                    .collect();
+                format!("reads {}; damage = {}", reads.join("; "), value.source)
+            }
             InvariantSource::Observed { auditor } => format!("flags raised by auditor {auditor}"),
             InvariantSource::Expr(e) => format!("observed in replays: {}", e.source),
         };

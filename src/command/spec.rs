@@ -85,8 +85,9 @@ pub async fn replay_spec(
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
+        let targets = ws.targets();
         tokio::select! {
-            r = replay::replay(&ws.db, &scenario, None, Isolation::Rc, schedule, &opts) => match r {
+            r = replay::replay(&targets, &scenario, None, Isolation::Rc, schedule, &opts) => match r {
                 Ok(r) => replays.push(r),
                 Err(e) => { failure = Some(e.context(format!("permutation {}", schedule.name))); break; }
             },

@@ -158,7 +158,8 @@ pub async fn sweep(
             })
             .max()
             .unwrap_or(1);
-        let ws = Workspace::open(&args.db, engine, &base.name, max_clients, &mut say).await?;
+        let first = &mine.first().expect("a point on this engine").1.2;
+        let ws = Workspace::for_scenario(&args.db, first, max_clients, &mut say).await?;
         // A --db server may take fewer connections than the largest point opens: refuse
         // before the first cell starts.
         let too_many = mine.iter().find_map(|(_, (_, value, sc, st))| {
@@ -205,8 +206,16 @@ pub async fn sweep(
                     progress.cell(line.clone());
                     say(line);
                 };
-                let (cells, failed) =
-                    run_cells(&ws.db, sc, &strategies, &levels, &st, &ws.abort, &mut tick).await;
+                let (cells, failed) = run_cells(
+                    &ws.targets(),
+                    sc,
+                    &strategies,
+                    &levels,
+                    &st,
+                    &ws.abort,
+                    &mut tick,
+                )
+                .await;
                 for c in cells {
                     runs.entry((engine, c.strategy.clone(), c.isolation, *i))
                         .or_default()

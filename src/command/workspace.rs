@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DbArgs;
+use crate::engine::redis::ephemeral::Ephemeral;
 use crate::engine::{EngineKind, RunDatabase, Server, ServerInfo, ServerOptions};
 pub use crate::runner::Interrupted;
+use crate::runner::nodes::{Target, Targets};
+use crate::scenario::{NodeKind, Scenario};
 
 pub struct Workspace {
     pub server: Server,
@@ -20,6 +23,19 @@ pub struct Workspace {
     pub abort: CancellationToken,
     signals: tokio::task::JoinHandle<()>,
     keep: bool,
+    /// The scenario's nodes besides the run database (`[node.*]`), in its order.
+    nodes: Vec<NodeSpace>,
+}
+
+/// One node besides the run database: its server (or private Redis) and what the run made there.
+struct NodeSpace {
+    name: String,
+    server: Option<Server>,
+    db: Option<RunDatabase>,
+    redis: Option<Ephemeral>,
+    target: Target,
+    /// For people: `bank_b: PostgreSQL 15.19, private ...`.
+    description: String,
 }
 
 impl Workspace {
@@ -32,12 +48,217 @@ impl Workspace {
         connections: u32,
         say: &mut dyn FnMut(String),
     ) -> anyhow::Result<Workspace> {
-        if args.keep && args.db.is_none() && !args.db_from_env {
+        Workspace::open_with(args, engine, None, &[], label, connections, say).await
+    }
+
+    /// Opens the servers `scenario` runs on: the run database (its first node, when it declares
+    /// `[node.*]`), then every other node: a `--node NAME=URL` server, or a private one.
+    pub async fn for_scenario(
+        args: &DbArgs,
+        scenario: &Scenario,
+        connections: u32,
+        say: &mut dyn FnMut(String),
+    ) -> anyhow::Result<Workspace> {
+        for (name, _) in &args.node {
+            if !scenario.nodes.iter().any(|n| &n.name == name) {
+                let names: Vec<&str> = scenario.nodes.iter().map(|n| n.name.as_str()).collect();
+                anyhow::bail!(
+                    "--node {name}=...: {} has {}",
+                    scenario.name,
+                    if names.is_empty() {
+                        "no [node.*] tables (it runs on one database: use --db)".to_string()
+                    } else {
+                        format!("no node named `{name}`; its nodes are {}", names.join(", "))
+                    }
+                );
+            }
+        }
+        let url_of = |name: &str| {
+            args.node
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, u)| u.clone())
+        };
+        let main = scenario.nodes.first();
+        let main_url = main.and_then(|n| url_of(&n.name));
+        if main_url.is_some() && args.db.is_some() {
+            anyhow::bail!(
+                "--node {}=...: it is the run database; give --db or --node for it, not both",
+                main.map(|n| n.name.as_str()).unwrap_or_default()
+            );
+        }
+        let main_settings = main.map_or(&[][..], |n| &n.server[..]);
+        let mut ws = Workspace::open_with(
+            args,
+            scenario.engine,
+            main_url,
+            main_settings,
+            &scenario.name,
+            connections,
+            say,
+        )
+        .await?;
+        for node in scenario.nodes.iter().skip(1) {
+            let opened = ws
+                .open_node(
+                    node,
+                    url_of(&node.name),
+                    scenario.engine,
+                    &scenario.name,
+                    connections,
+                    say,
+                )
+                .await;
+            match opened {
+                Ok(n) => ws.nodes.push(n),
+                Err(e) => return Err(ws.close_after(Some(e), say).await.unwrap_err()),
+            }
+        }
+        Ok(ws)
+    }
+
+    /// Opens one node besides the run database.
+    async fn open_node(
+        &self,
+        node: &crate::scenario::Node,
+        url: Option<String>,
+        engine: EngineKind,
+        label: &str,
+        connections: u32,
+        say: &mut dyn FnMut(String),
+    ) -> anyhow::Result<NodeSpace> {
+        let name = node.name.clone();
+        if node.kind == NodeKind::Redis {
+            // The run's keys start with a prefix of its own: a shared Redis keeps its data.
+            let prefix = format!(
+                "contention:{}:{:06x}:",
+                std::process::id(),
+                rand::random::<u32>() & 0xff_ffff
+            );
+            return Ok(match url {
+                Some(url) => NodeSpace {
+                    description: format!("node {name}: Redis at {url} (keys {prefix}*)"),
+                    target: Target::Redis { url, prefix },
+                    name,
+                    server: None,
+                    db: None,
+                    redis: None,
+                },
+                None => {
+                    say(format!("node {name}: starting a private Redis"));
+                    let eph = tokio::select! {
+                        e = tokio::task::spawn_blocking(Ephemeral::start) => e??,
+                        () = self.abort.cancelled() => return Err(Interrupted("starting a private Redis").into()),
+                    };
+                    NodeSpace {
+                        description: format!(
+                            "node {name}: Redis {}, private ({}; removed afterwards)",
+                            eph.version(),
+                            eph.socket().display()
+                        ),
+                        target: Target::Redis {
+                            url: eph.url(),
+                            prefix,
+                        },
+                        name,
+                        server: None,
+                        db: None,
+                        redis: Some(eph),
+                    }
+                }
+            });
+        }
+        let private = url.is_none();
+        let mut settings = vec![(
+            "max_connections".to_string(),
+            (connections + 20).max(300).to_string(),
+        )];
+        settings.extend(node.server.iter().cloned());
+        let opts = ServerOptions {
+            engine,
+            url,
+            from_env: false,
+            ephemeral_settings: settings,
+        };
+        if private {
+            say(format!(
+                "node {name}: starting a private {}",
+                engine.title()
+            ));
+        }
+        let mut server = tokio::select! {
+            s = Server::provision(&opts) => s?,
+            () = self.abort.cancelled() => return Err(Interrupted("provisioning a node's server").into()),
+        };
+        let db = match server.create_database(label).await {
+            Ok(db) => db,
+            Err(e) => {
+                server.shutdown();
+                return Err(e.context(format!("node {name}")));
+            }
+        };
+        let description = format!("node {name}: {}", server.description());
+        say(format!("{description}, run database {}", db.name()));
+        Ok(NodeSpace {
+            target: Target::Database(db.clone()),
+            name,
+            server: Some(server),
+            db: Some(db),
+            redis: None,
+            description,
+        })
+    }
+
+    /// The run's nodes: the run database, then the others in the scenario's order.
+    pub fn targets(&self) -> Targets {
+        Targets::new(
+            &self.db,
+            self.nodes.iter().map(|n| n.target.clone()).collect(),
+        )
+    }
+
+    /// Every node's server, for reports (empty for a scenario on one database).
+    pub fn node_servers(&self, scenario: &Scenario) -> Vec<crate::report::NodeServer> {
+        let Some(main) = scenario.nodes.first() else {
+            return Vec::new();
+        };
+        let mut out = vec![crate::report::NodeServer {
+            node: main.name.clone(),
+            server: self.server.description().to_string(),
+        }];
+        out.extend(self.nodes.iter().map(|n| {
+            crate::report::NodeServer {
+                node: n.name.clone(),
+                server: n
+                    .description
+                    .strip_prefix(&format!("node {}: ", n.name))
+                    .unwrap_or(&n.description)
+                    .to_string(),
+            }
+        }));
+        out
+    }
+
+    async fn open_with(
+        args: &DbArgs,
+        engine: EngineKind,
+        url: Option<String>,
+        server_settings: &[(String, String)],
+        label: &str,
+        connections: u32,
+        say: &mut dyn FnMut(String),
+    ) -> anyhow::Result<Workspace> {
+        let url = url.or_else(|| args.db.clone());
+        if args.keep && url.is_none() && !args.db_from_env {
             anyhow::bail!(
                 "--keep needs --db URL or --db-from-env: a private ephemeral server is always removed"
             );
         }
-        let in_docker = args.db.as_deref().and_then(crate::engine::docker::spec);
+        let in_docker = url
+            .as_deref()
+            .and_then(crate::engine::docker::spec)
+            .map(str::to_string);
         if args.keep && in_docker.is_some() {
             anyhow::bail!(
                 "--keep needs --db URL or --db-from-env: a --db docker: container is always removed"
@@ -45,14 +266,16 @@ impl Workspace {
         }
         let abort = CancellationToken::new();
         let signals = spawn_signal_handler(abort.clone());
+        let mut ephemeral_settings = vec![(
+            "max_connections".to_string(),
+            (connections + 20).max(300).to_string(),
+        )];
+        ephemeral_settings.extend(server_settings.iter().cloned());
         let opts = ServerOptions {
             engine,
-            url: args.db.clone(),
+            url,
             from_env: args.db_from_env,
-            ephemeral_settings: vec![(
-                "max_connections".into(),
-                (connections + 20).max(300).to_string(),
-            )],
+            ephemeral_settings,
         };
         if let Some(image) = in_docker {
             say(format!(
@@ -102,6 +325,7 @@ impl Workspace {
                     abort,
                     signals,
                     keep: args.keep,
+                    nodes: Vec::new(),
                 })
             }
             Err(e) => {
@@ -137,12 +361,47 @@ impl Workspace {
 
     /// Drops the run database (unless `--keep`) and stops a private server.
     pub async fn close(mut self, say: &mut dyn FnMut(String)) -> anyhow::Result<()> {
-        let dropped = if self.keep {
+        let mut dropped = if self.keep {
             say(format!("kept database {} (--keep)", self.db.name()));
             Ok(())
         } else {
             self.server.drop_database(&self.db).await
         };
+        for node in &mut self.nodes {
+            if let (Some(server), Some(db)) = (&mut node.server, &node.db) {
+                if self.keep && !server.is_ephemeral() {
+                    say(format!(
+                        "node {}: kept database {} (--keep)",
+                        node.name,
+                        db.name()
+                    ));
+                } else if let Err(e) = server.drop_database(db).await
+                    && dropped.is_ok()
+                {
+                    dropped = Err(e.context(format!("node {}", node.name)));
+                }
+                server.shutdown();
+            }
+            if let Some(redis) = &mut node.redis {
+                redis.stop();
+            } else if let Target::Redis { url, prefix } = &node.target
+                && !self.keep
+            {
+                // A Redis given by URL: delete this run's keys, nothing else.
+                let cleared = async {
+                    crate::engine::redis::lock::LockService::connect(url, prefix)
+                        .await?
+                        .clear()
+                        .await
+                }
+                .await;
+                if let Err(e) = cleared
+                    && dropped.is_ok()
+                {
+                    dropped = Err(e.context(format!("node {}", node.name)));
+                }
+            }
+        }
         self.server.shutdown();
         self.signals.abort();
         dropped

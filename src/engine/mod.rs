@@ -547,6 +547,34 @@ impl Session {
         }
     }
 
+    /// A two-phase-commit action on transaction `id`: `PREPARE TRANSACTION` ends the open
+    /// transaction (it survives the session); `COMMIT PREPARED` and `ROLLBACK PREPARED` run
+    /// outside any. PostgreSQL only (scenarios are refused on other engines when loaded).
+    pub async fn two_phase(
+        &mut self,
+        action: crate::scenario::TwoPhase,
+        id: &str,
+    ) -> Result<(), DbError> {
+        use crate::scenario::TwoPhase;
+        let verb = match action {
+            TwoPhase::Prepare => "PREPARE TRANSACTION",
+            TwoPhase::CommitPrepared => "COMMIT PREPARED",
+            TwoPhase::RollbackPrepared => "ROLLBACK PREPARED",
+        };
+        match self {
+            Session::Postgres(s) => {
+                s.batch(&format!("{verb} '{}'", id.replace('\'', "''")))
+                    .await
+            }
+            Session::Mariadb(_) => Err(DbError {
+                kind: ErrorKind::ScenarioBug,
+                code: String::new(),
+                message: format!("{verb}: two-phase commit steps need PostgreSQL"),
+                position: None,
+            }),
+        }
+    }
+
     pub async fn rollback(&mut self) -> Result<(), DbError> {
         match self {
             Session::Postgres(s) => s.batch("ROLLBACK").await,

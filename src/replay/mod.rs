@@ -30,7 +30,6 @@ use evalexpr::{ContextWithMutableVariables, HashMapContext};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{self, Measured, Sources};
-use crate::engine::RunDatabase;
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
 use crate::runner::program::{End, Program, Trace};
@@ -208,16 +207,18 @@ pub struct Replay {
 
 /// Runs one schedule on a freshly reset run database.
 pub async fn replay(
-    db: &RunDatabase,
+    targets: &crate::runner::nodes::Targets,
     scenario: &Scenario,
     strategy: Option<&Strategy>,
     isolation: Isolation,
     schedule: &Schedule,
     opts: &Options,
 ) -> anyhow::Result<Replay> {
+    let db = targets.main();
+    targets.fit(scenario)?;
     // The caller ends a replay on an interrupt by dropping it (and the run database with it).
     crate::runner::reset(
-        db,
+        targets,
         scenario,
         strategy,
         &tokio_util::sync::CancellationToken::new(),
@@ -250,7 +251,15 @@ pub async fn replay(
         .flat_map(|s| s.bind.iter().map(|(n, _)| n.as_str()))
         .collect();
     let mut first = db.session(&settings).await?;
-    let (programs, slots) = Program::compile(&mut first, scenario, &roles, &extra).await?;
+    let shared_settings: std::sync::Arc<[(String, String)]> = settings.clone().into();
+    let (programs, slots) = Program::compile(
+        &mut first,
+        &mut crate::runner::nodes::Others::new(targets, shared_settings.clone()),
+        scenario,
+        &roles,
+        &extra,
+    )
+    .await?;
     drop(first);
     let level = strategy.and_then(|s| s.isolation).unwrap_or(isolation);
     let history = scenario
@@ -294,6 +303,7 @@ pub async fn replay(
             seed: opts.seed,
             isolation: session.characteristics.isolation.unwrap_or(level),
             history: history.clone(),
+            others: crate::runner::nodes::Others::new(targets, shared_settings.clone()),
         };
         handles.push(Handle::start(conn, setup).await?);
     }
@@ -399,7 +409,7 @@ pub async fn replay(
         }
     }
     let invariants = check::measure(
-        db,
+        targets,
         scenario,
         Sources {
             auditors: &[],
@@ -440,5 +450,7 @@ pub fn end_text(end: &End) -> String {
         End::Committed => "committed".into(),
         End::Rejected(outcome) => format!("rejected: {outcome}"),
         End::Aborted(a) => format!("aborted: {}", a.name()),
+        End::Unknown => "unknown: the connection was lost during COMMIT".into(),
+        End::Crashed => "crashed (connections dropped without a commit)".into(),
     }
 }

@@ -92,6 +92,8 @@ pub struct Setup<'a> {
     pub isolation: Isolation,
     /// Where the session's history log goes (`--history`).
     pub history: Option<Arc<crate::history::Sink>>,
+    /// Its connections to the scenario's other nodes (opened when a step first needs one).
+    pub others: crate::runner::nodes::Others,
 }
 
 impl Handle {
@@ -118,6 +120,8 @@ impl Handle {
             }
         }
         vars.history = s.history.as_ref().map(|h| h.recorder(Some(s.index as u32)));
+        vars.who = s.session.name.clone();
+        let mut others = s.others;
         let (commands, mut inbox) = mpsc::unbounded_channel();
         let (outbox, reports) = mpsc::unbounded_channel();
         let program = s.program.clone();
@@ -163,6 +167,7 @@ impl Handle {
                 let result = program
                     .step(
                         &mut conn,
+                        &mut others,
                         &mut vars,
                         framing,
                         &mut stats,
@@ -174,11 +179,18 @@ impl Handle {
                     Ok(end) => (end, None),
                     Err(e) => (None, Some(format!("{e:#}"))),
                 };
+                if end.as_ref().is_some_and(End::lost_connections) {
+                    // A crash: the servers end what the session had open (its connections to
+                    // the other nodes go; the run database's is kept for the timeline, its
+                    // transaction rolled back as a dropped connection's would be).
+                    others.drop_all();
+                    let _ = conn.rollback().await;
+                }
                 if let (Some(end), Some(h)) = (&end, &mut vars.history) {
-                    h.complete(if *end == End::Committed {
-                        crate::history::Completion::Ok
-                    } else {
-                        crate::history::Completion::Fail
+                    h.complete(match end {
+                        End::Committed => crate::history::Completion::Ok,
+                        End::Unknown | End::Crashed => crate::history::Completion::Info,
+                        End::Rejected(_) | End::Aborted(_) => crate::history::Completion::Fail,
                     });
                 }
                 if outbox

@@ -234,6 +234,7 @@ fn cell(e: &Event, paint: Paint, markdown: bool, max: usize) -> String {
                 (Some(_), true) => lines.push(paint.yellow("resumes")),
                 (None, _) if e.trace.skipped => lines.push(paint.dim("(skipped: `when` is false)")),
                 (None, _) if !e.trace.lets.is_empty() => lines.push(e.trace.lets.join(", ")),
+                (None, _) if e.trace.fault.is_some() => {}
                 (None, _) => lines.push(paint.dim("(no SQL)")),
             }
             // The rows as the server returned them when they were kept; else the summary.
@@ -262,6 +263,9 @@ fn cell(e: &Event, paint: Paint, markdown: bool, max: usize) -> String {
             }
             if let Some(flag) = &e.trace.flag {
                 lines.push(paint.red(&format!("flags {flag}")));
+            }
+            if let Some(fault) = &e.trace.fault {
+                lines.push(paint.red(&format!("FAULT: {fault}")));
             }
             if e.trace.committed {
                 lines.push(paint.green("COMMIT"));

@@ -193,6 +193,9 @@ pub struct RunReport {
     /// Every engine's server, when several ran side by side (`--engine a,b`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<ServerInfo>,
+    /// Each node's server, for a scenario that spans several (`[node.*]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeServer>,
     pub database: String,
     pub cells: Vec<Cell>,
     /// Remarks for the reader (e.g. READ UNCOMMITTED runs as READ COMMITTED in PostgreSQL).
@@ -201,6 +204,14 @@ pub struct RunReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expectations: Option<Checked>,
     pub interrupted: bool,
+}
+
+/// One node's server, as a report names it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeServer {
+    pub node: String,
+    /// Where it is, for people (never with a password).
+    pub server: String,
 }
 
 /// What `--expect` checked over a run: how many expectations, how many failed, and the cells
@@ -306,6 +317,62 @@ impl RunReport {
                 })
             })
             .collect()
+    }
+
+    /// One line per cell with operations of unknown outcome or injected faults: counts by
+    /// kind, then the first few with when they happened (the JSON lists up to
+    /// [`crate::stats::FAULTS_KEPT`] per cell).
+    pub fn fault_lines(&self) -> Vec<String> {
+        const SHOWN: usize = 3;
+        let mut out = Vec::new();
+        for c in &self.cells {
+            let label = c.label_in(self);
+            let unknown: u64 =
+                c.stats.unknown + c.auditors.iter().map(|a| a.stats.unknown).sum::<u64>();
+            if unknown > 0 {
+                out.push(format!(
+                    "unknown outcome, {label}: {unknown} operation(s) lost the connection during COMMIT (counted neither as committed nor as aborted)"
+                ));
+            }
+            let mut events: Vec<&crate::stats::FaultEvent> = c
+                .stats
+                .faults
+                .iter()
+                .chain(c.auditors.iter().flat_map(|a| a.stats.faults.iter()))
+                .collect();
+            let total =
+                c.stats.faults_total + c.auditors.iter().map(|a| a.stats.faults_total).sum::<u64>();
+            if total == 0 {
+                continue;
+            }
+            events.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+            let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+            for e in &events {
+                *kinds.entry(e.fault.as_str()).or_default() += 1;
+            }
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            let first: Vec<String> = events
+                .iter()
+                .take(SHOWN)
+                .map(|e| {
+                    format!(
+                        "{} at {:.0} ms, {} after {}",
+                        e.fault, e.at_ms, e.who, e.step
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "faults injected, {label}: {total} ({}{}); first: {}",
+                kinds.join(", "),
+                if (events.len() as u64) < total {
+                    ", by kind among those listed"
+                } else {
+                    ""
+                },
+                first.join("; ")
+            ));
+        }
+        out
     }
 
     pub fn failures(&self) -> impl Iterator<Item = (&Cell, &String)> {

@@ -206,6 +206,12 @@ pub fn render(report: &RunReport, markdown: bool, out: &mut dyn Write) -> io::Re
     for line in report.other_codes() {
         writeln!(out, "other errors by code, {line}")?;
     }
+    for line in report.fault_lines() {
+        writeln!(out, "{line}")?;
+    }
+    for n in &report.nodes {
+        writeln!(out, "node {}: {}", n.node, n.server)?;
+    }
     for note in &report.notes {
         writeln!(out, "note: {note}")?;
     }

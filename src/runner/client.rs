@@ -53,6 +53,9 @@ pub struct Role {
     pub live: Option<Arc<super::Live>>,
     /// Latencies of the role's commits (the runner merges them into the role's [`Stats`]).
     pub latency: SharedLatency,
+    /// A client of the role stops at its first rejected operation (a recovery pass that ran
+    /// out of work).
+    pub until_rejected: bool,
 }
 
 /// What every client of a cell shares.
@@ -70,6 +73,10 @@ pub struct Shared {
     pub interrupt: CancellationToken,
     /// Where each client's history log goes (`--history`); none: nothing is recorded.
     pub history: Option<Arc<crate::history::Sink>>,
+    /// The run's nodes, for connections to the others and to reconnect.
+    pub targets: super::nodes::Targets,
+    /// The session settings of every connection.
+    pub session: Arc<[(String, String)]>,
 }
 
 /// Runs the client to its end. An own connection comes with its driver, which this task polls
@@ -118,6 +125,12 @@ async fn operate(
     let slot = |n: &str| shared.slots.get(n).expect("built-in slot");
     let (client_slot, op_slot, try_slot) = (slot("client"), slot("op"), slot("try"));
     vars.set(client_slot, Value::Int(index.into()));
+    vars.who = if seed_stream == 1 {
+        format!("client {index}")
+    } else {
+        format!("auditor client {index}")
+    };
+    let mut others = super::nodes::Others::new(&shared.targets, shared.session.clone());
     // A writer's process is its client number (as `client` in its steps); auditors get others.
     vars.history = shared
         .history
@@ -133,6 +146,7 @@ async fn operate(
     // clients of the cell contend for.
     let (stop, abort) = (role.stop.child_token(), shared.abort.child_token());
     shared.barrier.wait().await;
+    vars.started = Instant::now();
     // Registered once, polled at every wake-up of an attempt.
     let aborted = abort.cancelled();
     tokio::pin!(aborted);
@@ -172,7 +186,7 @@ async fn operate(
             let end = tokio::select! {
                 biased;
                 () = &mut aborted => None,
-                end = Box::pin(role.program.attempt(session, &mut vars, role.framing, &mut stats)) => Some(end?),
+                end = Box::pin(role.program.attempt(session, &mut others, &mut vars, role.framing, &mut stats)) => Some(end?),
             };
             let Some(end) = end else {
                 // An interrupt abandons the attempt (dropping the connection rolls it back);
@@ -185,11 +199,21 @@ async fn operate(
                 return Ok(stats);
             };
             if let Some(h) = &mut vars.history {
-                h.complete(if end == End::Committed {
-                    Completion::Ok
-                } else {
-                    Completion::Fail
+                h.complete(match end {
+                    End::Committed => Completion::Ok,
+                    End::Unknown | End::Crashed => Completion::Info,
+                    End::Rejected(_) | End::Aborted(_) => Completion::Fail,
                 });
+            }
+            if end.lost_connections() {
+                // A crash, or a COMMIT whose connection went: every connection is dropped
+                // (the servers roll back what was open), and the client starts afresh.
+                others.drop_all();
+                if let Conn::Own(session) = &mut conn {
+                    let mut fresh = shared.targets.main().session(&shared.session).await?;
+                    role.program.prepare(&mut fresh).await?;
+                    *session = fresh;
+                }
             }
             match &end {
                 End::Committed => {
@@ -200,6 +224,9 @@ async fn operate(
                     }
                 }
                 End::Rejected(outcome) => stats.record_rejection(outcome),
+                // Counted where it happened (`unknown`, the fault list): neither committed
+                // nor aborted, and not retried (the client cannot know whether to).
+                End::Unknown | End::Crashed => {}
                 End::Aborted(class) => {
                     stats.aborts[class.index()] += 1;
                     if let Some(live) = &role.live {
@@ -226,6 +253,9 @@ async fn operate(
             }
             if tries > 1 && !matches!(end, End::Aborted(_)) {
                 stats.retried_operations += 1;
+            }
+            if role.until_rejected && matches!(end, End::Rejected(_)) {
+                return Ok(stats);
             }
             break;
         }

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod draws;
+pub mod nodes;
 pub mod program;
 
 use std::sync::Arc;
@@ -18,12 +19,13 @@ use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Driver, RunDatabase};
+use crate::engine::Driver;
 use crate::isolation::Isolation;
 use crate::scenario::{Scenario, Strategy};
 use crate::stats::{SharedLatency, Stats};
 use client::{Conn, Role, Shared};
 use draws::Draws;
+use nodes::{Others, Targets};
 use program::{Framing, Pipeline, Program};
 
 /// Everything that shapes one cell's run.
@@ -94,20 +96,23 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 /// Drops and recreates the run database's `public` schema and runs the setup scripts: the
-/// scenario's, then the strategy's own. `abort` ends it at once: a setup statement in flight is
+/// scenario's, the run database's node's own, then the strategy's; then resets the other nodes
+/// (see [`Targets::reset_others`]). `abort` ends it at once: a setup statement in flight is
 /// cancelled on the server, and the error is [`Interrupted`].
 pub async fn reset(
-    db: &RunDatabase,
+    targets: &Targets,
     scenario: &Scenario,
     strategy: Option<&Strategy>,
     abort: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let db = targets.main();
     let mut admin = tokio::select! {
         admin = db.reset() => admin.map_err(|e| anyhow!("resetting the run database: {e}"))?,
         () = abort.cancelled() => return Err(Interrupted("resetting the run database").into()),
     };
     let own = strategy.map_or(&[][..], |s| &s.setup[..]);
-    for (label, sql) in scenario.setup.iter().chain(own) {
+    let node = scenario.nodes.first().map_or(&[][..], |n| &n.setup[..]);
+    for (label, sql) in scenario.setup.iter().chain(node).chain(own) {
         let ran = tokio::select! {
             ran = admin.batch(sql) => Some(ran),
             () = abort.cancelled() => None,
@@ -131,19 +136,31 @@ pub async fn reset(
             }
         }
     }
-    Ok(())
+    tokio::select! {
+        reset = targets.reset_others(scenario) => reset,
+        () = abort.cancelled() => Err(Interrupted("resetting the other nodes").into()),
+    }
 }
 
 /// Runs one cell on a freshly reset database.
 pub async fn run_cell(
-    db: &RunDatabase,
+    targets: &Targets,
     scenario: &Scenario,
     strategy: &Strategy,
     isolation: Isolation,
     settings: &Settings,
     abort: &CancellationToken,
 ) -> anyhow::Result<Outcome> {
-    reset(db, scenario, Some(strategy), abort).await?;
+    targets.fit(scenario)?;
+    let several = targets.len() > 1;
+    if several && settings.connections.is_some() {
+        return Err(anyhow!(
+            "--connections: {} spans several servers, and its clients keep a connection to each; a shared pool is for one database",
+            scenario.name
+        ));
+    }
+    let db = targets.main();
+    reset(targets, scenario, Some(strategy), abort).await?;
     let connecting = Instant::now();
     // The scenario's session settings, then the strategy's own.
     let session: Vec<(String, String)> = scenario
@@ -170,7 +187,15 @@ pub async fn run_cell(
     })?;
     let mut roles: Vec<&[crate::scenario::Step]> = vec![&strategy.steps];
     roles.extend(scenario.auditors.iter().map(|a| a.steps.as_slice()));
-    let (programs, slots) = Program::compile(&mut first, scenario, &roles, &[]).await?;
+    let session_shared: Arc<[(String, String)]> = session.clone().into();
+    let (programs, slots) = Program::compile(
+        &mut first,
+        &mut Others::new(targets, session_shared.clone()),
+        scenario,
+        &roles,
+        &[],
+    )
+    .await?;
     let mut programs = programs.into_iter();
     let writer_program = Arc::new(
         programs
@@ -186,7 +211,12 @@ pub async fn run_cell(
         .map(|(n, p)| (slots.get(n).expect("param slot"), p.value.clone()))
         .collect();
 
-    let auditor_clients: u32 = scenario.auditors.iter().map(|a| a.clients).sum();
+    let auditor_clients: u32 = scenario
+        .auditors
+        .iter()
+        .filter(|a| !a.after)
+        .map(|a| a.clients)
+        .sum();
     let barrier = Arc::new(Barrier::new(
         (settings.clients + auditor_clients) as usize + 1,
     ));
@@ -207,6 +237,8 @@ pub async fn run_cell(
         abort: halt.clone(),
         interrupt: abort.clone(),
         history: history.clone(),
+        targets: targets.clone(),
+        session: session_shared.clone(),
     });
 
     let framing = Framing {
@@ -229,6 +261,7 @@ pub async fn run_cell(
         stop: writers_stop.clone(),
         live: settings.live.clone(),
         latency: SharedLatency::new(settings.clients),
+        until_rejected: false,
     });
 
     // Connections: one per client, or a shared pool.
@@ -237,10 +270,16 @@ pub async fn run_cell(
         None => None,
     };
     // Each own connection comes with the future that drives it; the client's task polls both.
+    // A scenario that spans several servers reconnects after a crash or a lost COMMIT: its
+    // connections are driven on the runtime, so that a new one needs no task of its own.
     let own = |program: Arc<Program>| {
         let session = session.clone();
         async move {
-            let (mut conn, mut driver) = db.session_undriven(&session).await?;
+            let (mut conn, mut driver) = if several {
+                (db.session(&session).await?, None)
+            } else {
+                db.session_undriven(&session).await?
+            };
             match &mut driver {
                 Some(d) => tokio::select! {
                     prepared = program.prepare(&mut conn) => prepared?,
@@ -272,6 +311,29 @@ pub async fn run_cell(
     }
     let mut auditors = JoinSet::new();
     let mut auditor_roles = Vec::new();
+    // `after` auditors start when the writers stop, with a start barrier of their own.
+    let mut later = Vec::new();
+    let after_clients: u32 = scenario
+        .auditors
+        .iter()
+        .filter(|a| a.after)
+        .map(|a| a.clients)
+        .sum();
+    let after_shared = Arc::new(Shared {
+        slots: shared.slots.clone(),
+        draws: shared.draws.clone(),
+        params: shared.params.clone(),
+        seed: shared.seed,
+        barrier: Arc::new(Barrier::new(after_clients as usize)),
+        // Not the cell's halt (it fires a grace after the deadline, before this pass starts):
+        // an interrupt, or the pass's own limit, ends it.
+        abort: abort.child_token(),
+        interrupt: abort.clone(),
+        history: history.clone(),
+        targets: targets.clone(),
+        session: session_shared.clone(),
+    });
+    let after_stop = CancellationToken::new();
     for (a_index, (auditor, program)) in scenario.auditors.iter().zip(programs).enumerate() {
         let role = Arc::new(Role {
             program: program.clone(),
@@ -279,11 +341,28 @@ pub async fn run_cell(
             max_tries: 1,
             framing,
             budget: None,
-            stop: auditors_stop.clone(),
+            stop: if auditor.after {
+                after_stop.clone()
+            } else {
+                auditors_stop.clone()
+            },
             live: None,
             latency: SharedLatency::new(auditor.clients),
+            until_rejected: auditor.after,
         });
         auditor_roles.push((auditor.name.clone(), role.clone()));
+        if auditor.after {
+            for i in 0..auditor.clients {
+                later.push((
+                    auditor.name.clone(),
+                    role.clone(),
+                    program.clone(),
+                    i,
+                    a_index,
+                ));
+            }
+            continue;
+        }
         for i in 0..auditor.clients {
             let (conn, driver) = own(program.clone()).await?;
             let fut = client::run(
@@ -343,6 +422,38 @@ pub async fn run_cell(
         .iter()
         .map(|a| (a.name.clone(), Stats::default()))
         .collect();
+    // The recovery pass, bounded: a pass that never runs out of work is the scenario's bug.
+    if !later.is_empty() && first_error.is_none() && !abort.is_cancelled() {
+        for (name, role, program, i, a_index) in later {
+            let (conn, driver) = own(program).await?;
+            let fut = client::run(
+                conn,
+                driver,
+                role,
+                after_shared.clone(),
+                i,
+                1000 + a_index as u64,
+            );
+            auditors.spawn(async move { fut.await.map(|s| (name, s)) });
+        }
+        let stop = after_stop.clone();
+        let _limit = AbortOnDrop(tokio::spawn(async move {
+            tokio::time::sleep(AFTER_LIMIT).await;
+            stop.cancel();
+        }));
+        while let Some(res) = auditors.join_next().await {
+            match res.context("an auditor task panicked")? {
+                Ok((name, s)) => {
+                    if let Some((_, total)) = auditor_stats.iter_mut().find(|(n, _)| *n == name) {
+                        *total += &s;
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
     while let Some(res) = auditors.join_next().await {
         match res.context("an auditor task panicked")? {
             Ok((name, s)) => {
@@ -372,6 +483,9 @@ pub async fn run_cell(
         history,
     })
 }
+
+/// How long an `after` auditor (a recovery pass) may run before it is stopped.
+const AFTER_LIMIT: Duration = Duration::from_secs(30);
 
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -14,10 +14,14 @@ use anyhow::anyhow;
 use evalexpr::error::EvalexprResultValue;
 use evalexpr::{Context, DefaultNumericTypes, EvalexprError, EvalexprResult};
 
+use super::nodes::Others;
 use crate::engine::{DbError, ErrorKind, Exchange, Failed, Phase, Returned, Session};
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
-use crate::scenario::{MopKind, OnError, Scenario, Step, Think, Value, names};
+use crate::scenario::{
+    Fault, LOCK_VARIABLES, LockOp, MopKind, OnError, Scenario, Step, Think, TwoPhase, Value, names,
+};
+use crate::stats::FaultEvent;
 use crate::stats::Stats;
 
 /// Variable names and their slots, shared by every client of a cell.
@@ -61,6 +65,9 @@ pub struct Vars {
     /// The client's history log, when `--history` records one (steps with a `history`
     /// annotation add their micro-operation to it).
     pub history: Option<crate::history::Recorder>,
+    /// Who runs these variables (`client 3`), and since when, for the faults it injects.
+    pub who: String,
+    pub started: std::time::Instant,
 }
 
 impl Vars {
@@ -70,6 +77,8 @@ impl Vars {
             slots,
             values,
             history: None,
+            who: String::new(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -128,6 +137,8 @@ pub struct Program {
     file: Arc<str>,
     /// The strategy's `reject_on` and `retry_on` (empty for auditors and own session steps).
     on_error: OnError,
+    /// Slots of the variables lock steps set: `acquired`, `fence`, `released`.
+    lock_slots: [usize; 3],
 }
 
 /// How a client frames its transactions.
@@ -164,6 +175,17 @@ pub enum End {
     Rejected(String),
     /// Failed: by `retry_if` (conflict) or with an SQL error class.
     Aborted(Abort),
+    /// The connection was lost during a COMMIT: committed or not, the client cannot know.
+    Unknown,
+    /// A `crash` fault: the client dropped its connections without committing.
+    Crashed,
+}
+
+impl End {
+    /// The client's connections are gone (lost, or dropped by a crash): it reconnects.
+    pub fn lost_connections(&self) -> bool {
+        matches!(self, End::Unknown | End::Crashed)
+    }
 }
 
 impl Program {
@@ -171,6 +193,7 @@ impl Program {
     /// then resolves all names to slots. Returns the programs in the order given.
     pub async fn compile(
         session: &mut Session,
+        others: &mut Others,
         scenario: &Scenario,
         roles: &[&[Step]],
         extra_names: &[&str],
@@ -188,6 +211,8 @@ impl Program {
         for b in crate::scenario::BUILTINS {
             slots.slot(b);
         }
+        let lock_slots = LOCK_VARIABLES.map(|n| slots.slot(n));
+        let several = scenario.nodes.len() > 1;
         let base: HashSet<String> = slots.names().into_iter().collect();
         let engine = session.kind();
         let numbered = engine.numbered_placeholders();
@@ -196,16 +221,20 @@ impl Program {
             let mut compiled = Vec::new();
             let mut returned = HashSet::new();
             for (i, step) in steps.iter().enumerate() {
+                if step.lock.is_some() {
+                    returned.extend(LOCK_VARIABLES.map(String::from));
+                }
                 let (params, captures) = match &step.sql {
                     None => (Vec::new(), Vec::new()),
                     Some(sql) => {
-                        let columns =
-                            session
-                                .describe(sql.text_for(numbered))
-                                .await
-                                .map_err(|e| {
-                                    step_error(scenario, step, &format!("{}: {e}", engine.title()))
-                                })?;
+                        let on = if step.node == 0 {
+                            &mut *session
+                        } else {
+                            others.database(step.node, async |_| Ok(())).await?
+                        };
+                        let columns = on.describe(sql.text_for(numbered)).await.map_err(|e| {
+                            step_error(scenario, step, &format!("{}: {e}", engine.title()))
+                        })?;
                         let mut captures = Vec::new();
                         for c in columns {
                             if !c.readable {
@@ -240,7 +269,8 @@ impl Program {
                     params,
                     captures,
                     lets,
-                    commit_follows: (step.commit || i + 1 == steps.len())
+                    commit_follows: !several
+                        && (step.commit || i + 1 == steps.len())
                         && step.reject_if.is_none()
                         && step.retry_if.is_none()
                         && step.flag_if.is_none(),
@@ -271,6 +301,7 @@ impl Program {
                     numbered,
                     file: file.clone(),
                     on_error: OnError::default(),
+                    lock_slots,
                 })
                 .collect(),
             slots,
@@ -283,22 +314,33 @@ impl Program {
         self
     }
 
-    /// Prepares this program's statements on a session (in step order).
+    /// Prepares this program's statements on a connection to the run database (in step
+    /// order; a step on another node keeps an empty place).
     pub async fn prepare(&self, session: &mut Session) -> anyhow::Result<()> {
+        self.prepare_on(session, 0).await
+    }
+
+    /// Prepares the statements of node `node`'s steps on a connection to it.
+    pub async fn prepare_on(&self, session: &mut Session, node: usize) -> anyhow::Result<()> {
         for c in &self.steps {
+            let sql = c.step.sql.as_ref().filter(|_| c.step.node == node);
             session
-                .prepare(c.step.sql.as_ref().map(|s| s.text_for(self.numbered)))
+                .prepare(sql.map(|s| s.text_for(self.numbered)))
                 .await
                 .map_err(|e| anyhow!("{} (line {}): {e}", c.step.key, c.step.line))?;
         }
         Ok(())
     }
 
-    /// The SQL texts, in step order (for pooled connections' statement caches).
+    /// The run database's SQL texts, in step order (for pooled connections' statement caches).
     pub fn sql_texts(&self) -> impl Iterator<Item = Option<&str>> {
-        self.steps
-            .iter()
-            .map(|c| c.step.sql.as_ref().map(|s| s.text_for(self.numbered)))
+        self.steps.iter().map(|c| {
+            c.step
+                .sql
+                .as_ref()
+                .filter(|_| c.step.node == 0)
+                .map(|s| s.text_for(self.numbered))
+        })
     }
 
     /// Runs one attempt. SQL errors that are outcomes of concurrency end the attempt as
@@ -306,6 +348,7 @@ impl Program {
     pub async fn attempt(
         &self,
         session: &mut Session,
+        others: &mut Others,
         vars: &mut Vars,
         framing: Framing,
         stats: &mut Stats,
@@ -313,7 +356,7 @@ impl Program {
         let mut cursor = Cursor::default();
         loop {
             if let Some(end) = self
-                .step(session, vars, framing, stats, &mut cursor, None)
+                .step(session, others, vars, framing, stats, &mut cursor, None)
                 .await?
             {
                 return Ok(end);
@@ -321,15 +364,19 @@ impl Program {
         }
     }
 
-    /// Classifies an error; an abort inside a transaction is rolled back before it is reported.
-    /// The strategy's `reject_on` and `retry_on` come first: a listed code is an outcome (or a
-    /// retry) whatever its class; an unlisted error of class `other` is counted by its code.
+    /// Classifies an error and ends the attempt: every transaction still open (the cursor says
+    /// which) is rolled back first. The strategy's `reject_on` and `retry_on` come first: a
+    /// listed code is an outcome (or a retry) whatever its class; an unlisted error of class
+    /// `other` is counted by its code. A connection lost during a COMMIT is an unknown outcome.
+    #[allow(clippy::too_many_arguments)]
     async fn fail(
         &self,
         session: &mut Session,
-        in_tx: bool,
+        others: &mut Others,
+        cursor: &mut Cursor,
         e: DbError,
         at: &str,
+        committing: bool,
         trace: Option<&mut Trace>,
         stats: &mut Stats,
     ) -> anyhow::Result<End> {
@@ -350,13 +397,19 @@ impl Program {
                 _ => None,
             };
         }
+        if e.kind == ErrorKind::Connection && committing {
+            // The client reconnects everywhere: nothing to roll back on a lost connection.
+            cursor.open = 0;
+            stats.unknown += 1;
+            return Ok(End::Unknown);
+        }
         if let Some(end) = mapped {
-            rollback(session, in_tx).await?;
+            rollback_all(session, others, cursor).await?;
             return Ok(end);
         }
         match e.kind {
             ErrorKind::Abort(class) => {
-                rollback(session, in_tx).await?;
+                rollback_all(session, others, cursor).await?;
                 if class == Abort::Other {
                     stats.record_other_code(&e.code);
                 }
@@ -387,12 +440,31 @@ impl Program {
             .position(|c| c.step.name.as_deref() == Some(name))
     }
 
-    /// Runs the cursor's next action: one step (its `when`, SQL, conditions, think and commit),
-    /// or, after the last step, the final COMMIT. Returns how the attempt ended, if it did.
-    /// With `trace`, records what was sent and what came back, for timelines.
+    /// The connection to the node a step runs on: the run database's, or another node's
+    /// (opened and prepared on first use).
+    async fn on<'s>(
+        &self,
+        node: usize,
+        session: &'s mut Session,
+        others: &'s mut Others,
+    ) -> anyhow::Result<&'s mut Session> {
+        if node == 0 {
+            return Ok(session);
+        }
+        others
+            .database(node, async |s: &mut Session| self.prepare_on(s, node).await)
+            .await
+    }
+
+    /// Runs the cursor's next action: one step (its `when`, SQL or lock, conditions, think,
+    /// commit and fault), or, after the last step, the final COMMIT on every node with an open
+    /// transaction. Returns how the attempt ended, if it did. With `trace`, records what was
+    /// sent and what came back, for timelines.
+    #[allow(clippy::too_many_arguments)]
     pub async fn step(
         &self,
         session: &mut Session,
+        others: &mut Others,
         vars: &mut Vars,
         framing: Framing,
         stats: &mut Stats,
@@ -402,22 +474,29 @@ impl Program {
         let index = cursor.next;
         cursor.next += 1;
         let Some(c) = self.steps.get(index) else {
-            if !cursor.in_tx {
+            if cursor.open == 0 {
                 return Ok(Some(End::Committed));
             }
-            cursor.in_tx = false;
             if let Some(t) = trace.as_deref_mut() {
                 t.sql = Some("COMMIT".into());
             }
-            return match session.commit().await {
-                Ok(()) => Ok(Some(End::Committed)),
-                Err(e) => self
-                    .fail(session, false, e, "COMMIT", trace, stats)
-                    .await
-                    .map(Some),
-            };
+            // Node by node, in order: a failure after the first commit leaves the others' work
+            // committed (what two-phase commit exists to prevent).
+            while cursor.open != 0 {
+                let node = cursor.open.trailing_zeros() as usize;
+                cursor.open &= !(1 << node);
+                let committed = self.on(node, session, others).await?.commit().await;
+                if let Err(e) = committed {
+                    return self
+                        .fail(session, others, cursor, e, "COMMIT", true, trace, stats)
+                        .await
+                        .map(Some);
+                }
+            }
+            return Ok(Some(End::Committed));
         };
         let step = &c.step;
+        let node = step.node;
         let at = || format!("{} (line {})", step.key, step.line);
         // An expression's error names the file too: `file:line: key: ...`.
         let expr_at =
@@ -449,18 +528,35 @@ impl Program {
             Think::Run => framing.think,
             Think::Fixed(d) => d,
         };
+        if let Some(op) = &step.lock {
+            self.lock(
+                op,
+                node,
+                others,
+                vars,
+                cursor,
+                trace.as_deref_mut(),
+                &expr_at,
+            )
+            .await?;
+        }
         if step.sql.is_some() {
             if let Some(t) = trace.as_deref_mut() {
                 t.sql = Some(shown(step, vars));
             }
-            if !cursor.in_tx && framing.pipeline == Pipeline::Off {
-                if let Err(e) = session.begin(framing.isolation).await {
+            if !cursor.is_open(node) && framing.pipeline == Pipeline::Off {
+                let begun = self
+                    .on(node, session, others)
+                    .await?
+                    .begin(framing.isolation)
+                    .await;
+                if let Err(e) = begun {
                     return self
-                        .fail(session, false, e, &at(), trace, stats)
+                        .fail(session, others, cursor, e, &at(), false, trace, stats)
                         .await
                         .map(Some);
                 }
-                cursor.in_tx = true;
+                cursor.set_open(node, true);
             }
             // A write is recorded before it is sent: if the attempt is cut while its COMMIT
             // (pipelined with it) is in flight, the history's `info` still names it.
@@ -469,31 +565,36 @@ impl Program {
             }
             let exchange = Exchange {
                 statement: index,
-                begin: (!cursor.in_tx).then_some(framing.isolation),
+                begin: (!cursor.is_open(node)).then_some(framing.isolation),
                 commit: framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero(),
                 params: &c.params,
                 captures: &c.captures,
                 keep: trace.is_some(),
             };
-            let returned = match session.exchange(exchange, &mut vars.values).await {
+            let conn = self.on(node, session, others).await?;
+            let returned = match conn.exchange(exchange, &mut vars.values).await {
                 Ok(r) => r,
                 Err(Failed {
                     phase,
                     error,
                     in_transaction,
                 }) => {
-                    cursor.in_tx = false;
+                    cursor.set_open(node, in_transaction);
                     let at = match phase {
                         Phase::Commit => format!("{}, its COMMIT", at()),
                         Phase::Begin | Phase::Statement => at(),
                     };
+                    // Pipelined, a lost connection may have taken the COMMIT with it.
+                    let committing = exchange.commit;
                     return self
-                        .fail(session, in_transaction, error, &at, trace, stats)
+                        .fail(
+                            session, others, cursor, error, &at, committing, trace, stats,
+                        )
                         .await
                         .map(Some);
                 }
             };
-            cursor.in_tx = !exchange.commit;
+            cursor.set_open(node, !exchange.commit);
             if exchange.commit
                 && let Some(t) = trace.as_deref_mut()
             {
@@ -506,11 +607,54 @@ impl Program {
             vars.values[self.rows_slot] = Some(Value::Int(n));
             if let Some(t) = trace.as_deref_mut() {
                 t.result = Some(self.result_text(c, vars, n, returns_rows));
-                t.rows = session.take_kept();
-                t.notices = session.take_notices();
+                t.rows = conn.take_kept();
+                t.notices = conn.take_notices();
             }
             if step.history.as_ref().is_some_and(|h| h.f == MopKind::Read) {
                 self.record(index, step, vars)?;
+            }
+        }
+        if let Some((action, id)) = &step.two_phase {
+            let id = id
+                .eval(vars)
+                .map_err(|m| anyhow!("{}: {m}", expr_at("two-phase id")))?;
+            let id = crate::scenario::expr::to_text(&id).unwrap_or_default();
+            let verb = match action {
+                TwoPhase::Prepare => "PREPARE TRANSACTION",
+                TwoPhase::CommitPrepared => "COMMIT PREPARED",
+                TwoPhase::RollbackPrepared => "ROLLBACK PREPARED",
+            };
+            let open = cursor.is_open(node);
+            if (*action == TwoPhase::Prepare) != open {
+                return Err(anyhow!(
+                    "{}: {verb}: {}",
+                    at(),
+                    if open {
+                        "a transaction is open on this node: COMMIT PREPARED and ROLLBACK PREPARED run outside one (commit it first)"
+                    } else {
+                        "no transaction is open on this node to prepare (run a statement there first)"
+                    }
+                ));
+            }
+            if let Some(t) = trace.as_deref_mut() {
+                let text = format!("{verb} '{id}'");
+                t.sql = Some(match t.sql.take() {
+                    Some(sql) => format!("{sql}; {text}"),
+                    None => text,
+                });
+            }
+            cursor.set_open(node, false);
+            let done = self
+                .on(node, session, others)
+                .await?
+                .two_phase(*action, &id)
+                .await;
+            if let Err(e) = done {
+                let committing = *action == TwoPhase::CommitPrepared;
+                return self
+                    .fail(session, others, cursor, e, &at(), committing, trace, stats)
+                    .await
+                    .map(Some);
             }
         }
         if let Some(cond) = &step.reject_if
@@ -518,8 +662,7 @@ impl Program {
                 .eval_bool(vars)
                 .map_err(|m| anyhow!("{}: {m}", expr_at("reject_if")))?
         {
-            rollback(session, cursor.in_tx).await?;
-            cursor.in_tx = false;
+            rollback_all(session, others, cursor).await?;
             return Ok(Some(End::Rejected(step.outcome.clone())));
         }
         if let Some(cond) = &step.retry_if
@@ -527,8 +670,7 @@ impl Program {
                 .eval_bool(vars)
                 .map_err(|m| anyhow!("{}: {m}", expr_at("retry_if")))?
         {
-            rollback(session, cursor.in_tx).await?;
-            cursor.in_tx = false;
+            rollback_all(session, others, cursor).await?;
             return Ok(Some(End::Aborted(Abort::Conflict)));
         }
         if let (Some(cond), Some(flag)) = (&step.flag_if, &step.flag)
@@ -544,19 +686,127 @@ impl Program {
         if !think.is_zero() {
             tokio::time::sleep(think).await;
         }
-        if step.commit && cursor.in_tx {
-            cursor.in_tx = false;
+        if step.commit && cursor.is_open(node) {
+            cursor.set_open(node, false);
             if let Some(t) = trace.as_deref_mut() {
                 t.committed = true;
             }
-            if let Err(e) = session.commit().await {
+            let committed = self.on(node, session, others).await?.commit().await;
+            if let Err(e) = committed {
                 return self
-                    .fail(session, false, e, &at(), trace, stats)
+                    .fail(session, others, cursor, e, &at(), true, trace, stats)
                     .await
                     .map(Some);
             }
         }
+        if let Some(fault) = step.fault {
+            let text = match fault {
+                Fault::Pause(d) => format!("pause {}", humantime::format_duration(d)),
+                Fault::Crash => "crash".to_string(),
+            };
+            stats.record_fault(FaultEvent {
+                at_ms: vars.started.elapsed().as_secs_f64() * 1000.0,
+                who: vars.who.clone(),
+                step: step.key.clone(),
+                fault: text.clone(),
+            });
+            if let Some(t) = trace {
+                t.fault = Some(text);
+            }
+            match fault {
+                Fault::Pause(d) => tokio::time::sleep(d).await,
+                Fault::Crash => {
+                    // Nothing is committed or rolled back: the client's connections go, and
+                    // the servers roll back what they had open (prepared transactions stay).
+                    cursor.open = 0;
+                    return Ok(Some(End::Crashed));
+                }
+            }
+        }
         Ok(None)
+    }
+
+    /// A lock-service step: takes the lock with a fencing token for the attempt's own holder
+    /// token, or releases it if that token still holds it.
+    #[allow(clippy::too_many_arguments)]
+    async fn lock(
+        &self,
+        op: &LockOp,
+        node: usize,
+        others: &mut Others,
+        vars: &mut Vars,
+        cursor: &mut Cursor,
+        trace: Option<&mut Trace>,
+        expr_at: &(dyn Fn(&str) -> String + Sync),
+    ) -> anyhow::Result<()> {
+        let text = |v: Value| crate::scenario::expr::to_text(&v).unwrap_or_default();
+        let [acquired, fence, released] = self.lock_slots;
+        let holder = cursor
+            .holder
+            .get_or_insert_with(|| {
+                static HOLDERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                format!(
+                    "holder-{}",
+                    HOLDERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                )
+            })
+            .clone();
+        let locks = others.locks(node).await?;
+        let (sent, result) = match op {
+            LockOp::Acquire { key, ttl_ms } => {
+                let key = text(
+                    key.eval(vars)
+                        .map_err(|m| anyhow!("{}: {m}", expr_at("lock.acquire")))?,
+                );
+                let ttl = match ttl_ms
+                    .eval(vars)
+                    .map_err(|m| anyhow!("{}: {m}", expr_at("lock.ttl")))?
+                {
+                    Value::Int(ms) if ms > 0 => Duration::from_millis(ms as u64),
+                    Value::Float(ms) if ms > 0.0 => Duration::from_secs_f64(ms / 1000.0),
+                    other => {
+                        return Err(anyhow!(
+                            "{}: the TTL is {other:?}: expected a positive number of milliseconds",
+                            expr_at("lock.ttl")
+                        ));
+                    }
+                };
+                let token = locks.acquire(&key, &holder, ttl).await?;
+                vars.values[acquired] = Some(Value::Boolean(token.is_some()));
+                vars.values[fence] = Some(token.map_or(Value::Empty, |t| Value::Int(t as i64)));
+                (
+                    format!(
+                        "LOCK acquire '{key}' for {} as {holder}",
+                        humantime::format_duration(ttl)
+                    ),
+                    match token {
+                        Some(t) => format!("acquired, fencing token {t}"),
+                        None => "not acquired: another holder has it".to_string(),
+                    },
+                )
+            }
+            LockOp::Release { key } => {
+                let key = text(
+                    key.eval(vars)
+                        .map_err(|m| anyhow!("{}: {m}", expr_at("lock.release")))?,
+                );
+                let done = locks.release(&key, &holder).await?;
+                vars.values[released] = Some(Value::Boolean(done));
+                (
+                    format!("LOCK release '{key}' as {holder}"),
+                    if done {
+                        "released".to_string()
+                    } else {
+                        "not released: the lock expired (or another holder has it now)".to_string()
+                    },
+                )
+            }
+        };
+        if let Some(t) = trace {
+            t.sql = Some(sent);
+            t.result = Some(result);
+        }
+        Ok(())
     }
 
     /// Adds the step's micro-operation to the client's history log, if one is recorded.
@@ -608,16 +858,31 @@ impl Program {
     }
 }
 
-/// Where an attempt is: the next action, and whether a transaction is open.
+/// Where an attempt is: the next action, the nodes with an open transaction, and the
+/// attempt's holder token for lock steps.
 #[derive(Debug, Default, Clone)]
 pub struct Cursor {
     pub next: usize,
-    in_tx: bool,
+    /// One bit per node (node 0: the run database).
+    open: u64,
+    holder: Option<String>,
 }
 
 impl Cursor {
     pub fn in_transaction(&self) -> bool {
-        self.in_tx
+        self.open != 0
+    }
+
+    fn is_open(&self, node: usize) -> bool {
+        self.open & (1 << node) != 0
+    }
+
+    fn set_open(&mut self, node: usize, open: bool) {
+        if open {
+            self.open |= 1 << node;
+        } else {
+            self.open &= !(1 << node);
+        }
     }
 }
 
@@ -647,6 +912,9 @@ pub struct Trace {
     /// The step's `let` variables with their values: `let callback = 1000`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lets: Vec<String>,
+    /// The fault the step injected after it ran (`pause 2s`, `crash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 /// The step's SQL as written, with each `:name` replaced by the value bound to it.
@@ -669,12 +937,25 @@ fn shown(step: &Step, vars: &Vars) -> String {
     .join(" ")
 }
 
-async fn rollback(session: &mut Session, in_tx: bool) -> anyhow::Result<()> {
-    if in_tx {
-        session
-            .rollback()
-            .await
-            .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
+/// Rolls back every open transaction of the attempt.
+async fn rollback_all(
+    session: &mut Session,
+    others: &mut Others,
+    cursor: &mut Cursor,
+) -> anyhow::Result<()> {
+    while cursor.open != 0 {
+        let node = cursor.open.trailing_zeros() as usize;
+        cursor.open &= !(1 << node);
+        let conn = if node == 0 {
+            Some(&mut *session)
+        } else {
+            others.opened(node)
+        };
+        if let Some(conn) = conn {
+            conn.rollback()
+                .await
+                .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
+        }
     }
     Ok(())
 }

@@ -69,6 +69,76 @@ pub struct Scenario {
     /// `[history] model`: which Elle workload the steps' `history` annotations form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<HistoryModel>,
+    /// `[node.*]`: the servers the scenario spans, database nodes first (the first is the run
+    /// database that `setup` and unplaced steps use). Empty: one database, as ever.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<Node>,
+}
+
+/// One server of a scenario that spans several.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub kind: NodeKind,
+    /// Its own setup, run after the scenario's (database nodes): (label, rendered SQL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<(String, String)>,
+    /// Settings of its private server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server: Vec<(String, String)>,
+}
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    /// A database of the run's engine.
+    Database,
+    /// A Redis lock service.
+    Redis,
+}
+
+/// A lock-service step: takes a lock for a TTL with a fencing token (variables `acquired`,
+/// `fence`), or releases it if this attempt still holds it (variable `released`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockOp {
+    Acquire { key: Expr, ttl_ms: Expr },
+    Release { key: Expr },
+}
+
+/// The variables a lock step sets.
+pub const LOCK_VARIABLES: [&str; 3] = ["acquired", "fence", "released"];
+
+/// A two-phase-commit step on a database node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TwoPhase {
+    /// `PREPARE TRANSACTION 'id'`: ends the node's transaction, which survives the session.
+    Prepare,
+    /// `COMMIT PREPARED 'id'`.
+    CommitPrepared,
+    /// `ROLLBACK PREPARED 'id'`.
+    RollbackPrepared,
+}
+
+/// A fault a step injects after it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    /// The client stops, holding its locks and transactions (a GC pause).
+    Pause(#[serde(with = "humantime_serde_compat")] Duration),
+    /// The client crashes: every connection is dropped without a commit.
+    Crash,
+}
+
+impl Fault {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Pause(_) => "pause",
+            Fault::Crash => "crash",
+        }
+    }
 }
 
 /// One of Elle's workloads: what a recorded history's micro-operations are, and how a checker
@@ -318,6 +388,10 @@ pub struct Auditor {
     pub name: String,
     pub summary: String,
     pub clients: u32,
+    /// Runs after the writers stop, until an operation is rejected (a recovery pass), rather
+    /// than beside them.
+    #[serde(default)]
+    pub after: bool,
     pub expect: Vec<(Isolation, Vec<Expectation>)>,
     pub steps: Vec<Step>,
 }
@@ -367,6 +441,16 @@ pub struct Step {
     /// What the step means in a recorded history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<StepHistory>,
+    /// The node it runs on (an index into [`Scenario::nodes`]; 0 without nodes).
+    #[serde(default)]
+    pub node: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockOp>,
+    /// A two-phase-commit action, with the transaction id's expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_phase: Option<(TwoPhase, Expr)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -390,6 +474,9 @@ pub enum Side {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invariant {
     pub name: String,
+    /// The node an `sql` invariant reads (0 without nodes).
+    #[serde(default)]
+    pub node: usize,
     pub anomaly: String,
     pub explain: String,
     pub side: Side,
@@ -407,6 +494,12 @@ pub enum InvariantSource {
     Observed { auditor: String },
     /// In replays: an expression over the sessions' observations (`b.v1 == 101`).
     Expr(Expr),
+    /// Reads on several nodes (node index, SQL whose first row's columns become variables),
+    /// then an expression over them giving the damage.
+    Reads {
+        reads: Vec<(usize, String)>,
+        value: Expr,
+    },
 }
 
 /// Loads a scenario by built-in name or path, applying `--param name=value` overrides.
@@ -423,6 +516,15 @@ pub fn load_on(
 ) -> Result<Scenario, ScenarioError> {
     let source = catalog::open(name_or_path)?;
     validate::validate(&source, overrides, engine)
+}
+
+/// The engines a scenario can run on: the one its nodes pin, or every engine.
+pub fn engines_of(name_or_path: &str) -> Result<Vec<EngineKind>, ScenarioError> {
+    let source = catalog::open(name_or_path)?;
+    Ok(match validate::pinned_engine(&source) {
+        Some(e) => vec![e],
+        None => EngineKind::ALL.to_vec(),
+    })
 }
 
 /// Loads a scenario from its text, as `engine` runs it; `path` is what errors name and where

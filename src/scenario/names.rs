@@ -19,10 +19,14 @@ pub fn first_unset<'a>(
     known: &HashSet<String>,
     returned: &dyn Fn(&str) -> bool,
 ) -> Option<(&'a Step, &'a str, &'static str)> {
-    let computed: Vec<&str> = steps
+    let mut computed: Vec<&str> = steps
         .iter()
         .flat_map(|s| s.lets.iter().map(|(n, _)| n.as_str()))
         .collect();
+    // A lock step sets `acquired`, `fence` and `released`.
+    if steps.iter().any(|s| s.lock.is_some()) {
+        computed.extend(super::LOCK_VARIABLES);
+    }
     steps.iter().find_map(|step| {
         reads(step)
             .find(|(name, _)| !known.contains(*name) && !computed.contains(name) && !returned(name))
@@ -64,7 +68,20 @@ fn reads(step: &Step) -> impl Iterator<Item = (&str, &'static str)> {
         e.iter()
             .flat_map(move |e| e.variables().map(move |v| (v, field)))
     });
-    binds.chain(lets).chain(exprs)
+    let lock = step.lock.iter().flat_map(|l| {
+        let (a, b) = match l {
+            super::LockOp::Acquire { key, ttl_ms } => (key, Some(ttl_ms)),
+            super::LockOp::Release { key } => (key, None),
+        };
+        a.variables()
+            .chain(b.into_iter().flat_map(|e| e.variables()))
+            .map(|v| (v, "lock"))
+    });
+    let two_phase = step
+        .two_phase
+        .iter()
+        .flat_map(|(_, e)| e.variables().map(|v| (v, "two-phase id")));
+    binds.chain(lets).chain(exprs).chain(lock).chain(two_phase)
 }
 
 /// The words of the role's SQL outside bind parameters, string literals and comments, as
@@ -128,6 +145,10 @@ mod tests {
             commit: false,
             lets: Vec::new(),
             history: None,
+            node: 0,
+            lock: None,
+            two_phase: None,
+            fault: None,
         }
     }
 

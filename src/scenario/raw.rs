@@ -53,6 +53,39 @@ pub struct RawScenario {
     /// workload's micro-operations.
     #[serde(default)]
     pub history: Option<Spanned<RawHistory>>,
+    /// `[node.NAME]`: the servers of a scenario that spans several (none: one database).
+    #[serde(default)]
+    pub node: IndexMap<String, Spanned<RawNode>>,
+}
+
+/// `[node.NAME]`: one server of the scenario.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    /// `postgres`, `mariadb` (a database: it must be the run's engine) or `redis` (a lock
+    /// service). Default: the run's engine.
+    #[serde(default)]
+    pub engine: Option<Spanned<String>>,
+    /// Setup run on this node after the scenario's `[setup]` (which every database node runs).
+    #[serde(default)]
+    pub setup: Option<Spanned<RawSetup>>,
+    /// Server settings for this node's private server (`max_prepared_transactions = "20"`).
+    #[serde(default)]
+    pub server: IndexMap<String, Spanned<String>>,
+}
+
+/// A step on a lock-service node: `lock = { acquire = "'k'", ttl = "ttl_ms" }` or
+/// `lock = { release = "'k'" }` (expressions).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLock {
+    #[serde(default)]
+    pub acquire: Option<Spanned<String>>,
+    /// Milliseconds, an expression.
+    #[serde(default)]
+    pub ttl: Option<Spanned<String>>,
+    #[serde(default)]
+    pub release: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +255,10 @@ pub struct RawStrategy {
 #[serde(deny_unknown_fields)]
 pub struct RawAuditor {
     pub summary: String,
+    /// Runs after the clients stop, one operation after another, until one is rejected
+    /// (nothing left to do): a recovery pass.
+    #[serde(default)]
+    pub after: bool,
     #[serde(default)]
     pub clients: Option<Spanned<u32>>,
     #[serde(default)]
@@ -273,6 +310,29 @@ pub struct RawStep {
     /// What the step means in a recorded history (`--history`): one micro-operation.
     #[serde(default)]
     pub history: Option<Spanned<RawStepHistory>>,
+    /// The node the step runs on (`[node.NAME]`; default: the only database node).
+    #[serde(default)]
+    pub node: Option<Spanned<String>>,
+    /// A lock-service step (on a `redis` node).
+    #[serde(default)]
+    pub lock: Option<Spanned<RawLock>>,
+    /// Ends the node's transaction with `PREPARE TRANSACTION` under this id (an expression).
+    #[serde(default)]
+    pub prepare: Option<Spanned<String>>,
+    /// `COMMIT PREPARED` of this id (an expression), outside any transaction.
+    #[serde(default)]
+    pub commit_prepared: Option<Spanned<String>>,
+    /// `ROLLBACK PREPARED` of this id (an expression), outside any transaction.
+    #[serde(default)]
+    pub rollback_prepared: Option<Spanned<String>>,
+    /// A fault after the step: the client stops for this long (a GC pause), holding what it
+    /// holds.
+    #[serde(default)]
+    pub pause: Option<Spanned<String>>,
+    /// A fault after the step: the client crashes (every connection dropped without a commit);
+    /// it reconnects for its next operation.
+    #[serde(default)]
+    pub crash: Option<Spanned<bool>>,
     /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
     #[serde(default)]
     pub on: IndexMap<String, Spanned<RawOn>>,
@@ -294,6 +354,16 @@ pub struct RawInvariant {
     /// SQL returning one number: 0 = holds, otherwise the size of the damage.
     #[serde(default)]
     pub sql: Option<Spanned<String>>,
+    /// The node `sql` runs on (scenarios with `[node.*]`).
+    #[serde(default)]
+    pub node: Option<Spanned<String>>,
+    /// Reads on several nodes, `{ NODE = "SQL" }`: each query's first row's columns become
+    /// variables of `value`.
+    #[serde(default)]
+    pub reads: IndexMap<String, Spanned<String>>,
+    /// With `reads`: an expression over their columns and the params giving the damage.
+    #[serde(default)]
+    pub value: Option<Spanned<String>>,
     /// Counted from the `flag` of an auditor's steps instead of SQL.
     #[serde(default)]
     pub observed_by: Option<Spanned<String>>,

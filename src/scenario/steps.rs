@@ -245,6 +245,7 @@ pub(super) fn steps(
         };
         let commit = r.commit.unwrap_or(false);
         let history = step_history(cx, r, &key, known)?;
+        let (node, lock, two_phase, fault) = placed(cx, s, &key, sql.is_some(), commit)?;
         let mut lets = Vec::new();
         for (name, src) in &r.lets {
             let k = format!("{key}.let.{name}");
@@ -265,11 +266,14 @@ pub(super) fn steps(
             && flag_if.is_none()
             && think == Think::None
             && !commit
+            && lock.is_none()
+            && two_phase.is_none()
+            && fault.is_none()
         {
             return Err(cx.err(
                 Some(s.span()),
                 &key,
-                "an empty step: give it sql, let, reject_if, retry_if, flag_if, think or commit",
+                "an empty step: give it sql, let, reject_if, retry_if, flag_if, think, commit, lock, a two-phase action or a fault",
             ));
         }
         // Names that cannot be captured columns must be known now.
@@ -306,9 +310,161 @@ pub(super) fn steps(
             commit,
             lets,
             history,
+            node,
+            lock,
+            two_phase,
+            fault,
         });
     }
     Ok(out)
+}
+
+/// What places a step among several servers: its node, a lock-service action, a two-phase
+/// commit action, a fault; each checked against the node it runs on.
+#[allow(clippy::type_complexity)]
+fn placed(
+    cx: &Ctx,
+    s: &Spanned<RawStep>,
+    key: &str,
+    has_sql: bool,
+    commit: bool,
+) -> Result<
+    (
+        usize,
+        Option<LockOp>,
+        Option<(TwoPhase, Expr)>,
+        Option<Fault>,
+    ),
+    ScenarioError,
+> {
+    let r = s.get_ref();
+    // A step that touches no server (a pause, a think, a condition) needs no node.
+    let touches = has_sql
+        || commit
+        || r.lock.is_some()
+        || r.prepare.is_some()
+        || r.commit_prepared.is_some()
+        || r.rollback_prepared.is_some();
+    let node = if touches || r.node.is_some() {
+        super::validate::node_index(cx, r.node.as_ref(), s.span(), key)?
+    } else {
+        0
+    };
+    let redis = cx
+        .nodes
+        .get(node)
+        .is_some_and(|(_, k)| *k == NodeKind::Redis);
+    let expr = |field: &Spanned<String>, name: &str| {
+        Expr::parse(field.get_ref())
+            .map_err(|m| cx.err(Some(field.span()), &format!("{key}.{name}"), m))
+    };
+    let lock = match &r.lock {
+        None => None,
+        Some(l) => {
+            let k = format!("{key}.lock");
+            if !redis {
+                return Err(cx.err(Some(l.span()), &k, "a lock step runs on a redis node: add `node = ` a node with engine = \"redis\""));
+            }
+            let raw = l.get_ref();
+            Some(match (&raw.acquire, &raw.ttl, &raw.release) {
+                (Some(a), Some(t), None) => LockOp::Acquire {
+                    key: expr(a, "lock.acquire")?,
+                    ttl_ms: expr(t, "lock.ttl")?,
+                },
+                (None, None, Some(rel)) => LockOp::Release {
+                    key: expr(rel, "lock.release")?,
+                },
+                (Some(_), None, None) => {
+                    return Err(cx.err(Some(l.span()), &k, "`acquire` needs `ttl` (milliseconds, an expression): a lock without one outlives a crashed holder"));
+                }
+                _ => {
+                    return Err(cx.err(
+                        Some(l.span()),
+                        &k,
+                        "expected `{ acquire = KEY, ttl = MS }` or `{ release = KEY }`",
+                    ));
+                }
+            })
+        }
+    };
+    if redis {
+        let bad = if has_sql {
+            Some("sql")
+        } else if commit {
+            Some("commit")
+        } else if r.history.is_some() {
+            Some("history")
+        } else {
+            None
+        };
+        if let Some(field) = bad {
+            return Err(cx.err(Some(s.span()), &format!("{key}.{field}"), "a step on a redis node has no SQL and no transaction: it takes or releases a lock (`lock = { ... }`)"));
+        }
+    }
+    let mut two_phase = None;
+    for (field, op) in [
+        (&r.prepare, TwoPhase::Prepare),
+        (&r.commit_prepared, TwoPhase::CommitPrepared),
+        (&r.rollback_prepared, TwoPhase::RollbackPrepared),
+    ] {
+        let Some(f) = field else { continue };
+        let name = match op {
+            TwoPhase::Prepare => "prepare",
+            TwoPhase::CommitPrepared => "commit_prepared",
+            TwoPhase::RollbackPrepared => "rollback_prepared",
+        };
+        let k = format!("{key}.{name}");
+        if two_phase.is_some() {
+            return Err(cx.err(
+                Some(f.span()),
+                &k,
+                "one two-phase action per step (prepare, commit_prepared or rollback_prepared)",
+            ));
+        }
+        if redis {
+            return Err(cx.err(
+                Some(f.span()),
+                &k,
+                "two-phase commit runs on a database node",
+            ));
+        }
+        if cx.engine != crate::engine::EngineKind::Postgres {
+            return Err(cx.err(Some(f.span()), &k, format!("two-phase commit steps need PostgreSQL (PREPARE TRANSACTION); on {} the scenario cannot run: MariaDB's XA transactions are not supported yet", cx.engine.title())));
+        }
+        if op == TwoPhase::Prepare && commit {
+            return Err(cx.err(
+                Some(f.span()),
+                &k,
+                "`prepare` ends the transaction itself: drop `commit`",
+            ));
+        }
+        if op != TwoPhase::Prepare && (has_sql || commit) {
+            return Err(cx.err(Some(f.span()), &k, "COMMIT PREPARED and ROLLBACK PREPARED run outside any transaction: the step can have no `sql` and no `commit`"));
+        }
+        two_phase = Some((op, expr(f, name)?));
+    }
+    let fault = match (&r.pause, &r.crash) {
+        (Some(_), Some(c)) => {
+            return Err(cx.err(
+                Some(c.span()),
+                &format!("{key}.crash"),
+                "one fault per step: `pause` or `crash`",
+            ));
+        }
+        (Some(p), None) => Some(Fault::Pause(
+            humantime::parse_duration(p.get_ref()).map_err(|e| {
+                cx.err(
+                    Some(p.span()),
+                    &format!("{key}.pause"),
+                    format!("expected a duration like 300ms: {e}"),
+                )
+            })?,
+        )),
+        (None, Some(c)) if *c.get_ref() => Some(Fault::Crash),
+        (None, Some(_)) => None,
+        (None, None) => None,
+    };
+    Ok((node, lock, two_phase, fault))
 }
 
 /// A step's `history` annotation: its function fits `[history] model`, its key and value are

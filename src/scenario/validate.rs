@@ -20,6 +20,10 @@ pub(super) struct Ctx<'a> {
     src: &'a Source,
     /// `[history] model`, which steps' `history` annotations must fit.
     pub(super) history: Option<HistoryModel>,
+    /// `[node.*]` names and kinds, in the order of [`Scenario::nodes`] (empty: one database).
+    pub(super) nodes: Vec<(String, NodeKind)>,
+    /// The run's engine (two-phase commit steps need PostgreSQL).
+    pub(super) engine: EngineKind,
 }
 
 impl Ctx<'_> {
@@ -78,7 +82,13 @@ pub fn validate(
             })
         }
     };
-    let cx = Ctx { src, history };
+    let node_order = node_order(src, &raw, engine)?;
+    let cx = Ctx {
+        src,
+        history,
+        nodes: node_order.clone(),
+        engine,
+    };
     super::dialect::resolve(&cx, &mut raw, engine)?;
     super::template::expand(&cx, &mut raw)?;
 
@@ -92,7 +102,9 @@ pub fn validate(
     }
 
     let setup = setup_table(&cx, src, &raw.setup, "setup", &params)?;
-    if setup.is_empty() {
+    let nodes = nodes(&cx, &raw, &node_order, &params)?;
+    let node_setup = nodes.first().is_some_and(|n| !n.setup.is_empty());
+    if setup.is_empty() && !node_setup {
         return Err(cx.err(
             None,
             "setup",
@@ -185,9 +197,17 @@ pub fn validate(
             )
             .map(|i| i.name.as_str())
             .collect();
+        if raw_a.after && !raw_a.step.iter().any(|s| s.get_ref().reject_if.is_some()) {
+            return Err(cx.err(
+                Some(a.span()),
+                &format!("{key}.after"),
+                "an `after` auditor runs until an operation is rejected: give a step `reject_if` (nothing left to do)",
+            ));
+        }
         auditors.push(Auditor {
             name: name.clone(),
             summary: raw_a.summary.trim().to_string(),
+            after: raw_a.after,
             clients: match &raw_a.clients {
                 None => 1,
                 Some(c) => crate::limits::clients(*c.get_ref())
@@ -241,7 +261,187 @@ pub fn validate(
         auditors,
         invariants,
         history,
+        nodes,
     })
+}
+
+/// The one engine a scenario's nodes pin (`[node.X] engine = "postgres"`), if they pin one: it
+/// runs on that engine only. None for a file that does not parse (loading says why).
+pub fn pinned_engine(src: &Source) -> Option<EngineKind> {
+    let raw: RawScenario = toml::from_str(&src.text).ok()?;
+    raw.node
+        .values()
+        .filter_map(|n| n.get_ref().engine.as_ref())
+        .find_map(|e| e.get_ref().parse::<EngineKind>().ok())
+}
+
+/// The declared nodes' names and kinds, database nodes first (file order otherwise): the
+/// first database node is the run database. A database node must be of the run's engine.
+fn node_order(
+    src: &Source,
+    raw: &RawScenario,
+    engine: EngineKind,
+) -> Result<Vec<(String, NodeKind)>, ScenarioError> {
+    let mut out = Vec::new();
+    for (name, n) in &raw.node {
+        let key = format!("node.{name}");
+        let err = |span: Option<Range<usize>>, key: &str, msg: String| {
+            ScenarioError::new(&src.path, msg)
+                .at(&src.text, span)
+                .key(key)
+        };
+        if !is_identifier(name) {
+            return Err(err(
+                Some(n.span()),
+                &key,
+                format!("`{name}` is not a name: use letters, digits and _"),
+            ));
+        }
+        let kind = match n.get_ref().engine.as_ref() {
+            None => NodeKind::Database,
+            Some(e) if e.get_ref() == "redis" => NodeKind::Redis,
+            Some(e) => match e.get_ref().parse::<EngineKind>() {
+                Ok(k) if k == engine => NodeKind::Database,
+                Ok(k) => {
+                    return Err(err(
+                        Some(e.span()),
+                        &format!("{key}.engine"),
+                        format!(
+                            "this node is {}, but the run is on {}: the scenario runs on {} only (--engine {})",
+                            k.title(),
+                            engine.title(),
+                            k.title(),
+                            k.name()
+                        ),
+                    ));
+                }
+                Err(m) => {
+                    return Err(err(
+                        Some(e.span()),
+                        &format!("{key}.engine"),
+                        format!("{m}, or redis (a lock service)"),
+                    ));
+                }
+            },
+        };
+        out.push((name.clone(), kind));
+    }
+    if !out.is_empty() && !out.iter().any(|(_, k)| *k == NodeKind::Database) {
+        let (name, _) = &out[0];
+        return Err(ScenarioError::new(
+            &src.path,
+            "at least one node must be a database (a node without `engine`, or with the run's)",
+        )
+        .at(&src.text, raw.node.get(name).map(|n| n.span()))
+        .key(format!("node.{name}")));
+    }
+    out.sort_by_key(|(_, k)| *k != NodeKind::Database);
+    Ok(out)
+}
+
+/// The nodes with their setup and server settings, in `order`.
+fn nodes(
+    cx: &Ctx,
+    raw: &RawScenario,
+    order: &[(String, NodeKind)],
+    params: &IndexMap<String, Param>,
+) -> Result<Vec<Node>, ScenarioError> {
+    let mut out = Vec::new();
+    for (name, kind) in order {
+        let n = raw.node.get(name).expect("ordered from these").get_ref();
+        let key = format!("node.{name}");
+        let setup = match &n.setup {
+            None => Vec::new(),
+            Some(t) if *kind == NodeKind::Redis => {
+                return Err(cx.err(
+                    Some(t.span()),
+                    &format!("{key}.setup"),
+                    "a redis node has no SQL setup (it starts empty)",
+                ));
+            }
+            Some(t) => setup_table(cx, cx.src, t.get_ref(), &format!("{key}.setup"), params)?,
+        };
+        let mut server = Vec::new();
+        for (k, v) in &n.server {
+            if *kind == NodeKind::Redis {
+                return Err(cx.err(
+                    Some(v.span()),
+                    &format!("{key}.server.{k}"),
+                    "a redis node takes no server settings",
+                ));
+            }
+            if !is_identifier(k) {
+                return Err(cx.err(
+                    Some(v.span()),
+                    &format!("{key}.server.{k}"),
+                    "not a setting name",
+                ));
+            }
+            server.push((k.clone(), v.get_ref().clone()));
+        }
+        out.push(Node {
+            name: name.clone(),
+            kind: *kind,
+            setup,
+            server,
+        });
+    }
+    Ok(out)
+}
+
+/// The index of the node `name` names (`key` is where, for errors); without a name, the only
+/// database node (an error when there are several: say which).
+pub(super) fn node_index(
+    cx: &Ctx,
+    name: Option<&Spanned<String>>,
+    span: Range<usize>,
+    key: &str,
+) -> Result<usize, ScenarioError> {
+    match name {
+        None => {
+            let databases = cx
+                .nodes
+                .iter()
+                .filter(|(_, k)| *k == NodeKind::Database)
+                .count();
+            if databases > 1 {
+                let names: Vec<&str> = cx.nodes.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(cx.err(
+                    Some(span),
+                    key,
+                    format!(
+                        "the scenario has several nodes: say which this runs on with `node = ` one of {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            Ok(0)
+        }
+        Some(n) => {
+            if cx.nodes.is_empty() {
+                return Err(cx.err(
+                    Some(n.span()),
+                    &format!("{key}.node"),
+                    "the scenario declares no [node.*] tables: it runs on one database",
+                ));
+            }
+            cx.nodes
+                .iter()
+                .position(|(name, _)| name == n.get_ref())
+                .ok_or_else(|| {
+                    let names: Vec<&str> = cx.nodes.iter().map(|(n, _)| n.as_str()).collect();
+                    cx.err(
+                        Some(n.span()),
+                        &format!("{key}.node"),
+                        format!(
+                            "no node named `{}`; the scenario has {}",
+                            n.get_ref(),
+                            names.join(", ")
+                        ),
+                    )
+                })
+        }
+    }
 }
 
 /// The dotted key a TOML error's span points at: the key itself (an unknown field), or the key
@@ -735,18 +935,68 @@ fn invariants(
                 format!("a second invariant named `{name}`"),
             ));
         }
+        let mut node = 0;
         let source = match (&r.sql, &r.observed_by, &r.expr) {
+            (None, None, None) if !r.reads.is_empty() => {
+                let Some(value) = &r.value else {
+                    return Err(cx.err(
+                        Some(inv.span()),
+                        &key,
+                        "`reads` needs `value`: an expression over the columns read, giving the damage",
+                    ));
+                };
+                let mut reads = Vec::new();
+                for (name, sql) in &r.reads {
+                    let k = format!("{key}.reads.{name}");
+                    let named = Spanned::new(sql.span(), name.clone());
+                    let at = node_index(cx, Some(&named), sql.span(), &k)?;
+                    if cx.nodes[at].1 != NodeKind::Database {
+                        return Err(cx.err(Some(sql.span()), &k, "reads run SQL: name a database node"));
+                    }
+                    reads.push((
+                        at,
+                        render_setup(sql.get_ref(), params).map_err(|m| cx.err(Some(sql.span()), &k, m))?,
+                    ));
+                }
+                InvariantSource::Reads {
+                    reads,
+                    value: Expr::parse(value.get_ref())
+                        .map_err(|m| cx.err(Some(value.span()), &format!("{key}.value"), m))?,
+                }
+            }
             // Parameters become literals, as in setup: `:seats` is the run's value of seats.
-            (Some(sql), None, None) => InvariantSource::Sql(
-                render_setup(sql.get_ref(), params)
-                    .map_err(|m| cx.err(Some(sql.span()), &format!("{key}.sql"), m))?,
-            ),
+            (Some(sql), None, None) => {
+                node = node_index(cx, r.node.as_ref(), sql.span(), &key)?;
+                if cx.nodes.get(node).is_some_and(|(_, k)| *k != NodeKind::Database) {
+                    return Err(cx.err(Some(sql.span()), &format!("{key}.node"), "an SQL invariant runs on a database node"));
+                }
+                InvariantSource::Sql(
+                    render_setup(sql.get_ref(), params)
+                        .map_err(|m| cx.err(Some(sql.span()), &format!("{key}.sql"), m))?,
+                )
+            }
             (None, Some(a), None) => InvariantSource::Observed { auditor: a.get_ref().clone() },
             (None, None, Some(e)) => InvariantSource::Expr(
                 Expr::parse(e.get_ref()).map_err(|m| cx.err(Some(e.span()), &format!("{key}.expr"), m))?,
             ),
-            _ => return Err(cx.err(Some(inv.span()), &key, "expected exactly one of `sql` (checked after the run), `observed_by` (an auditor's flags) or `expr` (what replay sessions observed)")),
+            _ => return Err(cx.err(Some(inv.span()), &key, "expected exactly one of `sql` (checked after the run), `reads` with `value` (several nodes), `observed_by` (an auditor's flags) or `expr` (what replay sessions observed)")),
         };
+        if !matches!(source, InvariantSource::Sql(_)) && r.node.is_some() {
+            return Err(cx.err(
+                r.node.as_ref().map(|n| n.span()),
+                &format!("{key}.node"),
+                "`node` places an `sql` invariant (`reads` name their nodes)",
+            ));
+        }
+        if !matches!(source, InvariantSource::Reads { .. })
+            && (r.value.is_some() || !r.reads.is_empty())
+        {
+            return Err(cx.err(
+                Some(inv.span()),
+                &key,
+                "`reads` and `value` go together, without `sql`, `observed_by` or `expr`",
+            ));
+        }
         let side = match r.side.as_ref().map(|s| s.get_ref().as_str()) {
             None if matches!(source, InvariantSource::Observed { .. }) => Side::Reader,
             None | Some("writer") => Side::Writer,
@@ -761,6 +1011,7 @@ fn invariants(
         };
         out.push(Invariant {
             name,
+            node,
             anomaly: r.anomaly.clone(),
             explain: r.explain.trim().to_string(),
             side,

@@ -123,6 +123,7 @@ fn scenario(path: &Path, spec: &Spec) -> anyhow::Result<Scenario> {
             .map(|(i, sql)| (format!("setup block {}", i + 1), sql.clone()))
             .collect(),
         settings: Vec::new(),
+        nodes: Vec::new(),
         draws: Vec::new(),
         run: RunDefaults {
             clients: spec.sessions.len() as u32,

@@ -5,6 +5,7 @@
 mod bench;
 mod builtins;
 mod cli;
+mod distributed;
 mod engines;
 mod experiments;
 mod fuzz;

@@ -19,8 +19,8 @@ fn locks_with_fencing_tokens_on_a_private_redis() {
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut a = LockService::connect(&server.url()).await.unwrap();
-        let mut b = LockService::connect(&server.url()).await.unwrap();
+        let mut a = LockService::connect(&server.url(), "t:").await.unwrap();
+        let mut b = LockService::connect(&server.url(), "t:").await.unwrap();
         let ttl = Duration::from_millis(300);
         let first = a.acquire("seat", "a-1", ttl).await.unwrap();
         assert_eq!(first, Some(1));

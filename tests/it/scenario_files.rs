@@ -44,6 +44,8 @@ fn every_builtin_scenario_validates() {
         "wallet-overdraft",
         "duplicate-callback",
         "job-queue",
+        "distributed-lock",
+        "two-phase-commit",
     ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
@@ -112,6 +114,8 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
         ),
         ("duplicate-callback", &["naive", "unique", "on-conflict"]),
         ("job-queue", &["naive", "for-update", "skip-locked"]),
+        ("distributed-lock", &["lock-only", "fencing"]),
+        ("two-phase-commit", &["no-coordination", "2pc", "2pc-crash"]),
         ("list-append", &["txn"]),
         ("rw-register", &["txn"]),
     ];

@@ -146,8 +146,14 @@ impl Server {
         Ok(RunDatabase { name, config })
     }
 
-    /// Drops a database this run created (and only such a database), ending its sessions.
+    /// Drops a database this run created (and only such a database), ending its sessions and
+    /// rolling back the transactions prepared in it (which would keep it from being dropped).
     pub async fn drop_database(&self, db: &RunDatabase) -> anyhow::Result<()> {
+        if let Ok(c) = connect(&db.config).await {
+            rollback_prepared(&c).await.map_err(|e| {
+                anyhow::anyhow!("in the run database `{}`: {}", db.name, pg_message(&e))
+            })?;
+        }
         let c = self.admin().await?;
         c.batch_execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -217,9 +223,9 @@ impl RunDatabase {
                 message: format!("{e:#}"),
                 position: None,
             })?;
-        session
-            .handle
-            .client()
+        let client = session.handle.client();
+        rollback_prepared(client).await.map_err(|e| db_error(&e))?;
+        client
             .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
             .await
             .map_err(|e| db_error(&e))?;
@@ -385,6 +391,25 @@ pub fn describe(c: &Config) -> String {
         c.get_user().unwrap_or("?"),
         c.get_dbname().unwrap_or("")
     )
+}
+
+/// Rolls back every transaction prepared in the database `client` is connected to (a scenario's
+/// two-phase commits that a crash left in doubt): they hold locks that would block a reset, and
+/// keep the database from being dropped. Only the run's own database is ever given here.
+async fn rollback_prepared(client: &Client) -> Result<(), tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let gid: String = row.get(0);
+        client
+            .batch_execute(&format!("ROLLBACK PREPARED '{}'", gid.replace('\'', "''")))
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

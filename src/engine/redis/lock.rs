@@ -29,16 +29,19 @@ end
 return 0
 ";
 
-/// One connection to a lock service.
+/// One connection to a lock service. Every key it writes starts with its prefix, so a run
+/// clears only its own keys, even on a Redis that others use.
 pub struct LockService {
     conn: MultiplexedConnection,
     acquire: redis::Script,
     release: redis::Script,
+    prefix: String,
 }
 
 impl LockService {
-    /// Connects to the Redis at `url` (`redis+unix:///path/redis.sock`).
-    pub async fn connect(url: &str) -> anyhow::Result<LockService> {
+    /// Connects to the Redis at `url` (`redis+unix:///path/redis.sock`); its keys start with
+    /// `prefix`.
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<LockService> {
         let client = redis::Client::open(url).with_context(|| format!("Redis at {url}"))?;
         let conn = client
             .get_multiplexed_async_connection()
@@ -48,6 +51,7 @@ impl LockService {
             conn,
             acquire: redis::Script::new(ACQUIRE),
             release: redis::Script::new(RELEASE),
+            prefix: prefix.to_string(),
         })
     }
 
@@ -60,10 +64,11 @@ impl LockService {
         ttl: Duration,
     ) -> anyhow::Result<Option<u64>> {
         let ms = ttl.as_millis().max(1) as u64;
+        let key = format!("{}{lock}", self.prefix);
         let token: Option<u64> = self
             .acquire
-            .key(lock)
-            .key(format!("{lock}:fence"))
+            .key(&key)
+            .key(format!("{key}:fence"))
             .arg(holder)
             .arg(ms)
             .invoke_async(&mut self.conn)
@@ -72,12 +77,42 @@ impl LockService {
         Ok(token)
     }
 
+    /// Deletes this service's keys (locks and fencing counters: every key under its prefix),
+    /// so a cell starts from nothing; other keys are never touched.
+    pub async fn clear(&mut self) -> anyhow::Result<()> {
+        // The prefix is the lab's own (letters, digits, `_` and `:`): no glob characters.
+        let pattern = format!("{}*", self.prefix);
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut self.conn)
+                .await
+                .context("listing the run's lock keys (SCAN)")?;
+            if !keys.is_empty() {
+                redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<()>(&mut self.conn)
+                    .await
+                    .context("deleting the run's lock keys")?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
     /// Releases `lock` if `holder` still holds it; false when it expired or another holder has
     /// it now (nothing is deleted then).
     pub async fn release(&mut self, lock: &str, holder: &str) -> anyhow::Result<bool> {
         let deleted: u64 = self
             .release
-            .key(lock)
+            .key(format!("{}{lock}", self.prefix))
             .arg(holder)
             .invoke_async(&mut self.conn)
             .await

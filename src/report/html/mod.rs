@@ -595,6 +595,7 @@ mod tests {
                 settings: Default::default(),
             },
             servers: Vec::new(),
+            nodes: Vec::new(),
             database: "db".into(),
             cells: vec![Cell {
                 engine: crate::engine::EngineKind::Postgres,

@@ -156,6 +156,7 @@ fn event_cell(e: &Event) -> String {
             "<div class=\"sql\">{}</div>",
             esc(&e.trace.lets.join(", "))
         )),
+        (None, _) if e.trace.fault.is_some() => {}
         (None, _) => parts.push("<div class=\"res\">(no SQL)</div>".into()),
     }
     let kept: Vec<crate::engine::written::Output> = e
@@ -186,6 +187,9 @@ fn event_cell(e: &Event) -> String {
     }
     if let Some(flag) = &e.trace.flag {
         parts.push(format!("<div class=\"err\">flags {}</div>", esc(flag)));
+    }
+    if let Some(fault) = &e.trace.fault {
+        parts.push(format!("<div class=\"err\">FAULT: {}</div>", esc(fault)));
     }
     if e.trace.committed {
         parts.push("<div class=\"end-ok\">COMMIT</div>".into());

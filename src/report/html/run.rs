@@ -41,6 +41,18 @@ pub(super) fn run(h: &mut String, r: &RunReport) {
             ),
             ("parameters", params_line(&r.scenario)),
             ("server", servers_line(&r.server, &r.servers)),
+            (
+                "nodes",
+                if r.nodes.is_empty() {
+                    "one database".to_string()
+                } else {
+                    r.nodes
+                        .iter()
+                        .map(|n| format!("{}: {}", n.node, n.server))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                },
+            ),
             ("database", r.database.clone()),
             ("tool", r.tool.clone()),
         ],
@@ -186,6 +198,9 @@ pub(super) fn run(h: &mut String, r: &RunReport) {
     );
     for line in r.other_codes() {
         let _ = writeln!(h, "<p>Other errors by code, {}</p>", esc(&line));
+    }
+    for line in r.fault_lines() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
     }
     for line in r.expectations.iter().flat_map(|e| e.lines()) {
         let _ = writeln!(h, "<p>{}</p>", esc(&line));

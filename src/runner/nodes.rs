@@ -1,0 +1,240 @@
+//! The servers of a scenario that spans several ([`Targets`], one per `[node.*]`, the run
+//! database first), and a client's own connections to the nodes besides the run database
+//! ([`Others`]: opened on first use, dropped together when the client crashes).
+//!
+//! It connects, resets and hands out connections; it must not run steps (that is `program`)
+//! nor provision servers (the command's workspace does).
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+
+use crate::engine::RunDatabase;
+use crate::engine::Session;
+use crate::engine::redis::lock::LockService;
+use crate::scenario::{NodeKind, Scenario};
+
+/// Where one node is. One per node, built once per run: the variants' sizes do not matter.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Target {
+    Database(RunDatabase),
+    /// A lock service: the Redis URL (`redis+unix:///...`) and the prefix of the run's keys.
+    Redis {
+        url: String,
+        prefix: String,
+    },
+}
+
+/// The nodes of a run, by the scenario's node index; index 0 is the run database.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    nodes: Arc<[Target]>,
+}
+
+impl Targets {
+    /// One database: a scenario without `[node.*]`.
+    pub fn one(db: &RunDatabase) -> Targets {
+        Targets {
+            nodes: Arc::new([Target::Database(db.clone())]),
+        }
+    }
+
+    /// The run database first, then every other node in the scenario's order.
+    pub fn new(main: &RunDatabase, others: Vec<Target>) -> Targets {
+        let mut nodes = vec![Target::Database(main.clone())];
+        nodes.extend(others);
+        Targets {
+            nodes: nodes.into(),
+        }
+    }
+
+    /// The run database (node 0).
+    pub fn main(&self) -> &RunDatabase {
+        match &self.nodes[0] {
+            Target::Database(db) => db,
+            Target::Redis { .. } => unreachable!("node 0 is a database"),
+        }
+    }
+
+    pub fn get(&self, node: usize) -> Option<&Target> {
+        self.nodes.get(node)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Whether these are the nodes `scenario` declares (one database when it declares none).
+    pub fn fit(&self, scenario: &Scenario) -> anyhow::Result<()> {
+        let wanted = scenario.nodes.len().max(1);
+        if self.nodes.len() != wanted {
+            return Err(anyhow!(
+                "{}: the scenario has {wanted} node(s) but the run has {} server(s)",
+                scenario.file.display(),
+                self.nodes.len()
+            ));
+        }
+        for (n, t) in scenario.nodes.iter().zip(self.nodes.iter()) {
+            let ok = matches!(
+                (n.kind, t),
+                (NodeKind::Database, Target::Database(_)) | (NodeKind::Redis, Target::Redis { .. })
+            );
+            if !ok {
+                return Err(anyhow!(
+                    "node {}: the server given is of another kind",
+                    n.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A connection to database node `node` (not the run database's pool).
+    pub async fn session(
+        &self,
+        node: usize,
+        settings: &[(String, String)],
+    ) -> anyhow::Result<Session> {
+        match self.nodes.get(node) {
+            Some(Target::Database(db)) => db.session(settings).await,
+            _ => Err(anyhow!("node {node} is not a database")),
+        }
+    }
+
+    /// A connection to lock-service node `node`.
+    pub async fn locks(&self, node: usize) -> anyhow::Result<LockService> {
+        match self.nodes.get(node) {
+            Some(Target::Redis { url, prefix }) => LockService::connect(url, prefix).await,
+            _ => Err(anyhow!("node {node} is not a lock service")),
+        }
+    }
+
+    /// Empties the nodes besides the run database for a new cell: each database node is reset
+    /// and runs the scenario's setup, then its own (a strategy's setup is the run database's
+    /// alone); each lock service's keys of this run are deleted.
+    pub async fn reset_others(&self, scenario: &Scenario) -> anyhow::Result<()> {
+        for (i, target) in self.nodes.iter().enumerate().skip(1) {
+            let node = &scenario.nodes[i];
+            match target {
+                Target::Database(db) => {
+                    let mut admin = db
+                        .reset()
+                        .await
+                        .map_err(|e| anyhow!("node {}: resetting its database: {e}", node.name))?;
+                    for (label, sql) in scenario.setup.iter().chain(&node.setup) {
+                        admin.batch(sql).await.map_err(|e| {
+                            let at = e
+                                .line_in(sql)
+                                .map(|n| format!(", line {n} of its SQL"))
+                                .unwrap_or_default();
+                            anyhow!(
+                                "{}: node {}: setup `{label}`{at}: {}: {e}",
+                                scenario.file.display(),
+                                node.name,
+                                db.kind().title()
+                            )
+                        })?;
+                    }
+                }
+                Target::Redis { .. } => {
+                    self.locks(i)
+                        .await?
+                        .clear()
+                        .await
+                        .map_err(|e| anyhow!("node {}: {e:#}", node.name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A client's connections to the nodes besides the run database, opened on first use.
+pub struct Others {
+    targets: Option<Targets>,
+    /// Session settings for the database nodes' connections.
+    settings: Arc<[(String, String)]>,
+    conns: Vec<Option<Other>>,
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Other {
+    Database(Session),
+    Locks(LockService),
+}
+
+impl Others {
+    /// No other node: a scenario on one database.
+    pub fn none() -> Others {
+        Others {
+            targets: None,
+            settings: Arc::new([]),
+            conns: Vec::new(),
+        }
+    }
+
+    pub fn new(targets: &Targets, settings: Arc<[(String, String)]>) -> Others {
+        let conns = (0..targets.len()).map(|_| None).collect();
+        Others {
+            targets: (targets.len() > 1).then(|| targets.clone()),
+            settings,
+            conns,
+        }
+    }
+
+    /// The connection to database node `node`, opened (and given `prepare`) on first use.
+    pub async fn database<F>(&mut self, node: usize, prepare: F) -> anyhow::Result<&mut Session>
+    where
+        F: AsyncFnOnce(&mut Session) -> anyhow::Result<()>,
+    {
+        if self.conns.get(node).is_none_or(Option::is_none) {
+            let targets = self
+                .targets
+                .as_ref()
+                .ok_or_else(|| anyhow!("node {node}: the run has one database only"))?;
+            let mut s = targets.session(node, &self.settings).await?;
+            prepare(&mut s).await?;
+            self.conns[node] = Some(Other::Database(s));
+        }
+        match &mut self.conns[node] {
+            Some(Other::Database(s)) => Ok(s),
+            _ => Err(anyhow!("node {node} is not a database")),
+        }
+    }
+
+    /// The connection to lock-service node `node`, opened on first use.
+    pub async fn locks(&mut self, node: usize) -> anyhow::Result<&mut LockService> {
+        if self.conns.get(node).is_none_or(Option::is_none) {
+            let targets = self
+                .targets
+                .as_ref()
+                .ok_or_else(|| anyhow!("node {node}: the run has one database only"))?;
+            let l = targets.locks(node).await?;
+            self.conns[node] = Some(Other::Locks(l));
+        }
+        match &mut self.conns[node] {
+            Some(Other::Locks(l)) => Ok(l),
+            _ => Err(anyhow!("node {node} is not a lock service")),
+        }
+    }
+
+    /// The open database connection to `node`, if there is one.
+    pub fn opened(&mut self, node: usize) -> Option<&mut Session> {
+        match self.conns.get_mut(node) {
+            Some(Some(Other::Database(s))) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Drops every connection (a crash): the servers roll back what was open.
+    pub fn drop_all(&mut self) {
+        for c in &mut self.conns {
+            *c = None;
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Scenarios that span several servers (`[node.*]`), each on private servers the lab starts:
+//! distributed-lock (a Redis lock service beside the storage database; a holder paused past its
+//! TTL writes late; fencing tokens refuse the late write) and two-phase-commit (three private
+//! PostgreSQL clusters; a coordinator that crashes between two commits loses money, two-phase
+//! commit does not, and a crash after PREPARE blocks other transfers until recovery ends the
+//! transactions in doubt). Also: a COMMIT whose connection is lost is counted as unknown, a
+//! `--node` Redis keeps the data the run did not create, and every server is gone afterwards.
+
+use contention::engine::redis::ephemeral::Ephemeral;
+use contention::engine::redis::lock::LockService;
+use contention::replay::Replay;
+use contention::report::RunReport;
+use contention::report::document::Document;
+
+use crate::support::{
+    cell, document, invariant, json, processes_using, run, run_json, scratch, stderr, stdout, write,
+};
+
+/// The private servers a report names (their directories), checked gone afterwards.
+fn private_dirs(r: &RunReport) -> Vec<std::path::PathBuf> {
+    r.nodes
+        .iter()
+        .filter_map(|n| {
+            let s = &n.server;
+            let start = s.find("/dev/shm/").or_else(|| s.find("/tmp/"))?;
+            let path: String = s[start..]
+                .chars()
+                .take_while(|c| !matches!(c, ',' | ';' | ')' | ' '))
+                .collect();
+            // The server's top directory: `/dev/shm/contention-pg-XXXX/data` -> its parent.
+            let p = std::path::PathBuf::from(path);
+            p.ancestors()
+                .find(|a| {
+                    a.file_name()
+                        .is_some_and(|f| f.to_string_lossy().starts_with("contention-"))
+                })
+                .map(|a| a.to_path_buf())
+        })
+        .collect()
+}
+
+fn all_gone(r: &RunReport) {
+    let dirs = private_dirs(r);
+    assert_eq!(
+        dirs.len(),
+        r.nodes.len(),
+        "a private server per node: {:?}",
+        r.nodes
+    );
+    for d in dirs {
+        assert!(!d.exists(), "{} is left behind", d.display());
+        assert_eq!(
+            processes_using(&d),
+            0,
+            "a server of {} still runs",
+            d.display()
+        );
+    }
+}
+
+fn replays(args: &[&str]) -> Vec<Replay> {
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json", "--quiet"]);
+    let out = run(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    match document(&out) {
+        Document::Replay(r) => r.replays,
+        other => panic!("a {} document from `replay`", other.kind()),
+    }
+}
+
+#[test]
+fn a_holder_paused_past_its_ttl_loses_writes_unless_the_storage_checks_fencing_tokens() {
+    let (code, r) = run_json(&[
+        "distributed-lock",
+        "--strategy",
+        "all",
+        "--expect",
+        "declared",
+    ]);
+    let failures: Vec<String> = r
+        .failures()
+        .map(|(c, f)| format!("{}: {f}", c.label()))
+        .collect();
+    assert_eq!(code, 0, "declared expectations: {failures:?}");
+    let lock_only = cell(&r, "lock-only", "rc");
+    assert!(
+        invariant(lock_only, "lost_writes") > 0,
+        "{}",
+        json(lock_only)
+    );
+    assert!(
+        invariant(lock_only, "stale_writes") > 0,
+        "{}",
+        json(lock_only)
+    );
+    let fencing = cell(&r, "fencing", "rc");
+    assert_eq!(invariant(fencing, "lost_writes"), 0, "{}", json(fencing));
+    assert_eq!(invariant(fencing, "stale_writes"), 0, "{}", json(fencing));
+    assert!(
+        fencing
+            .stats
+            .rejected
+            .get("fenced_off")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "late writes must be refused, not absent: {}",
+        json(fencing)
+    );
+    for c in [lock_only, fencing] {
+        assert!(c.stats.faults_total > 0, "pauses are listed: {}", json(c));
+        assert!(c.stats.faults.iter().all(|f| f.fault == "pause 300ms"));
+    }
+    // Both nodes are named, and both private servers are gone.
+    let names: Vec<&str> = r.nodes.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(names, ["storage", "locks"]);
+    assert!(r.nodes[1].server.contains("Redis"), "{:?}", r.nodes);
+    all_gone(&r);
+}
+
+#[test]
+fn the_paused_holder_replays_step_by_step() {
+    let rs = replays(&["distributed-lock", "--strategy", "all"]);
+    let verdict = |s: &str| {
+        rs.iter()
+            .find(|r| r.strategy.as_deref() == Some(s))
+            .unwrap_or_else(|| panic!("no replay of {s}"))
+    };
+    let lock_only = verdict("lock-only");
+    assert_eq!(
+        lock_only.verdict.label(),
+        "possible",
+        "{}",
+        json(&lock_only.events)
+    );
+    let fencing = verdict("fencing");
+    assert_eq!(
+        fencing.verdict.label(),
+        "prevented",
+        "{}",
+        json(&fencing.events)
+    );
+    let a_end = &fencing.ends.iter().find(|e| e.session == "a").unwrap().end;
+    assert_eq!(a_end, "rejected: fenced_off");
+    // The pause is shown where it happened, and b took the lock with a newer token.
+    assert!(
+        fencing
+            .events
+            .iter()
+            .any(|e| e.trace.fault.as_deref() == Some("pause 300ms")),
+        "{}",
+        json(&fencing.events)
+    );
+    assert!(
+        fencing
+            .events
+            .iter()
+            .any(|e| e.trace.result.as_deref() == Some("acquired, fencing token 2")),
+        "{}",
+        json(&fencing.events)
+    );
+}
+
+#[test]
+fn two_phase_commit_conserves_money_and_its_crashed_coordinator_blocks_until_recovery() {
+    let (code, r) = run_json(&[
+        "two-phase-commit",
+        "--strategy",
+        "all",
+        "--expect",
+        "declared",
+    ]);
+    let failures: Vec<String> = r
+        .failures()
+        .map(|(c, f)| format!("{}: {f}", c.label()))
+        .collect();
+    assert_eq!(code, 0, "declared expectations: {failures:?}");
+    let none = cell(&r, "no-coordination", "rc");
+    assert!(invariant(none, "money_not_conserved") > 0, "{}", json(none));
+    assert!(none.stats.faults_total > 0, "{}", json(none));
+    for s in ["2pc", "2pc-crash"] {
+        let c = cell(&r, s, "rc");
+        assert_eq!(invariant(c, "money_not_conserved"), 0, "{s}: {}", json(c));
+        assert_eq!(invariant(c, "prepared_left"), 0, "{s}: {}", json(c));
+        assert!(c.stats.committed > 0, "{s}: {}", json(c));
+    }
+    // The blocking a crashed coordinator causes: transfers wait on the rows its prepared
+    // transactions hold until the recovery ends them, which it does only after they have been
+    // in doubt for recover_after (200 ms).
+    let crash = cell(&r, "2pc-crash", "rc");
+    assert!(crash.stats.faults_total > 0, "{}", json(crash));
+    assert!(
+        crash.stats.latency_ms(0.99) >= 150.0,
+        "p99 {} ms: transfers must have waited for transactions in doubt: {}",
+        crash.stats.latency_ms(0.99),
+        json(crash)
+    );
+    let names: Vec<&str> = r.nodes.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(names, ["bank_a", "bank_b", "coordinator"]);
+    all_gone(&r);
+}
+
+#[test]
+fn the_crashed_coordinator_replays_with_the_recovery_releasing_the_waiting_transfer() {
+    let rs = replays(&["two-phase-commit"]);
+    let r = &rs[0];
+    assert_eq!(r.verdict.label(), "prevented", "{}", json(&r.events));
+    let end = |s: &str| r.ends.iter().find(|e| e.session == s).unwrap().end.clone();
+    assert!(end("a").starts_with("crashed"), "{}", end("a"));
+    assert_eq!(end("b"), "committed");
+    assert_eq!(end("r"), "committed");
+    // b's debit waited for a's transaction in doubt, and resumed once r rolled it back.
+    let text = json(&r.events);
+    assert!(text.contains("\"waits\""), "b must wait: {text}");
+    assert!(text.contains("ROLLBACK PREPARED"), "{text}");
+}
+
+#[test]
+fn two_phase_commit_is_refused_on_mariadb_and_a_misplaced_step_is_located() {
+    let out = run(&["run", "two-phase-commit", "--engine", "mariadb"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("PostgreSQL only"), "{}", stderr(&out));
+
+    let dir = scratch();
+    let base = r#"
+name = "nodes"
+summary = "s"
+[node.a]
+[node.b]
+[node.locks]
+engine = "redis"
+[setup]
+sql = "CREATE TABLE t (x int)"
+[[invariant]]
+name = "i"
+anomaly = "a"
+explain = "e"
+node = "a"
+sql = "SELECT 0"
+"#;
+    for (step, want) in [
+        ("sql = \"SELECT 1\"", "say which this runs on"),
+        ("node = \"c\"\nsql = \"SELECT 1\"", "no node named `c`"),
+        (
+            "node = \"a\"\nlock = { release = '\"k\"' }",
+            "a lock step runs on a redis node",
+        ),
+        (
+            "node = \"locks\"\nsql = \"SELECT 1\"",
+            "has no SQL and no transaction",
+        ),
+        (
+            "node = \"locks\"\nlock = { acquire = '\"k\"' }",
+            "`acquire` needs `ttl`",
+        ),
+        (
+            "node = \"a\"\nsql = \"SELECT 1\"\ncommit = true\nprepare = '\"g\"'",
+            "drop `commit`",
+        ),
+    ] {
+        let text = format!("{base}[strategy.s]\nsummary = \"s\"\n[[strategy.s.step]]\n{step}\n");
+        let file = write(&dir, "nodes.toml", &text);
+        let out = run(&["validate", file.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{step}: accepted");
+        assert!(err.contains(want), "{step}: {err}");
+        assert!(err.contains("nodes.toml:"), "the file and line: {err}");
+    }
+    // A --node that names no node of the scenario.
+    let out = run(&["run", "distributed-lock", "--node", "lock=redis://x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no node named `lock`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A COMMIT whose connection goes away: the server may or may not have committed, and the
+/// client cannot know. Here a deferred trigger terminates the session's own backend at COMMIT,
+/// so every operation's COMMIT loses its connection.
+#[test]
+fn a_connection_lost_during_commit_is_an_unknown_outcome_and_the_client_reconnects() {
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "lost-commit.toml",
+        r#"
+name = "lost-commit"
+summary = "Every COMMIT loses its connection."
+[setup]
+sql = """
+CREATE TABLE t (x int);
+CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_terminate_backend(pg_backend_pid());
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER die AFTER INSERT ON t DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION die();
+"""
+[strategy.insert]
+summary = "one insert"
+[[strategy.insert.step]]
+sql = "INSERT INTO t VALUES (:op)"
+[[invariant]]
+name = "rows"
+anomaly = "a row that committed"
+explain = "the trigger kills the backend before the commit is durable"
+sql = "SELECT count(*) FROM t"
+"#,
+    );
+    for pipeline in [true, false] {
+        let mut args = vec![
+            file.to_str().unwrap(),
+            "--clients",
+            "2",
+            "--operations",
+            "6",
+        ];
+        if !pipeline {
+            args.push("--no-pipeline");
+        }
+        let (code, r) = run_json(&args);
+        assert_eq!(code, 0, "{}", json(&r));
+        let c = cell(&r, "insert", "rc");
+        assert_eq!(c.stats.unknown, 6, "pipeline {pipeline}: {}", json(c));
+        assert_eq!(
+            c.stats.committed,
+            0,
+            "never counted as committed: {}",
+            json(c)
+        );
+        assert_eq!(c.stats.total_aborts(), 0, "nor as aborted: {}", json(c));
+        assert_eq!(invariant(c, "rows"), 0, "{}", json(c));
+    }
+    let out = run(&["run", file.to_str().unwrap(), "--operations", "2"]);
+    assert!(
+        stdout(&out).contains(
+            "unknown outcome, insert@rc: 2 operation(s) lost the connection during COMMIT"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `--node locks=URL` points the lock service at a Redis the test started: the run keeps its
+/// keys under a prefix of its own and deletes only those; a key it did not create survives.
+#[test]
+fn a_node_given_by_url_keeps_the_data_the_run_did_not_create() {
+    let mut redis = Ephemeral::start().expect("a private redis-server");
+    let url = redis.url();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut mine = LockService::connect(&url, "user:").await.unwrap();
+        let held = mine
+            .acquire("record", "me", std::time::Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(held, Some(1));
+    });
+    let node = format!("locks={url}");
+    let (code, r) = run_json(&[
+        "distributed-lock",
+        "--strategy",
+        "fencing",
+        "--duration",
+        "1s",
+        "--node",
+        &node,
+    ]);
+    assert_eq!(code, 0, "{}", json(&r));
+    assert!(
+        cell(&r, "fencing", "rc").stats.committed > 0,
+        "{}",
+        json(&r)
+    );
+    assert!(r.nodes[1].server.contains(&url), "{:?}", r.nodes);
+    rt.block_on(async {
+        let mut mine = LockService::connect(&url, "user:").await.unwrap();
+        // Still held by the test: the run never touched it.
+        assert!(!mine.release("record", "other").await.unwrap());
+        assert!(
+            mine.release("record", "me").await.unwrap(),
+            "the test's own key is gone"
+        );
+    });
+    redis.stop();
+}
