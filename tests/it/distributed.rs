@@ -389,3 +389,34 @@ fn a_node_given_by_url_keeps_the_data_the_run_did_not_create() {
     });
     redis.stop();
 }
+
+#[test]
+fn a_saga_compensates_a_refused_credit_and_an_auditor_sees_money_in_flight() {
+    let (code, r) = run_json(&["saga", "--strategy", "all", "--expect", "declared"]);
+    let failures: Vec<String> = r
+        .failures()
+        .map(|(c, f)| format!("{}: {f}", c.label()))
+        .collect();
+    assert_eq!(code, 0, "declared expectations: {failures:?}");
+    let none = cell(&r, "no-compensation", "rc");
+    assert!(invariant(none, "money_not_conserved") > 0, "{}", json(none));
+    for s in ["saga", "2pc"] {
+        let c = cell(&r, s, "rc");
+        assert_eq!(invariant(c, "money_not_conserved"), 0, "{s}: {}", json(c));
+        assert!(c.stats.committed > 0, "{s}: {}", json(c));
+    }
+    let saga = cell(&r, "saga", "rc");
+    assert!(
+        saga.stats.rejected.get("compensated").copied().unwrap_or(0) > 0,
+        "closed accounts must make sagas compensate: {}",
+        json(saga)
+    );
+    // Between the debit's commit and the credit's (or the compensation's), the money is on
+    // neither bank: the auditor's sums show it.
+    assert!(
+        invariant(saga, "inconsistent_totals_seen") > 0,
+        "{}",
+        json(saga)
+    );
+    all_gone(&r);
+}

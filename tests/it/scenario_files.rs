@@ -46,6 +46,7 @@ fn every_builtin_scenario_validates() {
         "job-queue",
         "distributed-lock",
         "two-phase-commit",
+        "saga",
     ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
@@ -116,6 +117,7 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
         ("job-queue", &["naive", "for-update", "skip-locked"]),
         ("distributed-lock", &["lock-only", "fencing"]),
         ("two-phase-commit", &["no-coordination", "2pc", "2pc-crash"]),
+        ("saga", &["no-compensation", "saga", "2pc"]),
         ("list-append", &["txn"]),
         ("rw-register", &["txn"]),
     ];

@@ -1,0 +1,1 @@
+UPDATE accounts SET closed = true WHERE id % :closed_every = 0;
