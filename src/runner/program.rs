@@ -17,7 +17,7 @@ use evalexpr::{Context, DefaultNumericTypes, EvalexprError, EvalexprResult};
 use crate::engine::{DbError, ErrorKind, Exchange, Failed, Phase, Returned, Session};
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
-use crate::scenario::{MopKind, OnError, Scenario, Step, Think, Value, names};
+use crate::scenario::{MopKind, OnError, Scenario, Step, Think, Until, Value, names};
 use crate::stats::Stats;
 
 /// Variable names and their slots, shared by every client of a cell.
@@ -513,6 +513,21 @@ impl Program {
                 self.record(index, step, vars)?;
             }
         }
+        // Boxed: the polling loop's state stays out of the futures of steps without `until`.
+        if step.until.is_some()
+            && let Some(end) = Box::pin(self.poll_until(
+                session,
+                vars,
+                framing,
+                stats,
+                cursor,
+                index,
+                trace.as_deref_mut(),
+            ))
+            .await?
+        {
+            return Ok(Some(end));
+        }
         if let Some(cond) = &step.reject_if
             && cond
                 .eval_bool(vars)
@@ -557,6 +572,99 @@ impl Program {
             }
         }
         Ok(None)
+    }
+
+    /// A step's `until`: while its condition is false, ends the step's transaction (the step
+    /// started it, and reads: a commit), sleeps `poll` and runs the statement again in a new
+    /// transaction, so a snapshot at any level sees what others committed meanwhile. Past
+    /// [`Until::WAIT`] the attempt ends as the rejection [`Until::TIMEOUT`]. A cut or an
+    /// interrupt drops the attempt, this loop with it, as at any other statement.
+    #[allow(clippy::too_many_arguments)]
+    async fn poll_until(
+        &self,
+        session: &mut Session,
+        vars: &mut Vars,
+        framing: Framing,
+        stats: &mut Stats,
+        cursor: &mut Cursor,
+        index: usize,
+        mut trace: Option<&mut Trace>,
+    ) -> anyhow::Result<Option<End>> {
+        let c = &self.steps[index];
+        let (step, Some(until)) = (&c.step, &c.step.until) else {
+            return Ok(None);
+        };
+        let at = || format!("{} (line {})", step.key, step.line);
+        let started = std::time::Instant::now();
+        let mut runs = 1u64;
+        loop {
+            if until.expr.eval_bool(vars).map_err(|m| {
+                anyhow!("{}:{}: key `{}.until`: {m}", self.file, step.line, step.key)
+            })? {
+                if runs > 1
+                    && let Some(t) = trace.as_deref_mut()
+                {
+                    t.result = t.result.take().map(|r| format!("{r} (run {runs} times)"));
+                }
+                return Ok(None);
+            }
+            if cursor.in_tx {
+                cursor.in_tx = false;
+                if let Err(e) = session.commit().await {
+                    return self
+                        .fail(session, false, e, &at(), trace, stats)
+                        .await
+                        .map(Some);
+                }
+            }
+            if started.elapsed() >= Until::WAIT {
+                return Ok(Some(End::Rejected(Until::TIMEOUT.into())));
+            }
+            tokio::time::sleep(until.poll).await;
+            runs += 1;
+            if framing.pipeline == Pipeline::Off {
+                if let Err(e) = session.begin(framing.isolation).await {
+                    return self
+                        .fail(session, false, e, &at(), trace, stats)
+                        .await
+                        .map(Some);
+                }
+                cursor.in_tx = true;
+            }
+            let exchange = Exchange {
+                statement: index,
+                begin: (!cursor.in_tx).then_some(framing.isolation),
+                commit: false,
+                params: &c.params,
+                captures: &c.captures,
+                keep: trace.is_some(),
+            };
+            let returned = match session.exchange(exchange, &mut vars.values).await {
+                Ok(r) => r,
+                Err(Failed {
+                    error,
+                    in_transaction,
+                    ..
+                }) => {
+                    cursor.in_tx = false;
+                    return self
+                        .fail(session, in_transaction, error, &at(), trace, stats)
+                        .await
+                        .map(Some);
+                }
+            };
+            cursor.in_tx = true;
+            let (n, returns_rows) = match returned {
+                Returned::Affected(n) => (n, false),
+                Returned::Rows(n) => (n, true),
+            };
+            vars.values[self.rows_slot] = Some(Value::Int(n));
+            if let Some(t) = trace.as_deref_mut() {
+                t.result = Some(self.result_text(c, vars, n, returns_rows));
+                t.rows = session.take_kept();
+                t.notices = session.take_notices();
+            }
+        }
     }
 
     /// Adds the step's micro-operation to the client's history log, if one is recorded.
