@@ -44,6 +44,7 @@ fn every_builtin_scenario_validates() {
         "wallet-overdraft",
         "duplicate-callback",
         "job-queue",
+        "hot-item",
     ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
@@ -112,6 +113,17 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
         ),
         ("duplicate-callback", &["naive", "unique", "on-conflict"]),
         ("job-queue", &["naive", "for-update", "skip-locked"]),
+        (
+            "hot-item",
+            &[
+                "naive",
+                "for-update",
+                "conditional",
+                "version",
+                "serializable",
+                "queue",
+            ],
+        ),
         ("list-append", &["txn"]),
         ("rw-register", &["txn"]),
     ];
