@@ -494,7 +494,8 @@ sql = "SELECT 0"
     /// The error for the text, which must name the file, the line holding `marker` and `key`.
     fn refused(text: &str, marker: &str, key: &str, needle: &str) {
         let err = load(text).expect_err("refused");
-        let line = text.lines().position(|l| l.contains(marker)).unwrap() + 1;
+        let at = text.find(marker).expect("marker");
+        let line = text[..at].lines().count() + usize::from(text[..at].ends_with('\n'));
         assert!(
             err.contains(&format!("q.toml:{line}:")),
             "line {line}: {err}"
@@ -569,13 +570,13 @@ sql = "SELECT 0"
             "strategy.q.step[2].until",
             "cannot parse",
         );
-        // A name nothing sets is refused as in any other condition (at the step's line).
+        // A name nothing sets is refused as in any other condition, at the step's header.
         refused(
             &queue(
                 "commit = true",
                 "sql = \"SELECT status FROM r WHERE id = :request\"\nuntil = \"stauts != 1\"",
             ),
-            "SELECT status",
+            "[[strategy.q.step]]\nsql = \"SELECT status",
             "strategy.q.step[2].until",
             "`stauts` in until is set by nothing",
         );
