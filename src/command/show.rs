@@ -205,6 +205,13 @@ fn steps(out: &mut dyn Write, steps: &[Step]) -> std::io::Result<()> {
         if let Some(sql) = &st.sql {
             parts.push(one_line(&sql.source));
         }
+        if let Some(u) = &st.until {
+            parts.push(format!(
+                "again every {} until {}",
+                humantime::format_duration(u.poll),
+                u.expr.source
+            ));
+        }
         if let Some(r) = &st.reject_if {
             parts.push(format!("reject {} if {}", st.outcome, r.source));
         }
@@ -214,6 +221,7 @@ fn steps(out: &mut dyn Write, steps: &[Step]) -> std::io::Result<()> {
         if let (Some(f), Some(name)) = (&st.flag_if, &st.flag) {
             parts.push(format!("flag {name} if {}", f.source));
         }
+
         match st.think {
             Think::None => {}
             Think::Run => parts.push("think".into()),

@@ -19,7 +19,8 @@ use crate::engine::{DbError, ErrorKind, Exchange, Failed, Phase, Returned, Sessi
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
 use crate::scenario::{
-    Fault, LOCK_VARIABLES, LockOp, MopKind, OnError, Scenario, Step, Think, TwoPhase, Value, names,
+    Fault, LOCK_VARIABLES, LockOp, MopKind, OnError, Scenario, Step, Think, TwoPhase, Until, Value,
+    names,
 };
 use crate::stats::FaultEvent;
 use crate::stats::Stats;
@@ -614,6 +615,22 @@ impl Program {
                 self.record(index, step, vars)?;
             }
         }
+        // Boxed: the polling loop's state stays out of the futures of steps without `until`.
+        if step.until.is_some()
+            && let Some(end) = Box::pin(self.poll_until(
+                session,
+                others,
+                vars,
+                framing,
+                stats,
+                cursor,
+                index,
+                trace.as_deref_mut(),
+            ))
+            .await?
+        {
+            return Ok(Some(end));
+        }
         if let Some((action, id)) = &step.two_phase {
             let id = id
                 .eval(vars)
@@ -807,6 +824,108 @@ impl Program {
             t.result = Some(result);
         }
         Ok(())
+    }
+
+    /// A step's `until`: while its condition is false, ends the step's transaction (the step
+    /// started it, and reads: a commit), sleeps `poll` and runs the statement again in a new
+    /// transaction, so a snapshot at any level sees what others committed meanwhile. Past
+    /// [`Until::WAIT`] the attempt ends as the rejection [`Until::TIMEOUT`]. A cut or an
+    /// interrupt drops the attempt, this loop with it, as at any other statement.
+    #[allow(clippy::too_many_arguments)]
+    async fn poll_until(
+        &self,
+        session: &mut Session,
+        others: &mut Others,
+        vars: &mut Vars,
+        framing: Framing,
+        stats: &mut Stats,
+        cursor: &mut Cursor,
+        index: usize,
+        mut trace: Option<&mut Trace>,
+    ) -> anyhow::Result<Option<End>> {
+        let c = &self.steps[index];
+        let (step, Some(until)) = (&c.step, &c.step.until) else {
+            return Ok(None);
+        };
+        let node = step.node;
+        let at = || format!("{} (line {})", step.key, step.line);
+        let started = std::time::Instant::now();
+        let mut runs = 1u64;
+        loop {
+            if until.expr.eval_bool(vars).map_err(|m| {
+                anyhow!("{}:{}: key `{}.until`: {m}", self.file, step.line, step.key)
+            })? {
+                if runs > 1
+                    && let Some(t) = trace.as_deref_mut()
+                {
+                    t.result = t.result.take().map(|r| format!("{r} (run {runs} times)"));
+                }
+                return Ok(None);
+            }
+            if cursor.is_open(node) {
+                cursor.set_open(node, false);
+                let committed = self.on(node, session, others).await?.commit().await;
+                if let Err(e) = committed {
+                    return self
+                        .fail(session, others, cursor, e, &at(), true, trace, stats)
+                        .await
+                        .map(Some);
+                }
+            }
+            if started.elapsed() >= Until::WAIT {
+                return Ok(Some(End::Rejected(Until::TIMEOUT.into())));
+            }
+            tokio::time::sleep(until.poll).await;
+            runs += 1;
+            if framing.pipeline == Pipeline::Off {
+                let begun = self
+                    .on(node, session, others)
+                    .await?
+                    .begin(framing.isolation)
+                    .await;
+                if let Err(e) = begun {
+                    return self
+                        .fail(session, others, cursor, e, &at(), false, trace, stats)
+                        .await
+                        .map(Some);
+                }
+                cursor.set_open(node, true);
+            }
+            let exchange = Exchange {
+                statement: index,
+                begin: (!cursor.is_open(node)).then_some(framing.isolation),
+                commit: false,
+                params: &c.params,
+                captures: &c.captures,
+                keep: trace.is_some(),
+            };
+            let conn = self.on(node, session, others).await?;
+            let returned = match conn.exchange(exchange, &mut vars.values).await {
+                Ok(r) => r,
+                Err(Failed {
+                    error,
+                    in_transaction,
+                    ..
+                }) => {
+                    cursor.set_open(node, in_transaction);
+                    return self
+                        .fail(session, others, cursor, error, &at(), false, trace, stats)
+                        .await
+                        .map(Some);
+                }
+            };
+            cursor.set_open(node, true);
+            let (n, returns_rows) = match returned {
+                Returned::Affected(n) => (n, false),
+                Returned::Rows(n) => (n, true),
+            };
+            vars.values[self.rows_slot] = Some(Value::Int(n));
+            if let Some(t) = trace.as_deref_mut() {
+                t.result = Some(self.result_text(c, vars, n, returns_rows));
+                t.rows = conn.take_kept();
+                t.notices = conn.take_notices();
+            }
+        }
     }
 
     /// Adds the step's micro-operation to the client's history log, if one is recorded.

@@ -101,6 +101,7 @@ pub fn builtin_names() -> Vec<String> {
         "wallet-overdraft",
         "duplicate-callback",
         "job-queue",
+        "hot-item",
         "tpcb",
     ];
     names.sort_by_key(|n| {

@@ -417,7 +417,8 @@ fn expectations_at(list: &[(Isolation, Vec<Expectation>)], level: Isolation) -> 
 }
 
 /// One step of an operation, in order: `when` gates it, `let` computes variables, `sql` runs (its
-/// first row's columns become variables, `rows` the row count), then `reject_if`, `retry_if`,
+/// first row's columns become variables, `rows` the row count; with `until`, again in new
+/// transactions until that holds), then `reject_if`, `retry_if`,
 /// `flag_if` are checked, then the client thinks, then `commit` ends the transaction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
@@ -451,6 +452,29 @@ pub struct Step {
     pub two_phase: Option<(TwoPhase, Expr)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
+    /// `until`: the step runs again, each time in a new transaction, until this holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Until>,
+}
+
+/// A step that waits for a result: after its SQL, while `expr` is false, its transaction ends
+/// (commits: it started it, and reads), the client sleeps `poll` and the step runs again in a
+/// new transaction (a fresh snapshot at every level), at most [`Until::WAIT`] in all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Until {
+    pub expr: Expr,
+    #[serde(with = "humantime_serde_compat")]
+    pub poll: Duration,
+}
+
+impl Until {
+    /// The default pause between two runs.
+    pub const POLL: Duration = Duration::from_millis(1);
+    /// How long a step may wait for its condition: past it, the attempt ends as the rejection
+    /// [`Until::TIMEOUT`] (a client that gives up), so a queue nobody serves cannot hang a run.
+    pub const WAIT: Duration = Duration::from_secs(10);
+    /// The outcome of an attempt that waited [`Until::WAIT`] in vain.
+    pub const TIMEOUT: &str = "until_timeout";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use super::Step;
 
 /// The first name a step reads that nothing sets: `(step, name, where)` with `where` the
-/// field (`sql`, `when`, `reject_if`, `retry_if`, `flag_if`).
+/// field (`sql`, `when`, `reject_if`, `retry_if`, `flag_if`, `until`).
 pub fn first_unset<'a>(
     steps: &'a [Step],
     known: &HashSet<String>,
@@ -58,14 +58,15 @@ fn reads(step: &Step) -> impl Iterator<Item = (&str, &'static str)> {
         .iter()
         .flat_map(|(_, e)| e.variables().map(|v| (v, "let")));
     let exprs = [
-        (&step.when, "when"),
-        (&step.reject_if, "reject_if"),
-        (&step.retry_if, "retry_if"),
-        (&step.flag_if, "flag_if"),
+        (step.when.as_ref(), "when"),
+        (step.reject_if.as_ref(), "reject_if"),
+        (step.retry_if.as_ref(), "retry_if"),
+        (step.flag_if.as_ref(), "flag_if"),
+        (step.until.as_ref().map(|u| &u.expr), "until"),
     ]
     .into_iter()
     .flat_map(|(e, field)| {
-        e.iter()
+        e.into_iter()
             .flat_map(move |e| e.variables().map(move |v| (v, field)))
     });
     let lock = step.lock.iter().flat_map(|l| {
@@ -149,6 +150,7 @@ mod tests {
             lock: None,
             two_phase: None,
             fault: None,
+            until: None,
         }
     }
 

@@ -307,6 +307,13 @@ pub struct RawStep {
     pub think: Option<Spanned<RawThink>>,
     #[serde(default)]
     pub commit: Option<bool>,
+    /// Run the step again, each time in a new transaction, until this expression holds (a
+    /// client waiting for its own result).
+    #[serde(default)]
+    pub until: Option<Spanned<String>>,
+    /// The pause between two runs of an `until` step (a duration; default 1ms).
+    #[serde(default)]
+    pub poll: Option<Spanned<String>>,
     /// What the step means in a recorded history (`--history`): one micro-operation.
     #[serde(default)]
     pub history: Option<Spanned<RawStepHistory>>,

@@ -418,6 +418,8 @@ fn written_steps(
             ("flag", s.flag.is_some()),
             ("think", s.think.is_some()),
             ("commit", s.commit.is_some()),
+            ("until", s.until.is_some()),
+            ("poll", s.poll.is_some()),
             ("on", !s.on.is_empty()),
         ];
         if let Some((field, _)) = refused.iter().find(|(_, set)| *set) {

@@ -246,6 +246,7 @@ pub(super) fn steps(
         let commit = r.commit.unwrap_or(false);
         let history = step_history(cx, r, &key, known)?;
         let (node, lock, two_phase, fault) = placed(cx, s, &key, sql.is_some(), commit)?;
+        let until = step_until(cx, r, &key, &out, known)?;
         let mut lets = Vec::new();
         for (name, src) in &r.lets {
             let k = format!("{key}.let.{name}");
@@ -314,6 +315,7 @@ pub(super) fn steps(
             lock,
             two_phase,
             fault,
+            until,
         });
     }
     Ok(out)
@@ -467,6 +469,84 @@ fn placed(
     Ok((node, lock, two_phase, fault))
 }
 
+/// A step's `until` and `poll`. Each run of an `until` step ends its transaction, so the step
+/// must start one: it is the role's first SQL step, or the SQL step before it commits (ending a
+/// transaction that earlier steps wrote in would commit their writes half-way, unseen).
+fn step_until(
+    cx: &Ctx,
+    r: &RawStep,
+    key: &str,
+    earlier: &[Step],
+    known: &HashSet<String>,
+) -> Result<Option<Until>, ScenarioError> {
+    let Some(src) = &r.until else {
+        return match &r.poll {
+            None => Ok(None),
+            Some(p) => Err(cx.err(
+                Some(p.span()),
+                &format!("{key}.poll"),
+                "`poll` is the pause between two runs of an `until` step: add `until`",
+            )),
+        };
+    };
+    let k = format!("{key}.until");
+    if r.history.is_some() {
+        return Err(cx.err(
+            Some(src.span()),
+            &k,
+            "a step with `history` records one statement's result: it cannot run again with `until`",
+        ));
+    }
+    if r.sql.is_none() {
+        return Err(cx.err(
+            Some(src.span()),
+            &k,
+            "`until` runs the step's statement again until it holds: the step needs `sql`",
+        ));
+    }
+    if let Some(open) = earlier.iter().rev().find(|s| s.sql.is_some() || s.commit)
+        && !open.commit
+    {
+        return Err(cx.err(
+            Some(src.span()),
+            &k,
+            format!(
+                "an `until` step starts its own transaction (each run ends it and the next begins a new one), but {} (line {}) leaves one open: give it `commit = true`",
+                open.key, open.line
+            ),
+        ));
+    }
+    let expr = Expr::parse(src.get_ref()).map_err(|m| cx.err(Some(src.span()), &k, m))?;
+    if let Some(v) = expr
+        .variables()
+        .find(|v| !known.contains(*v) && !is_identifier(v))
+    {
+        return Err(cx.err(
+            Some(src.span()),
+            &k,
+            format!("`{v}` is not a variable name"),
+        ));
+    }
+    let poll = match &r.poll {
+        None => Until::POLL,
+        Some(p) => humantime::parse_duration(p.get_ref())
+            .map_err(|e| format!("expected a duration like 1ms: {e}"))
+            .and_then(|d| {
+                if d.is_zero() || d > Until::WAIT {
+                    Err(format!(
+                        "expected more than 0ms and at most {}, got {}",
+                        humantime::format_duration(Until::WAIT),
+                        humantime::format_duration(d)
+                    ))
+                } else {
+                    Ok(d)
+                }
+            })
+            .map_err(|m| cx.err(Some(p.span()), &format!("{key}.poll"), m))?,
+    };
+    Ok(Some(Until { expr, poll }))
+}
+
 /// A step's `history` annotation: its function fits `[history] model`, its key and value are
 /// expressions, and the step has SQL (the micro-operation is what that statement did).
 fn step_history(
@@ -527,4 +607,134 @@ fn step_history(
         key: expr(&h.key, "key")?,
         value: expr(&h.value, "value")?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::EngineKind;
+
+    /// A strategy that inserts a request, commits, and waits for it: `{wait}` is the waiting
+    /// step's extra keys, `{first}` the first step's.
+    fn queue(first: &str, wait: &str) -> String {
+        format!(
+            r#"name = "q"
+summary = "a queue"
+
+[setup]
+sql = "CREATE TABLE r (id int PRIMARY KEY, status text)"
+
+[strategy.q]
+summary = "request, then wait"
+
+[[strategy.q.step]]
+sql = "INSERT INTO r VALUES (:client, 'pending') RETURNING id AS request"
+{first}
+
+[[strategy.q.step]]
+{wait}
+
+[[invariant]]
+name = "none"
+anomaly = "none"
+explain = "never"
+sql = "SELECT 0"
+"#
+        )
+    }
+
+    fn load(text: &str) -> Result<crate::scenario::Scenario, String> {
+        crate::scenario::load_text(std::path::Path::new("q.toml"), text, EngineKind::Postgres)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The error for the text, which must name the file, the line holding `marker` and `key`.
+    fn refused(text: &str, marker: &str, key: &str, needle: &str) {
+        let err = load(text).expect_err("refused");
+        let at = text.find(marker).expect("marker");
+        let line = text[..at].lines().count() + usize::from(text[..at].ends_with('\n'));
+        assert!(
+            err.contains(&format!("q.toml:{line}:")),
+            "line {line}: {err}"
+        );
+        assert!(err.contains(key), "{key}: {err}");
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+
+    const WAIT: &str =
+        "sql = \"SELECT status FROM r WHERE id = :request\"\nuntil = \"status != \\\"pending\\\"\"";
+
+    #[test]
+    fn until_and_poll_load() {
+        let s = load(&queue("commit = true", &format!("{WAIT}\npoll = \"5ms\""))).unwrap();
+        let until = s.strategies["q"].steps[1].until.as_ref().unwrap();
+        assert_eq!(until.poll, std::time::Duration::from_millis(5));
+        assert_eq!(until.expr.source, "status != \"pending\"");
+        let s = load(&queue("commit = true", WAIT)).unwrap();
+        let until = s.strategies["q"].steps[1].until.as_ref().unwrap();
+        assert_eq!(until.poll, crate::scenario::Until::POLL);
+    }
+
+    #[test]
+    fn until_must_start_its_own_transaction() {
+        refused(
+            &queue("", WAIT),
+            "until =",
+            "strategy.q.step[2].until",
+            "strategy.q.step[1] (line 10) leaves one open: give it `commit = true`",
+        );
+    }
+
+    #[test]
+    fn until_needs_sql_and_poll_needs_until() {
+        refused(
+            &queue("commit = true", "think = \"1ms\"\nuntil = \"true\""),
+            "until =",
+            "strategy.q.step[2].until",
+            "needs `sql`",
+        );
+        refused(
+            &queue(
+                "commit = true",
+                "sql = \"SELECT status FROM r WHERE id = :request\"\npoll = \"1ms\"",
+            ),
+            "poll =",
+            "strategy.q.step[2].poll",
+            "add `until`",
+        );
+    }
+
+    #[test]
+    fn bad_until_and_poll_values_are_located() {
+        for (poll, needle) in [
+            ("0ms", "more than 0ms"),
+            ("1h", "at most 10s"),
+            ("soon", "expected a duration"),
+        ] {
+            refused(
+                &queue("commit = true", &format!("{WAIT}\npoll = \"{poll}\"")),
+                "poll =",
+                "strategy.q.step[2].poll",
+                needle,
+            );
+        }
+        refused(
+            &queue(
+                "commit = true",
+                "sql = \"SELECT status FROM r WHERE id = :request\"\nuntil = \"status ==\"",
+            ),
+            "until =",
+            "strategy.q.step[2].until",
+            "cannot parse",
+        );
+        // A name nothing sets is refused as in any other condition, at the step's header.
+        refused(
+            &queue(
+                "commit = true",
+                "sql = \"SELECT status FROM r WHERE id = :request\"\nuntil = \"stauts != 1\"",
+            ),
+            "[[strategy.q.step]]\nsql = \"SELECT status",
+            "strategy.q.step[2].until",
+            "`stauts` in until is set by nothing",
+        );
+    }
 }

@@ -90,6 +90,8 @@ fn only_include(s: &RawStep) -> bool {
         && s.flag.is_none()
         && s.think.is_none()
         && s.commit.is_none()
+        && s.until.is_none()
+        && s.poll.is_none()
         && s.lets.is_empty()
         && s.on.is_empty()
 }

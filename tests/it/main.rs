@@ -10,6 +10,7 @@ mod engines;
 mod experiments;
 mod fuzz;
 mod history;
+mod hot_item;
 mod limits;
 mod mariadb_provisioning;
 mod matrix;

@@ -47,6 +47,7 @@ fn every_builtin_scenario_validates() {
         "distributed-lock",
         "two-phase-commit",
         "saga",
+        "hot-item",
     ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
@@ -118,6 +119,17 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
         ("distributed-lock", &["lock-only", "fencing"]),
         ("two-phase-commit", &["no-coordination", "2pc", "2pc-crash"]),
         ("saga", &["no-compensation", "saga", "2pc"]),
+        (
+            "hot-item",
+            &[
+                "naive",
+                "for-update",
+                "conditional",
+                "version",
+                "serializable",
+                "queue",
+            ],
+        ),
         ("list-append", &["txn"]),
         ("rw-register", &["txn"]),
     ];
