@@ -420,3 +420,58 @@ fn a_saga_compensates_a_refused_credit_and_an_auditor_sees_money_in_flight() {
     );
     all_gone(&r);
 }
+
+/// Ctrl-C in the middle of a run on three private PostgreSQL clusters and a Redis: every one of
+/// them is stopped and removed.
+#[test]
+fn interrupting_a_run_on_several_servers_removes_every_one() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let (mut child, mut reader, mut seen, _) = crate::provisioning::start(
+        &[
+            "run",
+            "two-phase-commit",
+            "--strategy",
+            "2pc",
+            "--duration",
+            "60s",
+        ],
+        "2pc @",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stop within 30 s of SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    seen.push_str(&rest);
+    assert_eq!(status.code(), Some(130), "{seen}");
+    // Every private server the run announced: the run database's and each node's.
+    let tops: Vec<std::path::PathBuf> = seen
+        .lines()
+        .filter_map(|l| l.split("(ephemeral, ").nth(1))
+        .map(|rest| {
+            let data = rest.split([',', ')']).next().unwrap_or_default().trim();
+            std::path::Path::new(data).parent().unwrap().to_path_buf()
+        })
+        .collect();
+    assert_eq!(tops.len(), 3, "three clusters announced:\n{seen}");
+    for top in tops {
+        assert!(!top.exists(), "{} is left behind", top.display());
+        assert_eq!(
+            processes_using(&top),
+            0,
+            "a server of {} still runs",
+            top.display()
+        );
+    }
+}
