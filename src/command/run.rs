@@ -409,6 +409,12 @@ pub fn settings(args: &LoadArgs, scenario: &Scenario) -> anyhow::Result<Settings
     limits::clients(clients).map_err(|e| flag("clients", &clients, e))?;
     if let Some(n) = args.connections {
         limits::connections(n).map_err(|e| flag("connections", &n, e))?;
+        if scenario.nodes.len() > 1 {
+            bail!(
+                "--connections {n}: {} spans several servers, and its clients keep a connection to each; a shared pool is for one database",
+                scenario.name
+            );
+        }
     }
     if let Some(n) = args.max_tries {
         limits::max_tries(n).map_err(|e| flag("max-tries", &n, e))?;

@@ -36,6 +36,26 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
             }
         )?;
     }
+    if !s.nodes.is_empty() {
+        writeln!(
+            out,
+            "\nServers (each a private one unless --node NAME=URL names it; the first is the run database):"
+        )?;
+        for n in &s.nodes {
+            let what = match n.kind {
+                scenario::NodeKind::Database => s.engine.title().to_string(),
+                scenario::NodeKind::Redis => "Redis, a lock service".to_string(),
+            };
+            let settings: Vec<String> =
+                n.server.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let settings = if settings.is_empty() {
+                String::new()
+            } else {
+                format!(" (server: {})", settings.join(", "))
+            };
+            writeln!(out, "  {}: {what}{settings}", n.name)?;
+        }
+    }
     if !s.draws.is_empty() {
         writeln!(out, "\nRandom draws per operation (seeded by --seed):")?;
         for d in &s.draws {
