@@ -16,7 +16,7 @@ const MARIADB: EngineKind = EngineKind::Mariadb;
 
 /// `contention run NAME` on both engines at every level with `--expect declared`, which must
 /// hold.
-fn declared(name: &str) -> RunReport {
+pub(crate) fn declared(name: &str) -> RunReport {
     let (code, report) = run_json(&[
         name,
         "--engine",
@@ -39,7 +39,12 @@ fn declared(name: &str) -> RunReport {
     report
 }
 
-fn cell<'a>(r: &'a RunReport, engine: EngineKind, strategy: &str, level: &str) -> &'a Cell {
+pub(crate) fn cell<'a>(
+    r: &'a RunReport,
+    engine: EngineKind,
+    strategy: &str,
+    level: &str,
+) -> &'a Cell {
     r.cells
         .iter()
         .find(|c| c.engine == engine && c.strategy == strategy && c.isolation.to_string() == level)
@@ -47,7 +52,7 @@ fn cell<'a>(r: &'a RunReport, engine: EngineKind, strategy: &str, level: &str) -
 }
 
 /// Levels of a strategy's cells on an engine (a pinned strategy has one).
-fn levels(r: &RunReport, engine: EngineKind, strategy: &str) -> Vec<String> {
+pub(crate) fn levels(r: &RunReport, engine: EngineKind, strategy: &str) -> Vec<String> {
     r.cells
         .iter()
         .filter(|c| c.engine == engine && c.strategy == strategy)
@@ -57,7 +62,7 @@ fn levels(r: &RunReport, engine: EngineKind, strategy: &str) -> Vec<String> {
 
 /// A correct strategy on an engine: no writer-side damage at any level, no unmapped error, and
 /// it did real work.
-fn safe(r: &RunReport, engine: EngineKind, strategy: &str) {
+pub(crate) fn safe(r: &RunReport, engine: EngineKind, strategy: &str) {
     let ls = levels(r, engine, strategy);
     assert!(!ls.is_empty(), "no cells of {strategy}");
     for level in ls {
@@ -74,7 +79,7 @@ fn safe(r: &RunReport, engine: EngineKind, strategy: &str) {
     }
 }
 
-fn damaged(r: &RunReport, engine: EngineKind, strategy: &str, level: &str, inv: &str) {
+pub(crate) fn damaged(r: &RunReport, engine: EngineKind, strategy: &str, level: &str, inv: &str) {
     let c = cell(r, engine, strategy, level);
     assert!(
         invariant(c, inv) > 0,
@@ -84,7 +89,7 @@ fn damaged(r: &RunReport, engine: EngineKind, strategy: &str, level: &str, inv: 
     );
 }
 
-fn rejected(c: &Cell, outcome: &str) -> u64 {
+pub(crate) fn rejected(c: &Cell, outcome: &str) -> u64 {
     c.stats.rejected.get(outcome).copied().unwrap_or(0)
 }
 
@@ -110,7 +115,12 @@ fn replays(name: &str) -> Vec<Replay> {
     }
 }
 
-fn find<'a>(rs: &'a [Replay], engine: EngineKind, strategy: &str, level: &str) -> &'a Replay {
+pub(crate) fn find<'a>(
+    rs: &'a [Replay],
+    engine: EngineKind,
+    strategy: &str,
+    level: &str,
+) -> &'a Replay {
     rs.iter()
         .find(|r| {
             r.engine == engine
@@ -121,7 +131,7 @@ fn find<'a>(rs: &'a [Replay], engine: EngineKind, strategy: &str, level: &str) -
 }
 
 /// Asserts a replay's verdict label.
-fn verdict(rs: &[Replay], engine: EngineKind, strategy: &str, level: &str, want: &str) {
+pub(crate) fn verdict(rs: &[Replay], engine: EngineKind, strategy: &str, level: &str, want: &str) {
     let r = find(rs, engine, strategy, level);
     assert_eq!(
         r.verdict.label(),
@@ -133,7 +143,7 @@ fn verdict(rs: &[Replay], engine: EngineKind, strategy: &str, level: &str, want:
 }
 
 /// How session `session` of a replay ended (`committed`, `rejected: room_taken`, ...).
-fn end<'a>(r: &'a Replay, session: &str) -> &'a str {
+pub(crate) fn end<'a>(r: &'a Replay, session: &str) -> &'a str {
     &r.ends
         .iter()
         .find(|e| e.session == session)
@@ -142,7 +152,7 @@ fn end<'a>(r: &'a Replay, session: &str) -> &'a str {
 }
 
 /// The error codes session `session` got in a replay, in order.
-fn errors(r: &Replay, session: &str) -> Vec<String> {
+pub(crate) fn errors(r: &Replay, session: &str) -> Vec<String> {
     r.events
         .iter()
         .filter(|e| e.session == session)
@@ -150,7 +160,7 @@ fn errors(r: &Replay, session: &str) -> Vec<String> {
         .collect()
 }
 
-fn waited(r: &Replay, session: &str) -> bool {
+pub(crate) fn waited(r: &Replay, session: &str) -> bool {
     r.events
         .iter()
         .any(|e| e.session == session && matches!(e.kind, EventKind::Waits { .. }))

@@ -44,6 +44,7 @@ fn every_builtin_scenario_validates() {
         "wallet-overdraft",
         "duplicate-callback",
         "job-queue",
+        "seat-hold",
     ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
@@ -114,6 +115,15 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
         ("job-queue", &["naive", "for-update", "skip-locked"]),
         ("list-append", &["txn"]),
         ("rw-register", &["txn"]),
+        (
+            "seat-hold",
+            &[
+                "no-check",
+                "txn-start-now",
+                "clock-check",
+                "lock-whole-purchase",
+            ],
+        ),
     ];
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
