@@ -19,6 +19,7 @@ mod redis_locks;
 mod replay;
 mod report;
 mod scenario_files;
+mod seat_hold;
 mod specs;
 mod support;
 mod waits;

@@ -48,6 +48,7 @@ fn every_builtin_scenario_validates() {
         "two-phase-commit",
         "saga",
         "hot-item",
+        "seat-hold",
     ] {
         assert!(text.contains(name), "`list` misses {name}:\n{text}");
         let out = run(&["validate", name]);
@@ -132,6 +133,15 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
         ),
         ("list-append", &["txn"]),
         ("rw-register", &["txn"]),
+        (
+            "seat-hold",
+            &[
+                "no-check",
+                "txn-start-now",
+                "clock-check",
+                "lock-whole-purchase",
+            ],
+        ),
     ];
     for (name, strategies) in expected {
         let out = run(&["show", name, "--format", "json"]);
