@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DbArgs;
-use crate::engine::redis::ephemeral::Ephemeral;
-use crate::engine::{EngineKind, RunDatabase, Server, ServerInfo, ServerOptions};
+use crate::engine::{EngineKind, PrivateRedis, RunDatabase, Server, ServerInfo, ServerOptions};
 pub use crate::runner::Interrupted;
 use crate::runner::nodes::{Target, Targets};
 use crate::scenario::{NodeKind, Scenario};
@@ -32,7 +31,7 @@ struct NodeSpace {
     name: String,
     server: Option<Server>,
     db: Option<RunDatabase>,
-    redis: Option<Ephemeral>,
+    redis: Option<PrivateRedis>,
     target: Target,
     /// For people: `bank_b: PostgreSQL 15.19, private ...`.
     description: String,
@@ -148,7 +147,7 @@ impl Workspace {
                 None => {
                     say(format!("node {name}: starting a private Redis"));
                     let eph = tokio::select! {
-                        e = tokio::task::spawn_blocking(Ephemeral::start) => e??,
+                        e = tokio::task::spawn_blocking(PrivateRedis::start) => e??,
                         () = self.abort.cancelled() => return Err(Interrupted("starting a private Redis").into()),
                     };
                     NodeSpace {
@@ -389,7 +388,7 @@ impl Workspace {
             {
                 // A Redis given by URL: delete this run's keys, nothing else.
                 let cleared = async {
-                    crate::engine::redis::lock::LockService::connect(url, prefix)
+                    crate::engine::LockService::connect(url, prefix)
                         .await?
                         .clear()
                         .await

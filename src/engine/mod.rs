@@ -36,6 +36,8 @@ use crate::scenario::Value;
 pub use error::{DbError, ErrorKind};
 pub use kind::EngineKind;
 pub use postgres::ephemeral::find_bindir;
+/// The lock service and a private Redis, for scenarios with a `redis` node.
+pub use redis::{ephemeral::Ephemeral as PrivateRedis, lock::LockService};
 
 /// Where to find a server.
 #[derive(Debug, Clone)]

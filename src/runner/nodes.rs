@@ -10,8 +10,7 @@ use std::sync::Arc;
 use anyhow::anyhow;
 
 use crate::engine::RunDatabase;
-use crate::engine::Session;
-use crate::engine::redis::lock::LockService;
+use crate::engine::{LockService, Session};
 use crate::scenario::{NodeKind, Scenario};
 
 /// Where one node is. One per node, built once per run: the variants' sizes do not matter.
