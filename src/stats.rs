@@ -46,6 +46,10 @@ pub struct Stats {
     /// Counted neither as committed nor as aborted.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unknown: u64,
+    /// Operations whose final COMMIT succeeded on some nodes and failed on a later one (a
+    /// scenario on several servers without two-phase commit). Not retried.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub partial: u64,
     /// Faults the steps injected, in the order they happened (at most [`FAULTS_KEPT`] kept;
     /// `faults_total` counts them all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -170,6 +174,7 @@ impl Default for Stats {
             flags: BTreeMap::new(),
             other_codes: BTreeMap::new(),
             unknown: 0,
+            partial: 0,
             faults: Vec::new(),
             faults_total: 0,
             latency: Latency::default(),
@@ -263,6 +268,7 @@ impl AddAssign<&Stats> for Stats {
             *self.other_codes.entry(k.clone()).or_default() += v;
         }
         self.unknown += other.unknown;
+        self.partial += other.partial;
         self.faults_total += other.faults_total;
         for f in &other.faults {
             if self.faults.len() < FAULTS_KEPT {

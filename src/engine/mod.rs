@@ -551,12 +551,14 @@ impl Session {
 
     /// A two-phase-commit action on transaction `id`: `PREPARE TRANSACTION` ends the open
     /// transaction (it survives the session); `COMMIT PREPARED` and `ROLLBACK PREPARED` run
-    /// outside any. PostgreSQL only (scenarios are refused on other engines when loaded).
+    /// outside any. Returns false when COMMIT or ROLLBACK PREPARED found no such transaction
+    /// (another session, a recovery, ended it first). PostgreSQL only (scenarios are refused on
+    /// other engines when loaded).
     pub async fn two_phase(
         &mut self,
         action: crate::scenario::TwoPhase,
         id: &str,
-    ) -> Result<(), DbError> {
+    ) -> Result<bool, DbError> {
         use crate::scenario::TwoPhase;
         let verb = match action {
             TwoPhase::Prepare => "PREPARE TRANSACTION",
@@ -565,8 +567,15 @@ impl Session {
         };
         match self {
             Session::Postgres(s) => {
-                s.batch(&format!("{verb} '{}'", id.replace('\'', "''")))
+                match s
+                    .batch(&format!("{verb} '{}'", id.replace('\'', "''")))
                     .await
+                {
+                    Ok(()) => Ok(true),
+                    // undefined_object: "prepared transaction with identifier ... does not exist"
+                    Err(e) if e.code == "42704" && action != TwoPhase::Prepare => Ok(false),
+                    Err(e) => Err(e),
+                }
             }
             Session::Mariadb(_) => Err(DbError {
                 kind: ErrorKind::ScenarioBug,

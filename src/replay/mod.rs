@@ -452,5 +452,6 @@ pub fn end_text(end: &End) -> String {
         End::Aborted(a) => format!("aborted: {}", a.name()),
         End::Unknown => "unknown: the connection was lost during COMMIT".into(),
         End::Crashed => "crashed (connections dropped without a commit)".into(),
+        End::Partial => "partly committed: a later node's COMMIT failed".into(),
     }
 }

@@ -334,6 +334,20 @@ impl RunReport {
                     "unknown outcome, {label}: {unknown} operation(s) lost the connection during COMMIT (counted neither as committed nor as aborted)"
                 ));
             }
+            let partial: u64 =
+                c.stats.partial + c.auditors.iter().map(|a| a.stats.partial).sum::<u64>();
+            if partial > 0 {
+                out.push(format!(
+                    "partly committed, {label}: {partial} operation(s) committed on some nodes and failed on a later one (not retried)"
+                ));
+            }
+            let partial: u64 =
+                c.stats.partial + c.auditors.iter().map(|a| a.stats.partial).sum::<u64>();
+            if partial > 0 {
+                out.push(format!(
+                    "partly committed, {label}: {partial} operation(s) committed on some nodes and failed on a later one (not retried)"
+                ));
+            }
             let mut events: Vec<&crate::stats::FaultEvent> = c
                 .stats
                 .faults

@@ -150,6 +150,7 @@ async fn operate(
     // Registered once, polled at every wake-up of an attempt.
     let aborted = abort.cancelled();
     tokio::pin!(aborted);
+    let pooled_conn = matches!(conn, Conn::Pool(_));
     let mut op: i64 = 0;
     while !stop.is_cancelled() && !abort.is_cancelled() && claim(role.budget.as_deref()) {
         op += 1;
@@ -201,7 +202,7 @@ async fn operate(
             if let Some(h) = &mut vars.history {
                 h.complete(match end {
                     End::Committed => Completion::Ok,
-                    End::Unknown | End::Crashed => Completion::Info,
+                    End::Unknown | End::Crashed | End::Partial => Completion::Info,
                     End::Rejected(_) | End::Aborted(_) => Completion::Fail,
                 });
             }
@@ -209,6 +210,11 @@ async fn operate(
                 // A crash, or a COMMIT whose connection went: every connection is dropped
                 // (the servers roll back what was open), and the client starts afresh.
                 others.drop_all();
+                if pooled_conn {
+                    // A pooled connection goes back to the pool: end what the crash left open
+                    // there, as the server would for a dropped connection.
+                    let _ = session.rollback().await;
+                }
                 if let Conn::Own(session) = &mut conn {
                     let mut fresh = shared.targets.main().session(&shared.session).await?;
                     role.program.prepare(&mut fresh).await?;
@@ -226,7 +232,7 @@ async fn operate(
                 End::Rejected(outcome) => stats.record_rejection(outcome),
                 // Counted where it happened (`unknown`, the fault list): neither committed
                 // nor aborted, and not retried (the client cannot know whether to).
-                End::Unknown | End::Crashed => {}
+                End::Unknown | End::Crashed | End::Partial => {}
                 End::Aborted(class) => {
                     stats.aborts[class.index()] += 1;
                     if let Some(live) = &role.live {

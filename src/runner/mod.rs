@@ -319,6 +319,7 @@ pub async fn run_cell(
         .filter(|a| a.after)
         .map(|a| a.clients)
         .sum();
+    let after_abort = abort.child_token();
     let after_shared = Arc::new(Shared {
         slots: shared.slots.clone(),
         draws: shared.draws.clone(),
@@ -327,7 +328,7 @@ pub async fn run_cell(
         barrier: Arc::new(Barrier::new(after_clients as usize)),
         // Not the cell's halt (it fires a grace after the deadline, before this pass starts):
         // an interrupt, or the pass's own limit, ends it.
-        abort: abort.child_token(),
+        abort: after_abort.clone(),
         interrupt: abort.clone(),
         history: history.clone(),
         targets: targets.clone(),
@@ -422,25 +423,12 @@ pub async fn run_cell(
         .iter()
         .map(|a| (a.name.clone(), Stats::default()))
         .collect();
-    // The recovery pass, bounded: a pass that never runs out of work is the scenario's bug.
-    if !later.is_empty() && first_error.is_none() && !abort.is_cancelled() {
-        for (name, role, program, i, a_index) in later {
-            let (conn, driver) = own(program).await?;
-            let fut = client::run(
-                conn,
-                driver,
-                role,
-                after_shared.clone(),
-                i,
-                1000 + a_index as u64,
-            );
-            auditors.spawn(async move { fut.await.map(|s| (name, s)) });
-        }
-        let stop = after_stop.clone();
-        let _limit = AbortOnDrop(tokio::spawn(async move {
-            tokio::time::sleep(AFTER_LIMIT).await;
-            stop.cancel();
-        }));
+    // First the auditors that ran beside the writers finish the operation they have in flight;
+    // then the recovery pass (`after` auditors) starts, bounded: a pass that never runs out of
+    // work is the scenario's bug, and one stuck in a statement is cut like a cell's clients.
+    let mut later = Some(later);
+    let mut _limit = None;
+    loop {
         while let Some(res) = auditors.join_next().await {
             match res.context("an auditor task panicked")? {
                 Ok((name, s)) => {
@@ -453,18 +441,31 @@ pub async fn run_cell(
                 }
             }
         }
-    }
-    while let Some(res) = auditors.join_next().await {
-        match res.context("an auditor task panicked")? {
-            Ok((name, s)) => {
-                if let Some((_, total)) = auditor_stats.iter_mut().find(|(n, _)| *n == name) {
-                    *total += &s;
-                }
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
+        let Some(pass) = later
+            .take()
+            .filter(|l| !l.is_empty() && first_error.is_none() && !abort.is_cancelled())
+        else {
+            break;
+        };
+        for (name, role, program, i, a_index) in pass {
+            let (conn, driver) = own(program).await?;
+            let fut = client::run(
+                conn,
+                driver,
+                role,
+                after_shared.clone(),
+                i,
+                1000 + a_index as u64,
+            );
+            auditors.spawn(async move { fut.await.map(|s| (name, s)) });
         }
+        let (stop, cut) = (after_stop.clone(), after_abort.clone());
+        _limit = Some(AbortOnDrop(tokio::spawn(async move {
+            tokio::time::sleep(AFTER_LIMIT).await;
+            stop.cancel();
+            tokio::time::sleep(client::CUT_GRACE).await;
+            cut.cancel();
+        })));
     }
     for (name, role) in &auditor_roles {
         if let Some((_, total)) = auditor_stats.iter_mut().find(|(n, _)| n == name) {

@@ -180,6 +180,8 @@ pub enum End {
     Unknown,
     /// A `crash` fault: the client dropped its connections without committing.
     Crashed,
+    /// The final COMMIT succeeded on some nodes and failed on a later one: partly committed.
+    Partial,
 }
 
 impl End {
@@ -482,16 +484,32 @@ impl Program {
                 t.sql = Some("COMMIT".into());
             }
             // Node by node, in order: a failure after the first commit leaves the others' work
-            // committed (what two-phase commit exists to prevent).
+            // committed (what two-phase commit exists to prevent). Such an operation is
+            // neither committed nor aborted, and is never retried.
+            let mut some_committed = false;
             while cursor.open != 0 {
                 let node = cursor.open.trailing_zeros() as usize;
                 cursor.open &= !(1 << node);
                 let committed = self.on(node, session, others).await?.commit().await;
-                if let Err(e) = committed {
-                    return self
-                        .fail(session, others, cursor, e, "COMMIT", true, trace, stats)
-                        .await
-                        .map(Some);
+                match committed {
+                    Ok(()) => some_committed = true,
+                    Err(e) if some_committed => {
+                        if let Some(t) = trace.as_deref_mut() {
+                            t.error = Some((e.code.clone(), e.message.clone()));
+                        }
+                        let lost = e.kind == ErrorKind::Connection;
+                        rollback_all(session, others, cursor)
+                            .await
+                            .or_else(|r| if lost { Ok(()) } else { Err(r) })?;
+                        stats.partial += 1;
+                        return Ok(Some(End::Partial));
+                    }
+                    Err(e) => {
+                        return self
+                            .fail(session, others, cursor, e, "COMMIT", true, trace, stats)
+                            .await
+                            .map(Some);
+                    }
                 }
             }
             return Ok(Some(End::Committed));
@@ -666,6 +684,9 @@ impl Program {
                 .await?
                 .two_phase(*action, &id)
                 .await;
+            if let (Ok(false), Some(t)) = (&done, trace.as_deref_mut()) {
+                t.result = Some("no such prepared transaction: another session ended it".into());
+            }
             if let Err(e) = done {
                 let committing = *action == TwoPhase::CommitPrepared;
                 return self
@@ -768,7 +789,10 @@ impl Program {
                 )
             })
             .clone();
-        let locks = others.locks(node).await?;
+        let locks = others
+            .locks(node)
+            .await
+            .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
         let (sent, result) = match op {
             LockOp::Acquire { key, ttl_ms } => {
                 let key = text(
@@ -788,7 +812,10 @@ impl Program {
                         ));
                     }
                 };
-                let token = locks.acquire(&key, &holder, ttl).await?;
+                let token = locks
+                    .acquire(&key, &holder, ttl)
+                    .await
+                    .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
                 vars.values[acquired] = Some(Value::Boolean(token.is_some()));
                 vars.values[fence] = Some(token.map_or(Value::Empty, |t| Value::Int(t as i64)));
                 (
@@ -807,7 +834,10 @@ impl Program {
                     key.eval(vars)
                         .map_err(|m| anyhow!("{}: {m}", expr_at("lock.release")))?,
                 );
-                let done = locks.release(&key, &holder).await?;
+                let done = locks
+                    .release(&key, &holder)
+                    .await
+                    .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
                 vars.values[released] = Some(Value::Boolean(done));
                 (
                     format!("LOCK release '{key}' as {holder}"),
@@ -873,6 +903,7 @@ impl Program {
                 }
             }
             if started.elapsed() >= Until::WAIT {
+                rollback_all(session, others, cursor).await?;
                 return Ok(Some(End::Rejected(Until::TIMEOUT.into())));
             }
             tokio::time::sleep(until.poll).await;

@@ -246,7 +246,7 @@ pub(super) fn steps(
         let commit = r.commit.unwrap_or(false);
         let history = step_history(cx, r, &key, known)?;
         let (node, lock, two_phase, fault) = placed(cx, s, &key, sql.is_some(), commit)?;
-        let until = step_until(cx, r, &key, &out, known)?;
+        let until = step_until(cx, r, &key, &out, node, known)?;
         let mut lets = Vec::new();
         for (name, src) in &r.lets {
             let k = format!("{key}.let.{name}");
@@ -477,6 +477,7 @@ fn step_until(
     r: &RawStep,
     key: &str,
     earlier: &[Step],
+    node: usize,
     known: &HashSet<String>,
 ) -> Result<Option<Until>, ScenarioError> {
     let Some(src) = &r.until else {
@@ -504,7 +505,11 @@ fn step_until(
             "`until` runs the step's statement again until it holds: the step needs `sql`",
         ));
     }
-    if let Some(open) = earlier.iter().rev().find(|s| s.sql.is_some() || s.commit)
+    if let Some(open) = earlier
+        .iter()
+        .rev()
+        .filter(|s| s.node == node)
+        .find(|s| s.sql.is_some() || s.commit)
         && !open.commit
     {
         return Err(cx.err(

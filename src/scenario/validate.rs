@@ -335,6 +335,25 @@ fn node_order(
         .at(&src.text, raw.node.get(name).map(|n| n.span()))
         .key(format!("node.{name}")));
     }
+    if out.len() > 64 {
+        return Err(ScenarioError::new(
+            &src.path,
+            format!("{} nodes: a scenario may declare 64 at most", out.len()),
+        )
+        .key("node"));
+    }
+    if let Some(name) = out
+        .iter()
+        .map(|(n, _)| n)
+        .find(|n| raw.params.contains_key(*n))
+    {
+        return Err(ScenarioError::new(
+            &src.path,
+            format!("`{name}` names both a node and a parameter: an invariant's `value` reads each node's number by its name"),
+        )
+        .at(&src.text, raw.node.get(name).map(|n| n.span()))
+        .key(format!("node.{name}")));
+    }
     out.sort_by_key(|(_, k)| *k != NodeKind::Database);
     Ok(out)
 }

@@ -149,10 +149,16 @@ impl Server {
     /// Drops a database this run created (and only such a database), ending its sessions and
     /// rolling back the transactions prepared in it (which would keep it from being dropped).
     pub async fn drop_database(&self, db: &RunDatabase) -> anyhow::Result<()> {
-        if let Ok(c) = connect(&db.config).await {
-            rollback_prepared(&c).await.map_err(|e| {
-                anyhow::anyhow!("in the run database `{}`: {}", db.name, pg_message(&e))
-            })?;
+        // The DROP is tried even when that fails: its own error then says what is left.
+        let mut prepared_error = None;
+        if let Ok(c) = connect(&db.config).await
+            && let Err(e) = rollback_prepared(&c).await
+        {
+            prepared_error = Some(format!(
+                "rolling back the transactions prepared in `{}`: {}",
+                db.name,
+                pg_message(&e)
+            ));
         }
         let c = self.admin().await?;
         c.batch_execute(&format!(
@@ -162,9 +168,13 @@ impl Server {
         .await
         .map_err(|e| {
             anyhow::anyhow!(
-                "cannot drop the run database `{}`: {}",
+                "cannot drop the run database `{}`: {}{}",
                 db.name,
-                pg_message(&e)
+                pg_message(&e),
+                prepared_error
+                    .as_deref()
+                    .map(|p| format!(" (after an error {p})"))
+                    .unwrap_or_default()
             )
         })
     }
