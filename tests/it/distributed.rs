@@ -475,3 +475,53 @@ fn interrupting_a_run_on_several_servers_removes_every_one() {
         );
     }
 }
+
+/// Without two-phase commit, the final COMMIT runs node by node: here bank b's COMMIT fails
+/// (a deferred unique key) after a's succeeded, every time. Each operation is counted as
+/// partial, never as committed or aborted, is not retried, and a's writes stay.
+#[test]
+fn an_operation_committed_on_one_node_and_refused_on_the_next_is_partial() {
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "partial.toml",
+        r#"
+name = "partial"
+summary = "a commits, b refuses at COMMIT"
+[node.a]
+setup = { sql = "CREATE TABLE t (x int)" }
+[node.b]
+setup = { sql = "CREATE TABLE u (x int UNIQUE DEFERRABLE INITIALLY DEFERRED)" }
+[setup]
+sql = "CREATE TABLE marker (x int)"
+[strategy.both]
+summary = "a write on each node"
+[[strategy.both.step]]
+node = "a"
+sql = "INSERT INTO t VALUES (:op)"
+[[strategy.both.step]]
+node = "b"
+sql = "INSERT INTO u VALUES (:op), (:op)"
+[[invariant]]
+name = "written_on_a"
+anomaly = "a write that stayed on a"
+explain = "rows on a whose operation failed on b"
+node = "a"
+sql = "SELECT count(*) FROM t"
+"#,
+    );
+    let (code, r) = run_json(&[
+        file.to_str().unwrap(),
+        "--clients",
+        "1",
+        "--operations",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{}", json(&r));
+    let c = cell(&r, "both", "rc");
+    assert_eq!(c.stats.partial, 4, "{}", json(c));
+    assert_eq!(c.stats.committed, 0, "{}", json(c));
+    assert_eq!(c.stats.total_aborts(), 0, "{}", json(c));
+    assert_eq!(c.stats.retries, 0, "{}", json(c));
+    assert_eq!(invariant(c, "written_on_a"), 4, "{}", json(c));
+}
