@@ -19,6 +19,9 @@ Examples:
                                                          MariaDB's rr loses the update
   contention run ticketmaster --engine postgres,mariadb --isolation rr   side by side
   contention run ticketmaster --db mysql://root@db.example:3306/
+  contention run two-phase-commit --strategy all          three private PostgreSQL servers
+  contention run distributed-lock --node locks=redis://127.0.0.1:6379
+                                                         its lock service on an existing Redis
   contention replay ticketmaster --isolation rc          the oversell, step by step
   contention replay write-skew --isolation serializable --schedule \"a1 b1 a2 b2 a3 b3\"
   contention anomalies                                   the classic anomaly table
@@ -138,6 +141,7 @@ Examples:
   contention replay ticketmaster --isolation all --strategy naive,for-update
   contention replay write-skew --isolation serializable --schedule \"a1 b1 a2 b2 a3 b3\"
   contention replay deadlock --format markdown
+  contention replay two-phase-commit                       a coordinator crash, and the recovery
   contention replay ticketmaster --engine postgres,mariadb --isolation rr --strategy naive
                                                            40001 on one, a lost update on the other
 
