@@ -563,71 +563,30 @@ impl Program {
             if let Some(t) = trace.as_deref_mut() {
                 t.sql = Some(shown(step, vars));
             }
-            if !cursor.is_open(node) && framing.pipeline == Pipeline::Off {
-                let begun = self
-                    .on(node, session, others)
-                    .await?
-                    .begin(framing.isolation)
-                    .await;
-                if let Err(e) = begun {
-                    return self
-                        .fail(session, others, cursor, e, &at(), false, trace, stats)
-                        .await
-                        .map(Some);
-                }
-                cursor.set_open(node, true);
-            }
             // A write is recorded before it is sent: if the attempt is cut while its COMMIT
             // (pipelined with it) is in flight, the history's `info` still names it.
             if step.history.as_ref().is_some_and(|h| h.f != MopKind::Read) {
                 self.record(index, step, vars)?;
             }
-            let exchange = Exchange {
-                statement: index,
-                begin: (!cursor.is_open(node)).then_some(framing.isolation),
-                commit: framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero(),
-                params: &c.params,
-                captures: &c.captures,
-                keep: trace.is_some(),
-            };
-            let conn = self.on(node, session, others).await?;
-            let returned = match conn.exchange(exchange, &mut vars.values).await {
-                Ok(r) => r,
-                Err(Failed {
-                    phase,
-                    error,
-                    in_transaction,
-                }) => {
-                    cursor.set_open(node, in_transaction);
-                    let at = match phase {
-                        Phase::Commit => format!("{}, its COMMIT", at()),
-                        Phase::Begin | Phase::Statement => at(),
-                    };
-                    // Pipelined, a lost connection may have taken the COMMIT with it.
-                    let committing = exchange.commit;
-                    return self
-                        .fail(
-                            session, others, cursor, error, &at, committing, trace, stats,
-                        )
-                        .await
-                        .map(Some);
-                }
-            };
-            cursor.set_open(node, !exchange.commit);
-            if exchange.commit
-                && let Some(t) = trace.as_deref_mut()
-            {
-                t.committed = step.commit;
+            let commit = framing.pipeline == Pipeline::Full && c.commit_follows && think.is_zero();
+            let sent = self
+                .send(
+                    index,
+                    commit,
+                    session,
+                    others,
+                    vars,
+                    framing,
+                    stats,
+                    cursor,
+                    trace.as_deref_mut(),
+                )
+                .await?;
+            if let Some(end) = sent {
+                return Ok(Some(end));
             }
-            let (n, returns_rows) = match returned {
-                Returned::Affected(n) => (n, false),
-                Returned::Rows(n) => (n, true),
-            };
-            vars.values[self.rows_slot] = Some(Value::Int(n));
-            if let Some(t) = trace.as_deref_mut() {
-                t.result = Some(self.result_text(c, vars, n, returns_rows));
-                t.rows = conn.take_kept();
-                t.notices = conn.take_notices();
+            if commit && let Some(t) = trace.as_deref_mut() {
+                t.committed = step.commit;
             }
             if step.history.as_ref().is_some_and(|h| h.f == MopKind::Read) {
                 self.record(index, step, vars)?;
@@ -856,6 +815,83 @@ impl Program {
         Ok(())
     }
 
+    /// Sends step `index`'s statement on its node, with the `BEGIN` before it when no
+    /// transaction is open there (in the same exchange, or on its own without pipelining) and,
+    /// with `commit`, the `COMMIT` after it; sets `rows` and, with `trace`, what came back.
+    /// Returns how the attempt ended when the statement failed.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        index: usize,
+        commit: bool,
+        session: &mut Session,
+        others: &mut Others,
+        vars: &mut Vars,
+        framing: Framing,
+        stats: &mut Stats,
+        cursor: &mut Cursor,
+        trace: Option<&mut Trace>,
+    ) -> anyhow::Result<Option<End>> {
+        let c = &self.steps[index];
+        let step = &c.step;
+        let node = step.node;
+        let at = || format!("{} (line {})", step.key, step.line);
+        if !cursor.is_open(node) && framing.pipeline == Pipeline::Off {
+            let begun = self
+                .on(node, session, others)
+                .await?
+                .begin(framing.isolation)
+                .await;
+            if let Err(e) = begun {
+                return self
+                    .fail(session, others, cursor, e, &at(), false, trace, stats)
+                    .await
+                    .map(Some);
+            }
+            cursor.set_open(node, true);
+        }
+        let exchange = Exchange {
+            statement: index,
+            begin: (!cursor.is_open(node)).then_some(framing.isolation),
+            commit,
+            params: &c.params,
+            captures: &c.captures,
+            keep: trace.is_some(),
+        };
+        let conn = self.on(node, session, others).await?;
+        let returned = match conn.exchange(exchange, &mut vars.values).await {
+            Ok(r) => r,
+            Err(Failed {
+                phase,
+                error,
+                in_transaction,
+            }) => {
+                cursor.set_open(node, in_transaction);
+                let at = match phase {
+                    Phase::Commit => format!("{}, its COMMIT", at()),
+                    Phase::Begin | Phase::Statement => at(),
+                };
+                // Pipelined, a lost connection may have taken the COMMIT with it.
+                return self
+                    .fail(session, others, cursor, error, &at, commit, trace, stats)
+                    .await
+                    .map(Some);
+            }
+        };
+        cursor.set_open(node, !commit);
+        let (n, returns_rows) = match returned {
+            Returned::Affected(n) => (n, false),
+            Returned::Rows(n) => (n, true),
+        };
+        vars.values[self.rows_slot] = Some(Value::Int(n));
+        if let Some(t) = trace {
+            t.result = Some(self.result_text(c, vars, n, returns_rows));
+            t.rows = conn.take_kept();
+            t.notices = conn.take_notices();
+        }
+        Ok(None)
+    }
+
     /// A step's `until`: while its condition is false, ends the step's transaction (the step
     /// started it, and reads: a commit), sleeps `poll` and runs the statement again in a new
     /// transaction, so a snapshot at any level sees what others committed meanwhile. Past
@@ -908,53 +944,21 @@ impl Program {
             }
             tokio::time::sleep(until.poll).await;
             runs += 1;
-            if framing.pipeline == Pipeline::Off {
-                let begun = self
-                    .on(node, session, others)
-                    .await?
-                    .begin(framing.isolation)
-                    .await;
-                if let Err(e) = begun {
-                    return self
-                        .fail(session, others, cursor, e, &at(), false, trace, stats)
-                        .await
-                        .map(Some);
-                }
-                cursor.set_open(node, true);
-            }
-            let exchange = Exchange {
-                statement: index,
-                begin: (!cursor.is_open(node)).then_some(framing.isolation),
-                commit: false,
-                params: &c.params,
-                captures: &c.captures,
-                keep: trace.is_some(),
-            };
-            let conn = self.on(node, session, others).await?;
-            let returned = match conn.exchange(exchange, &mut vars.values).await {
-                Ok(r) => r,
-                Err(Failed {
-                    error,
-                    in_transaction,
-                    ..
-                }) => {
-                    cursor.set_open(node, in_transaction);
-                    return self
-                        .fail(session, others, cursor, error, &at(), false, trace, stats)
-                        .await
-                        .map(Some);
-                }
-            };
-            cursor.set_open(node, true);
-            let (n, returns_rows) = match returned {
-                Returned::Affected(n) => (n, false),
-                Returned::Rows(n) => (n, true),
-            };
-            vars.values[self.rows_slot] = Some(Value::Int(n));
-            if let Some(t) = trace.as_deref_mut() {
-                t.result = Some(self.result_text(c, vars, n, returns_rows));
-                t.rows = conn.take_kept();
-                t.notices = conn.take_notices();
+            let sent = self
+                .send(
+                    index,
+                    false,
+                    session,
+                    others,
+                    vars,
+                    framing,
+                    stats,
+                    cursor,
+                    trace.as_deref_mut(),
+                )
+                .await?;
+            if let Some(end) = sent {
+                return Ok(Some(end));
             }
         }
     }
