@@ -58,6 +58,17 @@ fn all_gone(r: &RunReport) {
     }
 }
 
+/// `contention run NAME --strategy all --expect declared`, whose expectations must hold.
+fn declared(name: &str) -> RunReport {
+    let (code, r) = run_json(&[name, "--strategy", "all", "--expect", "declared"]);
+    let failures: Vec<String> = r
+        .failures()
+        .map(|(c, f)| format!("{}: {f}", c.label()))
+        .collect();
+    assert_eq!(code, 0, "{name}: declared expectations: {failures:?}");
+    r
+}
+
 fn replays(args: &[&str]) -> Vec<Replay> {
     let mut all = vec!["replay"];
     all.extend_from_slice(args);
@@ -72,18 +83,7 @@ fn replays(args: &[&str]) -> Vec<Replay> {
 
 #[test]
 fn a_holder_paused_past_its_ttl_loses_writes_unless_the_storage_checks_fencing_tokens() {
-    let (code, r) = run_json(&[
-        "distributed-lock",
-        "--strategy",
-        "all",
-        "--expect",
-        "declared",
-    ]);
-    let failures: Vec<String> = r
-        .failures()
-        .map(|(c, f)| format!("{}: {f}", c.label()))
-        .collect();
-    assert_eq!(code, 0, "declared expectations: {failures:?}");
+    let r = declared("distributed-lock");
     let lock_only = cell(&r, "lock-only", "rc");
     assert!(
         invariant(lock_only, "lost_writes") > 0,
@@ -165,18 +165,7 @@ fn the_paused_holder_replays_step_by_step() {
 
 #[test]
 fn two_phase_commit_conserves_money_and_its_crashed_coordinator_blocks_until_recovery() {
-    let (code, r) = run_json(&[
-        "two-phase-commit",
-        "--strategy",
-        "all",
-        "--expect",
-        "declared",
-    ]);
-    let failures: Vec<String> = r
-        .failures()
-        .map(|(c, f)| format!("{}: {f}", c.label()))
-        .collect();
-    assert_eq!(code, 0, "declared expectations: {failures:?}");
+    let r = declared("two-phase-commit");
     let none = cell(&r, "no-coordination", "rc");
     assert!(invariant(none, "money_not_conserved") > 0, "{}", json(none));
     assert!(none.stats.faults_total > 0, "{}", json(none));
@@ -392,12 +381,7 @@ fn a_node_given_by_url_keeps_the_data_the_run_did_not_create() {
 
 #[test]
 fn a_saga_compensates_a_refused_credit_and_an_auditor_sees_money_in_flight() {
-    let (code, r) = run_json(&["saga", "--strategy", "all", "--expect", "declared"]);
-    let failures: Vec<String> = r
-        .failures()
-        .map(|(c, f)| format!("{}: {f}", c.label()))
-        .collect();
-    assert_eq!(code, 0, "declared expectations: {failures:?}");
+    let r = declared("saga");
     let none = cell(&r, "no-compensation", "rc");
     assert!(invariant(none, "money_not_conserved") > 0, "{}", json(none));
     for s in ["saga", "2pc"] {
