@@ -8,12 +8,10 @@
 
 use contention::engine::redis::ephemeral::Ephemeral;
 use contention::engine::redis::lock::LockService;
-use contention::replay::Replay;
 use contention::report::RunReport;
-use contention::report::document::Document;
 
 use crate::support::{
-    cell, document, invariant, json, processes_using, run, run_json, scratch, stderr, stdout, write,
+    cell, invariant, json, processes_using, replays, run, run_json, scratch, stderr, stdout, write,
 };
 
 /// The private servers a report names (their directories), checked gone afterwards.
@@ -67,18 +65,6 @@ fn declared(name: &str) -> RunReport {
         .collect();
     assert_eq!(code, 0, "{name}: declared expectations: {failures:?}");
     r
-}
-
-fn replays(args: &[&str]) -> Vec<Replay> {
-    let mut all = vec!["replay"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "json", "--quiet"]);
-    let out = run(&all);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    match document(&out) {
-        Document::Replay(r) => r.replays,
-        other => panic!("a {} document from `replay`", other.kind()),
-    }
 }
 
 #[test]

@@ -4,20 +4,7 @@
 use contention::replay::{Event, Kind as EventKind, Replay};
 use contention::report::document::Document;
 
-use crate::support::{document, json, run, stderr, stdout};
-
-/// `contention replay ... --format json`, returning the replays.
-fn replays(args: &[&str]) -> Vec<Replay> {
-    let mut all = vec!["replay"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "json", "--quiet"]);
-    let out = run(&all);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    match document(&out) {
-        Document::Replay(r) => r.replays,
-        other => panic!("a {} document from `replay`", other.kind()),
-    }
-}
+use crate::support::{document, json, replays, run, stderr, stdout};
 
 fn find<'a>(rs: &'a [Replay], strategy: &str, level: &str) -> &'a Replay {
     rs.iter()

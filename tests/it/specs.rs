@@ -5,24 +5,11 @@
 
 use contention::engine::written::Output;
 use contention::replay::{Kind as EventKind, Replay};
-use contention::report::document::Document;
 
-use crate::support::{document, run, stderr, stdout};
+use crate::support::{replays, run, stderr, stdout};
 
 fn data(file: &str) -> String {
     format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn replays(args: &[&str]) -> Vec<Replay> {
-    let mut all = vec!["replay"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "json", "--quiet"]);
-    let out = run(&all);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    match document(&out) {
-        Document::Replay(r) => r.replays,
-        other => panic!("a {} document from `replay`", other.kind()),
-    }
 }
 
 /// The event a token ran.

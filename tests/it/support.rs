@@ -63,6 +63,20 @@ pub fn run_json(args: &[&str]) -> (i32, RunReport) {
     }
 }
 
+/// Runs `contention replay ARGS --format json --quiet`, which must succeed, and returns its
+/// replays.
+pub fn replays(args: &[&str]) -> Vec<contention::replay::Replay> {
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json", "--quiet"]);
+    let out = run(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    match document(&out) {
+        Document::Replay(r) => r.replays,
+        other => panic!("a {} document from `replay`", other.kind()),
+    }
+}
+
 /// Something of a document as compact JSON, for assertion messages.
 pub fn json(x: &impl serde::Serialize) -> String {
     serde_json::to_string(x).unwrap_or_else(|e| format!("(unprintable: {e})"))
