@@ -50,6 +50,10 @@ pub struct Stats {
     /// scenario on several servers without two-phase commit). Not retried.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub partial: u64,
+    /// Operations that lost a connection (or could not reach a node) outside a COMMIT, without
+    /// a `catch`: rolled back by the servers, not retried; the client reconnected.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost: u64,
     /// Faults the steps injected, in the order they happened (at most [`FAULTS_KEPT`] kept;
     /// `faults_total` counts them all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -175,6 +179,7 @@ impl Default for Stats {
             other_codes: BTreeMap::new(),
             unknown: 0,
             partial: 0,
+            lost: 0,
             faults: Vec::new(),
             faults_total: 0,
             latency: Latency::default(),
@@ -269,6 +274,7 @@ impl AddAssign<&Stats> for Stats {
         }
         self.unknown += other.unknown;
         self.partial += other.partial;
+        self.lost += other.lost;
         self.faults_total += other.faults_total;
         for f in &other.faults {
             if self.faults.len() < FAULTS_KEPT {

@@ -79,6 +79,15 @@ impl Workspace {
                 .find(|(n, _)| n == name)
                 .map(|(_, u)| u.clone())
         };
+        for i in scenario.restarted_nodes() {
+            let name = &scenario.nodes[i].name;
+            if url_of(name).is_some() {
+                anyhow::bail!(
+                    "--node {name}=...: {} restarts node {name}'s server (a step's `restart` fault), and the lab restarts only a private server it started: leave --node {name} out",
+                    scenario.name
+                );
+            }
+        }
         let main = scenario.nodes.first();
         let main_url = main.and_then(|n| url_of(&n.name));
         if main_url.is_some() && args.db.is_some() {
@@ -98,10 +107,12 @@ impl Workspace {
             say,
         )
         .await?;
-        for node in scenario.nodes.iter().skip(1) {
+        let restarted = scenario.restarted_nodes();
+        for (i, node) in scenario.nodes.iter().enumerate().skip(1) {
             let opened = ws
                 .open_node(
                     node,
+                    restarted.contains(&i),
                     url_of(&node.name),
                     scenario.engine,
                     &scenario.name,
@@ -118,9 +129,13 @@ impl Workspace {
     }
 
     /// Opens one node besides the run database.
+    /// `restarted`: a fault restarts it, so it keeps every commit it acknowledged through a
+    /// crash of its process.
+    #[allow(clippy::too_many_arguments)]
     async fn open_node(
         &self,
         node: &crate::scenario::Node,
+        restarted: bool,
         url: Option<String>,
         engine: EngineKind,
         label: &str,
@@ -173,6 +188,10 @@ impl Workspace {
             "max_connections".to_string(),
             (connections + 20).max(300).to_string(),
         )];
+        if restarted {
+            let safe = engine.crash_safe_settings().iter();
+            settings.extend(safe.map(|&(k, v)| (k.to_string(), v.to_string())));
+        }
         settings.extend(node.server.iter().cloned());
         let opts = ServerOptions {
             engine,
@@ -213,7 +232,13 @@ impl Workspace {
     pub fn targets(&self) -> Targets {
         Targets::new(
             &self.db,
-            self.nodes.iter().map(|n| n.target.clone()).collect(),
+            self.nodes
+                .iter()
+                .map(|n| {
+                    let restarter = n.server.as_ref().and_then(|s| s.restarter());
+                    (n.target.clone(), restarter)
+                })
+                .collect(),
         )
     }
 

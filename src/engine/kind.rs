@@ -69,6 +69,18 @@ impl EngineKind {
 
     /// How statements mark bind parameters: PostgreSQL numbers them (`$1`, a name used twice
     /// is one parameter), MySQL binds each `?` in order.
+    /// Private-server settings under which a transaction whose COMMIT returned survives the
+    /// server process being killed (a `restart` fault). A private server otherwise
+    /// acknowledges a COMMIT before its log is written (PostgreSQL's `synchronous_commit=off`,
+    /// InnoDB's `innodb_flush_log_at_trx_commit=0`): a crash loses commits the clients saw.
+    /// Neither needs fsync: the machine does not crash, only the server process.
+    pub fn crash_safe_settings(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            EngineKind::Postgres => &[("synchronous_commit", "on")],
+            EngineKind::Mariadb => &[("innodb_flush_log_at_trx_commit", "2")],
+        }
+    }
+
     pub fn numbered_placeholders(self) -> bool {
         matches!(self, EngineKind::Postgres)
     }

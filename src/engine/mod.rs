@@ -35,6 +35,7 @@ use crate::scenario::Value;
 
 pub use error::{DbError, ErrorKind};
 pub use kind::EngineKind;
+pub use local::Restarter;
 pub use postgres::ephemeral::find_bindir;
 /// The lock service and a private Redis, for scenarios with a `redis` node.
 pub use redis::{ephemeral::Ephemeral as PrivateRedis, lock::LockService};
@@ -178,6 +179,15 @@ impl Server {
         match self {
             Server::Postgres(s) => &s.description,
             Server::Mariadb(s) => &s.description,
+        }
+    }
+
+    /// A handle that restarts the server as a fault: a private one the lab started (a
+    /// container's restart is refused when asked for).
+    pub fn restarter(&self) -> Option<local::Restarter> {
+        match self {
+            Server::Postgres(s) => s.restarter(),
+            Server::Mariadb(s) => s.restarter(),
         }
     }
 

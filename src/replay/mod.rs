@@ -408,6 +408,8 @@ pub async fn replay(
                 .expect("plain variables");
         }
     }
+    // A node restarted by a fault is back before the checks read it.
+    targets.settle().await?;
     let invariants = check::measure(
         targets,
         scenario,
@@ -453,5 +455,8 @@ pub fn end_text(end: &End) -> String {
         End::Unknown => "unknown: the connection was lost during COMMIT".into(),
         End::Crashed => "crashed (connections dropped without a commit)".into(),
         End::Partial => "partly committed: a later node's COMMIT failed".into(),
+        End::Lost => {
+            "lost: a connection went (or a node could not be reached) before COMMIT".into()
+        }
     }
 }

@@ -189,7 +189,7 @@ impl Handle {
                 if let (Some(end), Some(h)) = (&end, &mut vars.history) {
                     h.complete(match end {
                         End::Committed => crate::history::Completion::Ok,
-                        End::Unknown | End::Crashed | End::Partial => {
+                        End::Unknown | End::Crashed | End::Partial | End::Lost => {
                             crate::history::Completion::Info
                         }
                         End::Rejected(_) | End::Aborted(_) => crate::history::Completion::Fail,

@@ -341,11 +341,10 @@ impl RunReport {
                     "partly committed, {label}: {partial} operation(s) committed on some nodes and failed on a later one (not retried)"
                 ));
             }
-            let partial: u64 =
-                c.stats.partial + c.auditors.iter().map(|a| a.stats.partial).sum::<u64>();
-            if partial > 0 {
+            let lost: u64 = c.stats.lost + c.auditors.iter().map(|a| a.stats.lost).sum::<u64>();
+            if lost > 0 {
                 out.push(format!(
-                    "partly committed, {label}: {partial} operation(s) committed on some nodes and failed on a later one (not retried)"
+                    "lost connection, {label}: {lost} operation(s) lost a connection, or could not reach a node, outside a COMMIT (rolled back by the server, not retried)"
                 ));
             }
             let mut events: Vec<&crate::stats::FaultEvent> = c

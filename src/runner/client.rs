@@ -202,7 +202,7 @@ async fn operate(
             if let Some(h) = &mut vars.history {
                 h.complete(match end {
                     End::Committed => Completion::Ok,
-                    End::Unknown | End::Crashed | End::Partial => Completion::Info,
+                    End::Unknown | End::Crashed | End::Partial | End::Lost => Completion::Info,
                     End::Rejected(_) | End::Aborted(_) => Completion::Fail,
                 });
             }
@@ -232,7 +232,7 @@ async fn operate(
                 End::Rejected(outcome) => stats.record_rejection(outcome),
                 // Counted where it happened (`unknown`, the fault list): neither committed
                 // nor aborted, and not retried (the client cannot know whether to).
-                End::Unknown | End::Crashed | End::Partial => {}
+                End::Unknown | End::Crashed | End::Partial | End::Lost => {}
                 End::Aborted(class) => {
                     stats.aborts[class.index()] += 1;
                     if let Some(live) = &role.live {

@@ -426,6 +426,10 @@ pub async fn run_cell(
     // First the auditors that ran beside the writers finish the operation they have in flight;
     // then the recovery pass (`after` auditors) starts, bounded: a pass that never runs out of
     // work is the scenario's bug, and one stuck in a statement is cut like a cell's clients.
+    // A node restarted by a fault is back before the recovery pass and the checks read it.
+    if let Err(e) = targets.settle().await {
+        first_error.get_or_insert(e);
+    }
     let mut later = Some(later);
     let mut _limit = None;
     loop {
@@ -471,6 +475,9 @@ pub async fn run_cell(
         if let Some((_, total)) = auditor_stats.iter_mut().find(|(n, _)| n == name) {
             total.latency.add(&role.latency.take());
         }
+    }
+    if let Err(e) = targets.settle().await {
+        first_error.get_or_insert(e);
     }
     if let Some(e) = first_error {
         return Err(e);

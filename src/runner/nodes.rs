@@ -2,15 +2,18 @@
 //! database first), and a client's own connections to the nodes besides the run database
 //! ([`Others`]: opened on first use, dropped together when the client crashes).
 //!
-//! It connects, resets and hands out connections; it must not run steps (that is `program`)
-//! nor provision servers (the command's workspace does).
+//! It connects, resets, hands out connections and restarts a node's private server when a
+//! step's fault asks; it must not run steps (that is `program`) nor provision servers (the
+//! command's workspace does).
 
 use std::sync::Arc;
 
 use anyhow::anyhow;
 
-use crate::engine::RunDatabase;
-use crate::engine::{LockService, Session};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::engine::{DbError, ErrorKind, LockService, Restarter, RunDatabase, Session};
 use crate::scenario::{NodeKind, Scenario};
 
 /// Where one node is. One per node, built once per run: the variants' sizes do not matter.
@@ -29,22 +32,76 @@ pub enum Target {
 #[derive(Debug, Clone)]
 pub struct Targets {
     nodes: Arc<[Target]>,
+    /// Per node: what restarts its server (a private server the lab started), for faults.
+    restarters: Arc<[Option<Restarter>]>,
+    /// The first restart that failed (its server did not come back), reported after the cell.
+    restart_failed: Arc<Mutex<Option<String>>>,
 }
 
 impl Targets {
     /// One database: a scenario without `[node.*]`.
     pub fn one(db: &RunDatabase) -> Targets {
+        Targets::new(db, Vec::new())
+    }
+
+    /// The run database first, then every other node in the scenario's order, each with what
+    /// restarts its server when the lab started it.
+    pub fn new(main: &RunDatabase, others: Vec<(Target, Option<Restarter>)>) -> Targets {
+        let mut nodes = vec![Target::Database(main.clone())];
+        let mut restarters = vec![None];
+        for (t, r) in others {
+            nodes.push(t);
+            restarters.push(r);
+        }
         Targets {
-            nodes: Arc::new([Target::Database(db.clone())]),
+            nodes: nodes.into(),
+            restarters: restarters.into(),
+            restart_failed: Arc::default(),
         }
     }
 
-    /// The run database first, then every other node in the scenario's order.
-    pub fn new(main: &RunDatabase, others: Vec<Target>) -> Targets {
-        let mut nodes = vec![Target::Database(main.clone())];
-        nodes.extend(others);
-        Targets {
-            nodes: nodes.into(),
+    /// A restart fault: stops node `node`'s server at once and returns when it is down; it
+    /// starts again `down` later, in the background. `Ok(false)` when a restart of it is
+    /// already under way (none is made). An error when the lab did not start that server.
+    pub async fn restart(&self, node: usize, down: Duration) -> anyhow::Result<bool> {
+        let Some(Some(restarter)) = self.restarters.get(node).cloned() else {
+            return Err(anyhow!(
+                "node {node}'s server was given (--node): the lab restarts only a private server it started"
+            ));
+        };
+        let (stopped, is_down) = tokio::sync::oneshot::channel();
+        let failed = self.restart_failed.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut stopped = Some(stopped);
+            let done = restarter.restart(down, &mut || {
+                if let Some(s) = stopped.take() {
+                    let _ = s.send(());
+                }
+            });
+            if let Err(e) = &done {
+                let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+                f.get_or_insert_with(|| format!("node {node}: restarting its server: {e:#}"));
+            }
+            done
+        });
+        // The sender is dropped without a send when no restart was made.
+        Ok(is_down.await.is_ok())
+    }
+
+    /// Waits for every restart under way to end; an error if one failed.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        for r in self.restarters.iter().flatten() {
+            let r = r.clone();
+            tokio::task::spawn_blocking(move || r.settle()).await?;
+        }
+        match self
+            .restart_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            Some(e) => Err(anyhow!(e)),
+            None => Ok(()),
         }
     }
 
@@ -186,8 +243,14 @@ impl Others {
         }
     }
 
-    /// The connection to database node `node`, opened (and given `prepare`) on first use.
-    pub async fn database<F>(&mut self, node: usize, prepare: F) -> anyhow::Result<&mut Session>
+    /// The connection to database node `node`, opened (and given `prepare`) on first use. A
+    /// server that cannot be reached (down, restarting) is the inner error, of kind
+    /// `Connection`: a lost connection for the attempt, not a broken run.
+    pub async fn database<F>(
+        &mut self,
+        node: usize,
+        prepare: F,
+    ) -> anyhow::Result<Result<&mut Session, DbError>>
     where
         F: AsyncFnOnce(&mut Session) -> anyhow::Result<()>,
     {
@@ -196,13 +259,35 @@ impl Others {
                 .targets
                 .as_ref()
                 .ok_or_else(|| anyhow!("node {node}: the run has one database only"))?;
-            let mut s = targets.session(node, &self.settings).await?;
+            let mut s = match targets.session(node, &self.settings).await {
+                Ok(s) => s,
+                Err(e) => {
+                    return Ok(Err(DbError {
+                        kind: ErrorKind::Connection,
+                        code: String::new(),
+                        message: format!("cannot connect: {e:#}"),
+                        position: None,
+                    }));
+                }
+            };
             prepare(&mut s).await?;
             self.conns[node] = Some(Other::Database(s));
         }
         match &mut self.conns[node] {
-            Some(Other::Database(s)) => Ok(s),
+            Some(Other::Database(s)) => Ok(Ok(s)),
             _ => Err(anyhow!("node {node} is not a database")),
+        }
+    }
+
+    /// The run's nodes, when it has several.
+    pub fn targets(&self) -> Option<&Targets> {
+        self.targets.as_ref()
+    }
+
+    /// Drops the connection to `node` (it was lost): the next use opens a new one.
+    pub fn forget(&mut self, node: usize) {
+        if let Some(c) = self.conns.get_mut(node) {
+            *c = None;
         }
     }
 

@@ -123,6 +123,8 @@ struct Compiled {
     commit_follows: bool,
     /// The step's `let` variables, by slot.
     lets: Vec<usize>,
+    /// The slot of the step's `catch` variable.
+    catch: Option<usize>,
 }
 
 /// The steps of one role, ready to run on any connection of the cell.
@@ -140,6 +142,8 @@ pub struct Program {
     on_error: OnError,
     /// Slots of the variables lock steps set: `acquired`, `fence`, `released`.
     lock_slots: [usize; 3],
+    /// The scenario's node names, by index (for fault texts).
+    node_names: Arc<[String]>,
 }
 
 /// How a client frames its transactions.
@@ -182,12 +186,15 @@ pub enum End {
     Crashed,
     /// The final COMMIT succeeded on some nodes and failed on a later one: partly committed.
     Partial,
+    /// A connection was lost (or a node could not be reached) outside a COMMIT: the servers
+    /// roll back what was open there; the client reconnects.
+    Lost,
 }
 
 impl End {
     /// The client's connections are gone (lost, or dropped by a crash): it reconnects.
     pub fn lost_connections(&self) -> bool {
-        matches!(self, End::Unknown | End::Crashed)
+        matches!(self, End::Unknown | End::Crashed | End::Lost)
     }
 }
 
@@ -233,7 +240,10 @@ impl Program {
                         let on = if step.node == 0 {
                             &mut *session
                         } else {
-                            others.database(step.node, async |_| Ok(())).await?
+                            others
+                                .database(step.node, async |_| Ok(()))
+                                .await?
+                                .map_err(|e| step_error(scenario, step, &e.to_string()))?
                         };
                         let columns = on.describe(sql.text_for(numbered)).await.map_err(|e| {
                             step_error(scenario, step, &format!("{}: {e}", engine.title()))
@@ -272,6 +282,7 @@ impl Program {
                     params,
                     captures,
                     lets,
+                    catch: step.catch.as_ref().map(|n| slots.slot(n)),
                     commit_follows: !several
                         && (step.commit || i + 1 == steps.len())
                         && step.reject_if.is_none()
@@ -294,6 +305,7 @@ impl Program {
         let slot_names = slots.names();
         let slots = Arc::new(slots);
         let file: Arc<str> = scenario.file.display().to_string().into();
+        let node_names: Arc<[String]> = scenario.nodes.iter().map(|n| n.name.clone()).collect();
         Ok((
             programs
                 .into_iter()
@@ -305,6 +317,7 @@ impl Program {
                     file: file.clone(),
                     on_error: OnError::default(),
                     lock_slots,
+                    node_names: node_names.clone(),
                 })
                 .collect(),
             slots,
@@ -400,11 +413,16 @@ impl Program {
                 _ => None,
             };
         }
-        if e.kind == ErrorKind::Connection && committing {
-            // The client reconnects everywhere: nothing to roll back on a lost connection.
+        if e.kind == ErrorKind::Connection {
+            // The client drops every connection and reconnects: the servers roll back what
+            // was open (nothing to roll back on a lost connection).
             cursor.open = 0;
-            stats.unknown += 1;
-            return Ok(End::Unknown);
+            if committing {
+                stats.unknown += 1;
+                return Ok(End::Unknown);
+            }
+            stats.lost += 1;
+            return Ok(End::Lost);
         }
         if let Some(end) = mapped {
             rollback_all(session, others, cursor).await?;
@@ -419,8 +437,67 @@ impl Program {
                 Ok(End::Aborted(class))
             }
             ErrorKind::ScenarioBug => Err(anyhow!("{at}: {e}")),
-            ErrorKind::Connection => Err(anyhow!("{at}: lost the connection: {e}")),
+            ErrorKind::Connection => unreachable!("handled above"),
         }
+    }
+
+    /// A failure of a step with `catch`: the step's transaction on its node ends (rolled back,
+    /// or, when the connection was lost, dropped with it: the next use reconnects), the catch
+    /// variable gets the error's code (`connection` for a lost or unreachable server,
+    /// `unknown` for a COMMIT whose connection went), `rows` is 0, and the attempt goes on.
+    /// False when the failure cannot be caught: a broken scenario, or a lost connection to the
+    /// run database, which every step of the attempt stands on.
+    #[allow(clippy::too_many_arguments)]
+    async fn catch(
+        &self,
+        index: usize,
+        e: &DbError,
+        committing: bool,
+        session: &mut Session,
+        others: &mut Others,
+        cursor: &mut Cursor,
+        vars: &mut Vars,
+        trace: Option<&mut Trace>,
+    ) -> anyhow::Result<bool> {
+        let c = &self.steps[index];
+        let (Some(slot), node) = (c.catch, c.step.node) else {
+            return Ok(false);
+        };
+        let lost = e.kind == ErrorKind::Connection;
+        if e.kind == ErrorKind::ScenarioBug || (lost && node == 0) {
+            return Ok(false);
+        }
+        let code = match (lost, committing) {
+            (true, true) => "unknown",
+            (true, false) => "connection",
+            (false, _) if e.code.is_empty() => "?",
+            (false, _) => e.code.as_str(),
+        };
+        if lost {
+            others.forget(node);
+        } else if cursor.is_open(node) {
+            let conn = if node == 0 {
+                Some(&mut *session)
+            } else {
+                others.opened(node)
+            };
+            if let Some(conn) = conn {
+                conn.rollback()
+                    .await
+                    .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
+            }
+        }
+        cursor.set_open(node, false);
+        vars.values[slot] = Some(Value::String(code.to_string()));
+        vars.values[self.rows_slot] = Some(Value::Int(0));
+        if let Some(t) = trace {
+            t.error = Some((e.code.clone(), e.message.clone()));
+            t.result = Some(format!(
+                "caught: {} = '{code}', the attempt goes on",
+                self.slot_names[slot]
+            ));
+        }
+        Ok(true)
     }
 
     /// How many actions an attempt has: one per step, then the final commit.
@@ -444,19 +521,32 @@ impl Program {
     }
 
     /// The connection to the node a step runs on: the run database's, or another node's
-    /// (opened and prepared on first use).
+    /// (opened and prepared on first use; the inner error when its server cannot be reached).
     async fn on<'s>(
         &self,
         node: usize,
         session: &'s mut Session,
         others: &'s mut Others,
-    ) -> anyhow::Result<&'s mut Session> {
+    ) -> anyhow::Result<Result<&'s mut Session, DbError>> {
         if node == 0 {
-            return Ok(session);
+            return Ok(Ok(session));
         }
         others
             .database(node, async |s: &mut Session| self.prepare_on(s, node).await)
             .await
+    }
+
+    /// COMMIT on `node`: its connection's error, or the error of reaching it.
+    async fn commit_on(
+        &self,
+        node: usize,
+        session: &mut Session,
+        others: &mut Others,
+    ) -> anyhow::Result<Result<(), DbError>> {
+        Ok(match self.on(node, session, others).await? {
+            Ok(conn) => conn.commit().await,
+            Err(e) => Err(e),
+        })
     }
 
     /// Runs the cursor's next action: one step (its `when`, SQL or lock, conditions, think,
@@ -490,7 +580,7 @@ impl Program {
             while cursor.open != 0 {
                 let node = cursor.open.trailing_zeros() as usize;
                 cursor.open &= !(1 << node);
-                let committed = self.on(node, session, others).await?.commit().await;
+                let committed = self.commit_on(node, session, others).await?;
                 match committed {
                     Ok(()) => some_committed = true,
                     Err(e) if some_committed => {
@@ -638,11 +728,10 @@ impl Program {
                 });
             }
             cursor.set_open(node, false);
-            let done = self
-                .on(node, session, others)
-                .await?
-                .two_phase(*action, &id)
-                .await;
+            let done = match self.on(node, session, others).await? {
+                Ok(conn) => conn.two_phase(*action, &id).await,
+                Err(e) => Err(e),
+            };
             if let (Ok(false), Some(t)) = (&done, trace.as_deref_mut()) {
                 t.result = Some("no such prepared transaction: another session ended it".into());
             }
@@ -688,19 +777,54 @@ impl Program {
             if let Some(t) = trace.as_deref_mut() {
                 t.committed = true;
             }
-            let committed = self.on(node, session, others).await?.commit().await;
+            let committed = self.commit_on(node, session, others).await?;
             if let Err(e) = committed {
-                return self
-                    .fail(session, others, cursor, e, &at(), true, trace, stats)
-                    .await
-                    .map(Some);
+                let at = format!("{}, its COMMIT", at());
+                let end = self
+                    .failed(
+                        index,
+                        e,
+                        &at,
+                        true,
+                        session,
+                        others,
+                        cursor,
+                        vars,
+                        trace.as_deref_mut(),
+                        stats,
+                    )
+                    .await?;
+                if end.is_some() {
+                    return Ok(end);
+                }
             }
         }
         if let Some(fault) = step.fault {
             let text = match fault {
                 Fault::Pause(d) => format!("pause {}", humantime::format_duration(d)),
                 Fault::Crash => "crash".to_string(),
+                Fault::Restart { node, down } => format!(
+                    "restart node {} (down {})",
+                    self.node_names.get(node).map_or("?", String::as_str),
+                    humantime::format_duration(down)
+                ),
             };
+            if let Fault::Restart { node, down } = fault {
+                let targets = others
+                    .targets()
+                    .ok_or_else(|| anyhow!("{}: the run has one database only", at()))?;
+                let made = targets
+                    .restart(node, down)
+                    .await
+                    .map_err(|e| anyhow!("{}: {e:#}", at()))?;
+                if !made {
+                    // A restart of that server is under way: no second one, and none listed.
+                    if let Some(t) = trace {
+                        t.fault = Some(format!("{text}: not made, a restart is under way"));
+                    }
+                    return Ok(None);
+                }
+            }
             stats.record_fault(FaultEvent {
                 at_ms: vars.started.elapsed().as_secs_f64() * 1000.0,
                 who: vars.who.clone(),
@@ -712,6 +836,7 @@ impl Program {
             }
             match fault {
                 Fault::Pause(d) => tokio::time::sleep(d).await,
+                Fault::Restart { .. } => {}
                 Fault::Crash => {
                     // Nothing is committed or rolled back: the client's connections go, and
                     // the servers roll back what they had open (prepared transactions stay).
@@ -837,16 +962,25 @@ impl Program {
         let node = step.node;
         let at = || format!("{} (line {})", step.key, step.line);
         if !cursor.is_open(node) && framing.pipeline == Pipeline::Off {
-            let begun = self
-                .on(node, session, others)
-                .await?
-                .begin(framing.isolation)
-                .await;
+            let begun = match self.on(node, session, others).await? {
+                Ok(conn) => conn.begin(framing.isolation).await,
+                Err(e) => Err(e),
+            };
             if let Err(e) = begun {
                 return self
-                    .fail(session, others, cursor, e, &at(), false, trace, stats)
-                    .await
-                    .map(Some);
+                    .failed(
+                        index,
+                        e,
+                        &at(),
+                        false,
+                        session,
+                        others,
+                        cursor,
+                        vars,
+                        trace,
+                        stats,
+                    )
+                    .await;
             }
             cursor.set_open(node, true);
         }
@@ -858,7 +992,25 @@ impl Program {
             captures: &c.captures,
             keep: trace.is_some(),
         };
-        let conn = self.on(node, session, others).await?;
+        let conn = match self.on(node, session, others).await? {
+            Ok(conn) => conn,
+            Err(e) => {
+                return self
+                    .failed(
+                        index,
+                        e,
+                        &at(),
+                        false,
+                        session,
+                        others,
+                        cursor,
+                        vars,
+                        trace,
+                        stats,
+                    )
+                    .await;
+            }
+        };
         let returned = match conn.exchange(exchange, &mut vars.values).await {
             Ok(r) => r,
             Err(Failed {
@@ -873,11 +1025,15 @@ impl Program {
                 };
                 // Pipelined, a lost connection may have taken the COMMIT with it.
                 return self
-                    .fail(session, others, cursor, error, &at, commit, trace, stats)
-                    .await
-                    .map(Some);
+                    .failed(
+                        index, error, &at, commit, session, others, cursor, vars, trace, stats,
+                    )
+                    .await;
             }
         };
+        if let Some(slot) = c.catch {
+            vars.values[slot] = Some(Value::String(String::new()));
+        }
         cursor.set_open(node, !commit);
         let (n, returns_rows) = match returned {
             Returned::Affected(n) => (n, false),
@@ -890,6 +1046,43 @@ impl Program {
             t.notices = conn.take_notices();
         }
         Ok(None)
+    }
+
+    /// A failed statement of step `index`: caught (`Ok(None)`, the attempt goes on) when the
+    /// step has `catch` and the failure can be caught, else the attempt ends as [`Self::fail`]
+    /// says.
+    #[allow(clippy::too_many_arguments)]
+    async fn failed(
+        &self,
+        index: usize,
+        e: DbError,
+        at: &str,
+        committing: bool,
+        session: &mut Session,
+        others: &mut Others,
+        cursor: &mut Cursor,
+        vars: &mut Vars,
+        mut trace: Option<&mut Trace>,
+        stats: &mut Stats,
+    ) -> anyhow::Result<Option<End>> {
+        let caught = self
+            .catch(
+                index,
+                &e,
+                committing,
+                session,
+                others,
+                cursor,
+                vars,
+                trace.as_deref_mut(),
+            )
+            .await?;
+        if caught {
+            return Ok(None);
+        }
+        self.fail(session, others, cursor, e, at, committing, trace, stats)
+            .await
+            .map(Some)
     }
 
     /// A step's `until`: while its condition is false, ends the step's transaction (the step
@@ -930,7 +1123,7 @@ impl Program {
             }
             if cursor.is_open(node) {
                 cursor.set_open(node, false);
-                let committed = self.on(node, session, others).await?.commit().await;
+                let committed = self.commit_on(node, session, others).await?;
                 if let Err(e) = committed {
                     return self
                         .fail(session, others, cursor, e, &at(), true, trace, stats)

@@ -130,6 +130,13 @@ pub enum Fault {
     Pause(#[serde(with = "humantime_serde_compat")] Duration),
     /// The client crashes: every connection is dropped without a commit.
     Crash,
+    /// A database node's private server stops at once (as in a crash: open transactions are
+    /// lost, prepared ones stay) and starts again after `down`; the client goes on meanwhile.
+    Restart {
+        node: usize,
+        #[serde(with = "humantime_serde_compat")]
+        down: Duration,
+    },
 }
 
 impl Fault {
@@ -137,6 +144,7 @@ impl Fault {
         match self {
             Fault::Pause(_) => "pause",
             Fault::Crash => "crash",
+            Fault::Restart { .. } => "restart",
         }
     }
 }
@@ -195,6 +203,25 @@ impl Scenario {
     /// A scenario whose sessions bring their own steps: it can be replayed, not run under load.
     pub fn is_replay_only(&self) -> bool {
         self.strategies.is_empty()
+    }
+
+    /// The nodes a step's `restart` fault restarts (by index), in any role or session.
+    pub fn restarted_nodes(&self) -> Vec<usize> {
+        let steps = self
+            .strategies
+            .values()
+            .flat_map(|s| &s.steps)
+            .chain(self.auditors.iter().flat_map(|a| &a.steps))
+            .chain(self.sessions.iter().flat_map(|s| s.steps.iter().flatten()));
+        let mut nodes: Vec<usize> = steps
+            .filter_map(|s| match s.fault {
+                Some(Fault::Restart { node, .. }) => Some(node),
+                _ => None,
+            })
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
     }
 }
 
@@ -455,6 +482,9 @@ pub struct Step {
     /// `until`: the step runs again, each time in a new transaction, until this holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Until>,
+    /// `catch`: the variable that gets the code of the step's caught failure ("" without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch: Option<String>,
 }
 
 /// A step that waits for a result: after its SQL, while `expr` is false, its transaction ends

@@ -21,7 +21,12 @@ pub fn first_unset<'a>(
 ) -> Option<(&'a Step, &'a str, &'static str)> {
     let mut computed: Vec<&str> = steps
         .iter()
-        .flat_map(|s| s.lets.iter().map(|(n, _)| n.as_str()))
+        .flat_map(|s| {
+            s.lets
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .chain(s.catch.as_deref())
+        })
         .collect();
     // A lock step sets `acquired`, `fence` and `released`.
     if steps.iter().any(|s| s.lock.is_some()) {
@@ -151,6 +156,7 @@ mod tests {
             two_phase: None,
             fault: None,
             until: None,
+            catch: None,
         }
     }
 

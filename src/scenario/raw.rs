@@ -88,6 +88,16 @@ pub struct RawLock {
     pub release: Option<Spanned<String>>,
 }
 
+/// `restart = { node = "bank_b", down = "500ms" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestart {
+    pub node: Spanned<String>,
+    /// How long the server stays down before it starts again (a duration; default 0s).
+    #[serde(default)]
+    pub down: Option<Spanned<String>>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHistory {
@@ -340,6 +350,15 @@ pub struct RawStep {
     /// it reconnects for its next operation.
     #[serde(default)]
     pub crash: Option<Spanned<bool>>,
+    /// A fault after the step: a node's private server is stopped at once (a crash) and
+    /// started again `down` later, while the client goes on.
+    #[serde(default)]
+    pub restart: Option<Spanned<RawRestart>>,
+    /// When the step's statement (or its COMMIT) fails with an outcome of concurrency or a lost
+    /// connection, the step's transaction ends, this variable gets the error's code (`unknown`
+    /// for a COMMIT whose connection went) and the attempt goes on; "" when it succeeded.
+    #[serde(default)]
+    pub catch: Option<Spanned<String>>,
     /// `on.<engine>`: keys that replace this table's own on that engine (see [`RawOn`]).
     #[serde(default)]
     pub on: IndexMap<String, Spanned<RawOn>>,

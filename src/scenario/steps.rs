@@ -260,6 +260,28 @@ pub(super) fn steps(
             let e = Expr::parse(src.get_ref()).map_err(|m| cx.err(Some(src.span()), &k, m))?;
             lets.push((name.clone(), e));
         }
+        let catch = match &r.catch {
+            None => None,
+            Some(v) => {
+                let k = format!("{key}.catch");
+                let name = v.get_ref();
+                if !is_identifier(name)
+                    || BUILTINS.contains(&name.as_str())
+                    || known.contains(name)
+                    || lets.iter().any(|(n, _)| n == name)
+                {
+                    return Err(cx.err(Some(v.span()), &k, "`catch` names a variable for the error's code: an identifier not used by a parameter, draw, built-in or this step's `let`"));
+                }
+                if sql.is_none() {
+                    return Err(cx.err(
+                        Some(v.span()),
+                        &k,
+                        "`catch` catches the failure of the step's statement: add `sql`",
+                    ));
+                }
+                Some(name.clone())
+            }
+        };
         if sql.is_none()
             && lets.is_empty()
             && reject_if.is_none()
@@ -316,6 +338,7 @@ pub(super) fn steps(
             two_phase,
             fault,
             until,
+            catch,
         });
     }
     Ok(out)
@@ -445,26 +468,62 @@ fn placed(
         }
         two_phase = Some((op, expr(f, name)?));
     }
-    let fault = match (&r.pause, &r.crash) {
-        (Some(_), Some(c)) => {
+    let given: Vec<&str> = [
+        r.pause.as_ref().map(|_| "pause"),
+        r.crash.as_ref().map(|_| "crash"),
+        r.restart.as_ref().map(|_| "restart"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if given.len() > 1 {
+        return Err(cx.err(
+            Some(s.span()),
+            &format!("{key}.{}", given[1]),
+            format!("one fault per step: {} and {} given", given[0], given[1]),
+        ));
+    }
+    let duration = |d: &Spanned<String>, field: &str| {
+        humantime::parse_duration(d.get_ref()).map_err(|e| {
+            cx.err(
+                Some(d.span()),
+                &format!("{key}.{field}"),
+                format!("expected a duration like 300ms: {e}"),
+            )
+        })
+    };
+    let fault = if let Some(p) = &r.pause {
+        Some(Fault::Pause(duration(p, "pause")?))
+    } else if let Some(c) = &r.crash {
+        c.get_ref().then_some(Fault::Crash)
+    } else if let Some(rs) = &r.restart {
+        let raw = rs.get_ref();
+        let k = format!("{key}.restart");
+        let target = super::validate::node_index(cx, Some(&raw.node), rs.span(), &k)?;
+        if cx.nodes[target].1 != NodeKind::Database {
             return Err(cx.err(
-                Some(c.span()),
-                &format!("{key}.crash"),
-                "one fault per step: `pause` or `crash`",
+                Some(raw.node.span()),
+                &format!("{k}.node"),
+                "a restart stops a database node's server: this node is a lock service",
             ));
         }
-        (Some(p), None) => Some(Fault::Pause(
-            humantime::parse_duration(p.get_ref()).map_err(|e| {
-                cx.err(
-                    Some(p.span()),
-                    &format!("{key}.pause"),
-                    format!("expected a duration like 300ms: {e}"),
-                )
-            })?,
-        )),
-        (None, Some(c)) if *c.get_ref() => Some(Fault::Crash),
-        (None, Some(_)) => None,
-        (None, None) => None,
+        if target == 0 {
+            return Err(cx.err(
+                Some(raw.node.span()),
+                &format!("{k}.node"),
+                format!(
+                    "`{}` is the run database (the first node), which every client and check uses: restart another node",
+                    raw.node.get_ref()
+                ),
+            ));
+        }
+        let down = match &raw.down {
+            Some(d) => duration(d, "restart.down")?,
+            None => Duration::ZERO,
+        };
+        Some(Fault::Restart { node: target, down })
+    } else {
+        None
     };
     Ok((node, lock, two_phase, fault))
 }

@@ -15,7 +15,7 @@ use crate::support::{
 };
 
 /// The private servers a report names (their directories), checked gone afterwards.
-fn private_dirs(r: &RunReport) -> Vec<std::path::PathBuf> {
+pub(crate) fn private_dirs(r: &RunReport) -> Vec<std::path::PathBuf> {
     r.nodes
         .iter()
         .filter_map(|n| {
@@ -37,7 +37,7 @@ fn private_dirs(r: &RunReport) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-fn all_gone(r: &RunReport) {
+pub(crate) fn all_gone(r: &RunReport) {
     let dirs = private_dirs(r);
     assert_eq!(
         dirs.len(),
@@ -366,7 +366,7 @@ fn a_node_given_by_url_keeps_the_data_the_run_did_not_create() {
 }
 
 #[test]
-fn a_saga_compensates_a_refused_credit_and_an_auditor_sees_money_in_flight() {
+fn a_saga_compensates_a_refused_credit_and_a_stopped_node_and_an_auditor_sees_money_in_flight() {
     let r = declared("saga");
     let none = cell(&r, "no-compensation", "rc");
     assert!(invariant(none, "money_not_conserved") > 0, "{}", json(none));
@@ -379,6 +379,31 @@ fn a_saga_compensates_a_refused_credit_and_an_auditor_sees_money_in_flight() {
     assert!(
         saga.stats.rejected.get("compensated").copied().unwrap_or(0) > 0,
         "closed accounts must make sagas compensate: {}",
+        json(saga)
+    );
+    // bank_b's server restarted under the transfers: the credits that met it down were
+    // compensated (no-compensation just lost them), and no COMMIT the saga saw was lost.
+    for c in [none, saga] {
+        assert!(c.stats.faults_total > 0, "{}", json(c));
+    }
+    assert!(
+        none.stats
+            .rejected
+            .get("credit_failed")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{}",
+        json(none)
+    );
+    assert!(
+        saga.stats
+            .rejected
+            .get("compensated_node_down")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "a stopped bank_b must make sagas compensate: {}",
         json(saga)
     );
     // Between the debit's commit and the credit's (or the compensation's), the money is on

@@ -8,6 +8,7 @@ mod cli;
 mod distributed;
 mod engines;
 mod experiments;
+mod faults;
 mod fuzz;
 mod history;
 mod hot_item;

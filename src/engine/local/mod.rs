@@ -2,7 +2,8 @@
 //! in `/dev/shm` when it is a roomy tmpfs, else the temp dir), the owner file and the sweep of
 //! directories left by a lab that was killed outright, the system user a server runs as when
 //! the lab is root, starting a server in its own process group, waiting until it is ready,
-//! stopping it, and the initialised-template cache (`template`).
+//! stopping it, restarting it as a fault ([`Restarter`]), and the initialised-template cache
+//! (`template`).
 //!
 //! It must not know any engine's commands or settings (the engines' `ephemeral` modules do),
 //! nor touch a directory or process it did not create.
@@ -14,6 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -25,15 +27,27 @@ use nix::unistd::{Pid, Uid, User, chown};
 pub trait Stop: Send + Sync {
     /// Stops it and removes what it left; idempotent.
     fn stop(&mut self);
+
+    /// Stops it at once, as a crash would (every session gone, nothing flushed by a shutdown),
+    /// calls `stopped`, waits `down`, then starts it again on the same data and waits until it
+    /// is ready.
+    fn restart(&mut self, down: Duration, stopped: &mut dyn FnMut()) -> anyhow::Result<()> {
+        let _ = (down, stopped);
+        bail!("only a private server that the lab runs from the local binaries can be restarted")
+    }
 }
 
 /// What a server stands on, when the lab started it: stopped by `shutdown` or when dropped.
+/// Shared with the [`Restarter`]s handed out, which stop working once it is shut down.
 #[derive(Default)]
-pub struct Started(Option<Box<dyn Stop>>);
+pub struct Started(Option<Shared>);
+
+/// What was started, shared with the restarters; `None` once it is shut down.
+type Shared = Arc<Mutex<Option<Box<dyn Stop>>>>;
 
 impl Started {
     pub fn new(what: impl Stop + 'static) -> Started {
-        Started(Some(Box::new(what)))
+        Started(Some(Arc::new(Mutex::new(Some(Box::new(what))))))
     }
 
     /// The lab started it (a throw-away server).
@@ -41,10 +55,51 @@ impl Started {
         self.0.is_some()
     }
 
+    /// A handle that restarts it (a fault the scenario injects), if the lab started it.
+    pub fn restarter(&self) -> Option<Restarter> {
+        self.0.clone().map(Restarter)
+    }
+
+    /// Stops it (waiting for a restart under way to end first).
     pub fn shutdown(&mut self) {
-        if let Some(mut s) = self.0.take() {
-            s.stop();
+        if let Some(shared) = self.0.take() {
+            let taken = shared.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(mut s) = taken {
+                s.stop();
+            }
         }
+    }
+}
+
+/// Restarts a server the lab started (see [`Stop::restart`]); blocking, one restart at a time.
+#[derive(Clone)]
+pub struct Restarter(Shared);
+
+impl std::fmt::Debug for Restarter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Restarter")
+    }
+}
+
+impl Restarter {
+    /// Restarts the server, `down` after stopping it (`stopped` is called once it is down).
+    /// `Ok(false)` when a restart is already under way (this one is not made); an error when
+    /// the server was shut down or did not come back.
+    pub fn restart(&self, down: Duration, stopped: &mut dyn FnMut()) -> anyhow::Result<bool> {
+        let mut guard = match self.0.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(false),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        };
+        match guard.as_mut() {
+            Some(s) => s.restart(down, stopped).map(|()| true),
+            None => bail!("the server was already shut down"),
+        }
+    }
+
+    /// Waits until no restart is under way.
+    pub fn settle(&self) {
+        drop(self.0.lock());
     }
 }
 
@@ -194,6 +249,15 @@ pub(crate) fn stop_server(
     timeout: Duration,
     top: &Path,
 ) {
+    kill_and_wait(child, signal, timeout);
+    if top.exists() {
+        let _ = fs::remove_dir_all(top);
+    }
+}
+
+/// Sends `signal` to the server process in `child` (taken, so this is idempotent) and waits for
+/// it to exit; SIGKILL to its process group if it is still there after `timeout`.
+pub(crate) fn kill_and_wait(child: &mut Option<Child>, signal: Signal, timeout: Duration) {
     if let Some(mut child) = child.take() {
         let pid = Pid::from_raw(child.id() as i32);
         let _ = kill(pid, signal);
@@ -209,9 +273,6 @@ pub(crate) fn stop_server(
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
-    }
-    if top.exists() {
-        let _ = fs::remove_dir_all(top);
     }
 }
 

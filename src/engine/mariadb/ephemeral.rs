@@ -34,7 +34,7 @@ use std::os::unix::process::CommandExt;
 
 use crate::engine::local::template::{self, Template};
 use crate::engine::local::{
-    create_top, prepare, run_as, run_tool, stop_server, sweep_orphans, wait_ready,
+    create_top, kill_and_wait, prepare, run_as, run_tool, stop_server, sweep_orphans, wait_ready,
 };
 
 /// Prefix of every directory the lab creates for a private MariaDB.
@@ -112,6 +112,8 @@ pub struct Ephemeral {
     version: String,
     server: Option<Child>,
     from_template: bool,
+    /// The options it was started with (a restart uses them again).
+    settings: Vec<(String, String)>,
 }
 
 impl Ephemeral {
@@ -140,6 +142,7 @@ impl Ephemeral {
             version,
             server: None,
             from_template: false,
+            settings: settings.to_vec(),
         };
         if eph.socket.as_os_str().len() > MAX_SOCKET_PATH {
             bail!(
@@ -167,7 +170,7 @@ impl Ephemeral {
         eph.from_template = template::fill(template.as_ref(), &eph.data, user.as_ref(), || {
             eph.install(&install_db, user.as_ref())
         })?;
-        eph.launch(user.as_ref(), settings)?;
+        eph.launch(user.as_ref())?;
         eph.wait_ready()?;
         Ok(eph)
     }
@@ -214,7 +217,21 @@ impl Ephemeral {
         run_tool(self.prepare(&mut cmd, user), install_db)
     }
 
-    fn launch(&mut self, user: Option<&User>, settings: &[(String, String)]) -> anyhow::Result<()> {
+    /// SIGKILL (a crash: InnoDB recovers at the next start), `down` of nothing, then the same
+    /// server again.
+    pub fn restart(&mut self, down: Duration, stopped: &mut dyn FnMut()) -> anyhow::Result<()> {
+        if self.server.is_none() {
+            bail!("the private MariaDB is not running");
+        }
+        kill_and_wait(&mut self.server, Signal::SIGKILL, STOP_TIMEOUT);
+        stopped();
+        std::thread::sleep(down);
+        let user = run_as("mysql", "MariaDB")?;
+        self.launch(user.as_ref())?;
+        self.wait_ready()
+    }
+
+    fn launch(&mut self, user: Option<&User>) -> anyhow::Result<()> {
         let log = fs::File::create(self.log_path())?;
         let mut cmd = Command::new(&self.mariadbd);
         cmd.arg("--no-defaults")
@@ -223,7 +240,7 @@ impl Ephemeral {
             .arg(format!("--pid-file={}", self.top.join(PID_FILE).display()))
             .arg(format!("--tmpdir={}", self.top.join("tmp").display()))
             .args(FIXED);
-        let extra = settings.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let extra = self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         for (name, value) in SETTINGS.iter().copied().chain(extra) {
             cmd.arg(if value.is_empty() {
                 format!("--{name}")
@@ -274,6 +291,10 @@ impl Drop for Ephemeral {
 impl crate::engine::local::Stop for Ephemeral {
     fn stop(&mut self) {
         Ephemeral::stop(self);
+    }
+
+    fn restart(&mut self, down: Duration, stopped: &mut dyn FnMut()) -> anyhow::Result<()> {
+        Ephemeral::restart(self, down, stopped)
     }
 }
 

@@ -89,6 +89,11 @@ impl Server {
         })
     }
 
+    /// A handle that restarts the server (a fault), when the lab started it.
+    pub fn restarter(&self) -> Option<crate::engine::local::Restarter> {
+        self.started.restarter()
+    }
+
     /// A throw-away server the lab started: private, or in a Docker container.
     pub fn is_ephemeral(&self) -> bool {
         self.started.is_some()

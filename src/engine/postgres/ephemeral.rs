@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::engine::local::template::{self, Template};
 use crate::engine::local::{
-    create_top, prepare, run_as, run_tool, stop_server, sweep_orphans, wait_ready,
+    create_top, kill_and_wait, prepare, run_as, run_tool, stop_server, sweep_orphans, wait_ready,
 };
 use anyhow::{Context, anyhow, bail};
 use nix::sys::signal::Signal;
@@ -78,6 +78,8 @@ pub struct Ephemeral {
     port: u16,
     postmaster: Option<Child>,
     from_template: bool,
+    /// The `-c` settings it was started with (a restart uses them again).
+    settings: Vec<(String, String)>,
 }
 
 impl Ephemeral {
@@ -104,6 +106,7 @@ impl Ephemeral {
             port: free_port(),
             postmaster: None,
             from_template: false,
+            settings: settings.to_vec(),
         };
         let template = Template::locate(
             "CONTENTION_PG_TEMPLATE",
@@ -121,7 +124,7 @@ impl Ephemeral {
         eph.from_template = template::fill(template.as_ref(), &eph.data, user.as_ref(), || {
             eph.initdb(user.as_ref())
         })?;
-        eph.launch(user.as_ref(), settings)?;
+        eph.launch(user.as_ref())?;
         eph.wait_ready()?;
         Ok(eph)
     }
@@ -181,7 +184,24 @@ impl Ephemeral {
         run_tool(self.prepare(&mut cmd, user), &initdb)
     }
 
-    fn launch(&mut self, user: Option<&User>, settings: &[(String, String)]) -> anyhow::Result<()> {
+    /// An immediate shutdown (SIGQUIT: every backend killed, crash recovery at the next start,
+    /// as `pg_ctl stop -m immediate`), `down` of nothing, then the same server again.
+    /// Prepared transactions survive it, as they survive a crash.
+    pub fn restart(&mut self, down: Duration, stopped: &mut dyn FnMut()) -> anyhow::Result<()> {
+        if self.postmaster.is_none() {
+            bail!("the private PostgreSQL is not running");
+        }
+        kill_and_wait(&mut self.postmaster, Signal::SIGQUIT, STOP_TIMEOUT);
+        stopped();
+        std::thread::sleep(down);
+        // Left behind only if the postmaster had to be killed outright.
+        let _ = fs::remove_file(self.data.join("postmaster.pid"));
+        let user = run_as("postgres", "PostgreSQL")?;
+        self.launch(user.as_ref())?;
+        self.wait_ready()
+    }
+
+    fn launch(&mut self, user: Option<&User>) -> anyhow::Result<()> {
         let postgres = self.bindir.join("postgres");
         let log = fs::File::create(self.log_path())?;
         let mut cmd = Command::new(&postgres);
@@ -191,7 +211,7 @@ impl Ephemeral {
             .arg(self.socket_dir())
             .arg("-p")
             .arg(self.port.to_string());
-        let extra = settings.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let extra = self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         for (name, value) in SETTINGS.iter().copied().chain(extra) {
             cmd.arg("-c").arg(format!("{name}={value}"));
         }
@@ -242,6 +262,10 @@ impl Drop for Ephemeral {
 impl crate::engine::local::Stop for Ephemeral {
     fn stop(&mut self) {
         Ephemeral::stop(self);
+    }
+
+    fn restart(&mut self, down: Duration, stopped: &mut dyn FnMut()) -> anyhow::Result<()> {
+        Ephemeral::restart(self, down, stopped)
     }
 }
 
