@@ -45,6 +45,9 @@ pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
             let what = match n.kind {
                 scenario::NodeKind::Database => s.engine.title().to_string(),
                 scenario::NodeKind::Redis => "Redis, a lock service".to_string(),
+                scenario::NodeKind::Advisory => {
+                    "PostgreSQL's advisory locks, a lock service".to_string()
+                }
             };
             let settings: Vec<String> =
                 n.server.iter().map(|(k, v)| format!("{k} = {v}")).collect();

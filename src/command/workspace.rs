@@ -183,6 +183,13 @@ impl Workspace {
                 }
             });
         }
+        // An advisory-lock service runs on PostgreSQL whatever the run's engine.
+        let advisory = node.kind == NodeKind::Advisory;
+        let engine = if advisory {
+            EngineKind::Postgres
+        } else {
+            engine
+        };
         let private = url.is_none();
         let mut settings = vec![(
             "max_connections".to_string(),
@@ -219,7 +226,11 @@ impl Workspace {
         let description = format!("node {name}: {}", server.description());
         say(format!("{description}, run database {}", db.name()));
         Ok(NodeSpace {
-            target: Target::Database(db.clone()),
+            target: if advisory {
+                Target::Advisory(db.clone())
+            } else {
+                Target::Database(db.clone())
+            },
             name,
             server: Some(server),
             db: Some(db),

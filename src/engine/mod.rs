@@ -603,6 +603,21 @@ impl Session {
         }
     }
 
+    /// The session as a lock service's: PostgreSQL's, whose advisory locks serve as one
+    /// ([`postgres::advisory`]). A node of that kind always runs PostgreSQL, whatever the run's
+    /// engine.
+    pub fn advisory(&mut self) -> Result<&mut postgres::Session, DbError> {
+        match self {
+            Session::Postgres(s) => Ok(s),
+            Session::Mariadb(_) => Err(DbError {
+                kind: ErrorKind::ScenarioBug,
+                code: String::new(),
+                message: "advisory locks are PostgreSQL's: this session is MariaDB's".into(),
+                position: None,
+            }),
+        }
+    }
+
     /// Runs SQL text that may hold several statements (setup), without parameters.
     pub async fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         match self {

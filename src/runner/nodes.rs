@@ -26,6 +26,8 @@ pub enum Target {
         url: String,
         prefix: String,
     },
+    /// A lock service on PostgreSQL's advisory locks: the run's own database on that server.
+    Advisory(RunDatabase),
 }
 
 /// The nodes of a run, by the scenario's node index; index 0 is the run database.
@@ -109,7 +111,7 @@ impl Targets {
     pub fn main(&self) -> &RunDatabase {
         match &self.nodes[0] {
             Target::Database(db) => db,
-            Target::Redis { .. } => unreachable!("node 0 is a database"),
+            Target::Redis { .. } | Target::Advisory(_) => unreachable!("node 0 is a database"),
         }
     }
 
@@ -138,7 +140,9 @@ impl Targets {
         for (n, t) in scenario.nodes.iter().zip(self.nodes.iter()) {
             let ok = matches!(
                 (n.kind, t),
-                (NodeKind::Database, Target::Database(_)) | (NodeKind::Redis, Target::Redis { .. })
+                (NodeKind::Database, Target::Database(_))
+                    | (NodeKind::Redis, Target::Redis { .. })
+                    | (NodeKind::Advisory, Target::Advisory(_))
             );
             if !ok {
                 return Err(anyhow!(
@@ -162,11 +166,19 @@ impl Targets {
         }
     }
 
-    /// A connection to lock-service node `node`.
+    /// A connection to Redis lock-service node `node`.
     pub async fn locks(&self, node: usize) -> anyhow::Result<LockService> {
         match self.nodes.get(node) {
             Some(Target::Redis { url, prefix }) => LockService::connect(url, prefix).await,
-            _ => Err(anyhow!("node {node} is not a lock service")),
+            _ => Err(anyhow!("node {node} is not a Redis lock service")),
+        }
+    }
+
+    /// A connection to advisory-lock node `node` (no session settings: it runs no steps' SQL).
+    async fn advisory(&self, node: usize) -> anyhow::Result<Session> {
+        match self.nodes.get(node) {
+            Some(Target::Advisory(db)) => db.session(&[]).await,
+            _ => Err(anyhow!("node {node} is not an advisory-lock service")),
         }
     }
 
@@ -204,6 +216,15 @@ impl Targets {
                         .await
                         .map_err(|e| anyhow!("node {}: {e:#}", node.name))?;
                 }
+                Target::Advisory(db) => {
+                    let reset = async {
+                        let mut admin = db.reset().await?;
+                        crate::engine::postgres::advisory::setup(admin.advisory()?).await
+                    };
+                    reset
+                        .await
+                        .map_err(|e| anyhow!("node {}: resetting its database: {e}", node.name))?;
+                }
             }
         }
         Ok(())
@@ -222,6 +243,8 @@ pub struct Others {
 enum Other {
     Database(Session),
     Locks(LockService),
+    /// A session on an advisory-lock node, with the holder (attempt) whose locks it holds.
+    Advisory(Session, Option<String>),
 }
 
 impl Others {
@@ -291,20 +314,82 @@ impl Others {
         }
     }
 
+    /// Takes lock `key` on lock-service node `node` for `ttl`, as `holder` (unique to the
+    /// attempt): the fencing token, or `None` when another holder has it. On an advisory-lock
+    /// node, a session that the server ended (its lease ran out while it sat idle) is replaced
+    /// once.
+    pub async fn lock_acquire(
+        &mut self,
+        node: usize,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<Option<i64>> {
+        use crate::engine::postgres::advisory;
+        for first in [true, false] {
+            match self.lock_service(node).await? {
+                Other::Locks(l) => {
+                    return Ok(l.acquire(key, holder, ttl).await?.map(|t| t as i64));
+                }
+                Other::Advisory(s, held_by) => {
+                    let fresh = held_by.as_deref() != Some(holder);
+                    match advisory::acquire(s.advisory()?, key, ttl, fresh).await {
+                        Ok(token) => {
+                            *held_by = Some(holder.to_string());
+                            return Ok(token);
+                        }
+                        Err(e) if e.kind == ErrorKind::Connection && first => self.forget(node),
+                        Err(e) => return Err(anyhow!("acquiring lock `{key}`: {e}")),
+                    }
+                }
+                Other::Database(_) => break,
+            }
+        }
+        Err(anyhow!("node {node} is not a lock service"))
+    }
+
+    /// Releases lock `key` on lock-service node `node` if `holder` still holds it (true).
+    /// On an advisory-lock node whose session the server ended, the lock is long gone: false.
+    pub async fn lock_release(
+        &mut self,
+        node: usize,
+        key: &str,
+        holder: &str,
+    ) -> anyhow::Result<bool> {
+        use crate::engine::postgres::advisory;
+        match self.lock_service(node).await? {
+            Other::Locks(l) => l.release(key, holder).await,
+            Other::Advisory(s, held_by) => {
+                if held_by.as_deref() != Some(holder) {
+                    return Ok(false);
+                }
+                match advisory::release(s.advisory()?, key).await {
+                    Ok(done) => Ok(done),
+                    Err(e) if e.kind == ErrorKind::Connection => {
+                        self.forget(node);
+                        Ok(false)
+                    }
+                    Err(e) => Err(anyhow!("releasing lock `{key}`: {e}")),
+                }
+            }
+            Other::Database(_) => Err(anyhow!("node {node} is not a lock service")),
+        }
+    }
+
     /// The connection to lock-service node `node`, opened on first use.
-    pub async fn locks(&mut self, node: usize) -> anyhow::Result<&mut LockService> {
+    async fn lock_service(&mut self, node: usize) -> anyhow::Result<&mut Other> {
         if self.conns.get(node).is_none_or(Option::is_none) {
             let targets = self
                 .targets
                 .as_ref()
                 .ok_or_else(|| anyhow!("node {node}: the run has one database only"))?;
-            let l = targets.locks(node).await?;
-            self.conns[node] = Some(Other::Locks(l));
+            let other = match targets.get(node) {
+                Some(Target::Advisory(_)) => Other::Advisory(targets.advisory(node).await?, None),
+                _ => Other::Locks(targets.locks(node).await?),
+            };
+            self.conns[node] = Some(other);
         }
-        match &mut self.conns[node] {
-            Some(Other::Locks(l)) => Ok(l),
-            _ => Err(anyhow!("node {node} is not a lock service")),
-        }
+        Ok(self.conns[node].as_mut().expect("opened above"))
     }
 
     /// The open database connection to `node`, if there is one.

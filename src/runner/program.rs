@@ -873,10 +873,6 @@ impl Program {
                 )
             })
             .clone();
-        let locks = others
-            .locks(node)
-            .await
-            .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
         let (sent, result) = match op {
             LockOp::Acquire { key, ttl_ms } => {
                 let key = text(
@@ -896,8 +892,8 @@ impl Program {
                         ));
                     }
                 };
-                let token = locks
-                    .acquire(&key, &holder, ttl)
+                let token = others
+                    .lock_acquire(node, &key, &holder, ttl)
                     .await
                     .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
                 vars.values[acquired] = Some(Value::Boolean(token.is_some()));
@@ -918,8 +914,8 @@ impl Program {
                     key.eval(vars)
                         .map_err(|m| anyhow!("{}: {m}", expr_at("lock.release")))?,
                 );
-                let done = locks
-                    .release(&key, &holder)
+                let done = others
+                    .lock_release(node, &key, &holder)
                     .await
                     .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
                 vars.values[released] = Some(Value::Boolean(done));

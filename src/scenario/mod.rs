@@ -96,10 +96,21 @@ pub enum NodeKind {
     Database,
     /// A Redis lock service.
     Redis,
+    /// A lock service on PostgreSQL's advisory locks (`engine = "postgres-advisory"`), whatever
+    /// the run's engine: leased by the server ending a session idle past the TTL.
+    Advisory,
+}
+
+impl NodeKind {
+    /// A node that serves `lock` steps, and no SQL.
+    pub fn is_lock_service(self) -> bool {
+        matches!(self, NodeKind::Redis | NodeKind::Advisory)
+    }
 }
 
 /// A lock-service step: takes a lock for a TTL with a fencing token (variables `acquired`,
-/// `fence`), or releases it if this attempt still holds it (variable `released`).
+/// `fence`), or releases it if this attempt still holds it (variable `released`). On Redis the
+/// TTL is the key's; on PostgreSQL advisory locks it is the holder session's idle time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LockOp {

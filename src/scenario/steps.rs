@@ -375,10 +375,7 @@ fn placed(
     } else {
         0
     };
-    let redis = cx
-        .nodes
-        .get(node)
-        .is_some_and(|(_, k)| *k == NodeKind::Redis);
+    let redis = cx.nodes.get(node).is_some_and(|(_, k)| k.is_lock_service());
     let expr = |field: &Spanned<String>, name: &str| {
         Expr::parse(field.get_ref())
             .map_err(|m| cx.err(Some(field.span()), &format!("{key}.{name}"), m))
@@ -388,7 +385,7 @@ fn placed(
         Some(l) => {
             let k = format!("{key}.lock");
             if !redis {
-                return Err(cx.err(Some(l.span()), &k, "a lock step runs on a redis node: add `node = ` a node with engine = \"redis\""));
+                return Err(cx.err(Some(l.span()), &k, "a lock step runs on a lock-service node: add `node = ` a node with engine = \"redis\" or \"postgres-advisory\""));
             }
             let raw = l.get_ref();
             Some(match (&raw.acquire, &raw.ttl, &raw.release) {
@@ -423,7 +420,7 @@ fn placed(
             None
         };
         if let Some(field) = bad {
-            return Err(cx.err(Some(s.span()), &format!("{key}.{field}"), "a step on a redis node has no SQL and no transaction: it takes or releases a lock (`lock = { ... }`)"));
+            return Err(cx.err(Some(s.span()), &format!("{key}.{field}"), "a step on a lock-service node has no SQL and no transaction: it takes or releases a lock (`lock = { ... }`)"));
         }
     }
     let mut two_phase = None;

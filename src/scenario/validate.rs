@@ -300,6 +300,7 @@ fn node_order(
         let kind = match n.get_ref().engine.as_ref() {
             None => NodeKind::Database,
             Some(e) if e.get_ref() == "redis" => NodeKind::Redis,
+            Some(e) if e.get_ref() == "postgres-advisory" => NodeKind::Advisory,
             Some(e) => match e.get_ref().parse::<EngineKind>() {
                 Ok(k) if k == engine => NodeKind::Database,
                 Ok(k) => {
@@ -319,7 +320,9 @@ fn node_order(
                     return Err(err(
                         Some(e.span()),
                         &format!("{key}.engine"),
-                        format!("{m}, or redis (a lock service)"),
+                        format!(
+                            "{m}, or a lock service: redis, or postgres-advisory (PostgreSQL's advisory locks)"
+                        ),
                     ));
                 }
             },
@@ -371,11 +374,11 @@ fn nodes(
         let key = format!("node.{name}");
         let setup = match &n.setup {
             None => Vec::new(),
-            Some(t) if *kind == NodeKind::Redis => {
+            Some(t) if kind.is_lock_service() => {
                 return Err(cx.err(
                     Some(t.span()),
                     &format!("{key}.setup"),
-                    "a redis node has no SQL setup (it starts empty)",
+                    "a lock-service node has no SQL setup (it starts empty)",
                 ));
             }
             Some(t) => setup_table(cx, cx.src, t.get_ref(), &format!("{key}.setup"), params)?,

@@ -70,39 +70,46 @@ fn declared(name: &str) -> RunReport {
 #[test]
 fn a_holder_paused_past_its_ttl_loses_writes_unless_the_storage_checks_fencing_tokens() {
     let r = declared("distributed-lock");
-    let lock_only = cell(&r, "lock-only", "rc");
-    assert!(
-        invariant(lock_only, "lost_writes") > 0,
-        "{}",
-        json(lock_only)
-    );
-    assert!(
-        invariant(lock_only, "stale_writes") > 0,
-        "{}",
-        json(lock_only)
-    );
-    let fencing = cell(&r, "fencing", "rc");
-    assert_eq!(invariant(fencing, "lost_writes"), 0, "{}", json(fencing));
-    assert_eq!(invariant(fencing, "stale_writes"), 0, "{}", json(fencing));
-    assert!(
-        fencing
-            .stats
-            .rejected
-            .get("fenced_off")
-            .copied()
-            .unwrap_or(0)
-            > 0,
-        "late writes must be refused, not absent: {}",
-        json(fencing)
-    );
-    for c in [lock_only, fencing] {
-        assert!(c.stats.faults_total > 0, "pauses are listed: {}", json(c));
-        assert!(c.stats.faults.iter().all(|f| f.fault == "pause 300ms"));
+    // The same with both lock services: Redis, and PostgreSQL's advisory locks.
+    for (unsafe_one, safe) in [
+        ("lock-only", "fencing"),
+        ("advisory-lock-only", "advisory-fencing"),
+    ] {
+        let lock_only = cell(&r, unsafe_one, "rc");
+        assert!(
+            invariant(lock_only, "lost_writes") > 0,
+            "{unsafe_one}: {}",
+            json(lock_only)
+        );
+        assert!(
+            invariant(lock_only, "stale_writes") > 0,
+            "{unsafe_one}: {}",
+            json(lock_only)
+        );
+        let fencing = cell(&r, safe, "rc");
+        assert_eq!(invariant(fencing, "lost_writes"), 0, "{}", json(fencing));
+        assert_eq!(invariant(fencing, "stale_writes"), 0, "{}", json(fencing));
+        assert!(
+            fencing
+                .stats
+                .rejected
+                .get("fenced_off")
+                .copied()
+                .unwrap_or(0)
+                > 0,
+            "{safe}: late writes must be refused, not absent: {}",
+            json(fencing)
+        );
+        for c in [lock_only, fencing] {
+            assert!(c.stats.faults_total > 0, "pauses are listed: {}", json(c));
+            assert!(c.stats.faults.iter().all(|f| f.fault == "pause 300ms"));
+        }
     }
-    // Both nodes are named, and both private servers are gone.
+    // Every node is named, and every private server is gone.
     let names: Vec<&str> = r.nodes.iter().map(|n| n.node.as_str()).collect();
-    assert_eq!(names, ["storage", "locks"]);
+    assert_eq!(names, ["storage", "locks", "pglocks"]);
     assert!(r.nodes[1].server.contains("Redis"), "{:?}", r.nodes);
+    assert!(r.nodes[2].server.contains("PostgreSQL"), "{:?}", r.nodes);
     all_gone(&r);
 }
 
@@ -114,12 +121,23 @@ fn the_paused_holder_replays_step_by_step() {
             .find(|r| r.strategy.as_deref() == Some(s))
             .unwrap_or_else(|| panic!("no replay of {s}"))
     };
-    let lock_only = verdict("lock-only");
-    assert_eq!(
-        lock_only.verdict.label(),
-        "possible",
+    for s in ["lock-only", "advisory-lock-only"] {
+        let lock_only = verdict(s);
+        assert_eq!(
+            lock_only.verdict.label(),
+            "possible",
+            "{s}: {}",
+            json(&lock_only.events)
+        );
+    }
+    // With an advisory lock, the server ended a's idle session during its pause: its release
+    // finds the lock gone.
+    let advisory = verdict("advisory-lock-only");
+    assert!(
+        advisory.events.iter().any(|e| e.trace.result.as_deref()
+            == Some("not released: the lock expired (or another holder has it now)")),
         "{}",
-        json(&lock_only.events)
+        json(&advisory.events)
     );
     let fencing = verdict("fencing");
     assert_eq!(
@@ -220,7 +238,7 @@ sql = "SELECT 0"
         ("node = \"c\"\nsql = \"SELECT 1\"", "no node named `c`"),
         (
             "node = \"a\"\nlock = { release = '\"k\"' }",
-            "a lock step runs on a redis node",
+            "a lock step runs on a lock-service node",
         ),
         (
             "node = \"locks\"\nsql = \"SELECT 1\"",

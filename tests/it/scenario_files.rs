@@ -117,7 +117,15 @@ fn the_builtin_strategies_are_those_of_the_catalogue() {
         ),
         ("duplicate-callback", &["naive", "unique", "on-conflict"]),
         ("job-queue", &["naive", "for-update", "skip-locked"]),
-        ("distributed-lock", &["lock-only", "fencing"]),
+        (
+            "distributed-lock",
+            &[
+                "lock-only",
+                "fencing",
+                "advisory-lock-only",
+                "advisory-fencing",
+            ],
+        ),
         ("two-phase-commit", &["no-coordination", "2pc", "2pc-crash"]),
         ("saga", &["no-compensation", "saga", "2pc"]),
         (

@@ -1,9 +1,10 @@
 //! PostgreSQL through tokio-postgres: provisioning (`server`, `ephemeral`), sessions with
-//! pipelined transaction framing (`session`), SQL run as written with its notices (`written`),
+//! pipelined transaction framing (`session`), advisory locks as a lock service (`advisory`), SQL run as written with its notices (`written`),
 //! value conversion (`value`) and the classification
 //! of errors by SQLSTATE. Everything here is reached through the enums in `engine`; it must not
 //! know about scenarios' meaning, statistics or reports.
 
+pub mod advisory;
 pub mod ephemeral;
 pub mod server;
 pub mod session;
