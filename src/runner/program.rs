@@ -897,7 +897,7 @@ impl Program {
                     .await
                     .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
                 vars.values[acquired] = Some(Value::Boolean(token.is_some()));
-                vars.values[fence] = Some(token.map_or(Value::Empty, |t| Value::Int(t)));
+                vars.values[fence] = Some(token.map_or(Value::Empty, Value::Int));
                 (
                     format!(
                         "LOCK acquire '{key}' for {} as {holder}",
