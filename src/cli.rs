@@ -22,6 +22,8 @@ Examples:
   contention run two-phase-commit --strategy all          three private PostgreSQL servers
   contention run distributed-lock --node locks=redis://127.0.0.1:6379
                                                          its lock service on an existing Redis
+  contention run saga --strategy saga --param restart_every=50
+                                                         bank_b's server restarted more often
   contention replay ticketmaster --isolation rc          the oversell, step by step
   contention replay write-skew --isolation serializable --schedule \"a1 b1 a2 b2 a3 b3\"
   contention anomalies                                   the classic anomaly table
@@ -512,8 +514,9 @@ pub struct DbArgs {
 
     /// Points one node of a scenario that spans several servers (`[node.NAME]`) at an existing
     /// server: `--node bank_b=postgres://host/db`, `--node locks=redis://host:6379`. Nodes
-    /// without one get a private server each. Repeatable. (A separate flag, not `--db
-    /// NAME=URL`: a libpq connection string is `key=value` too.)
+    /// without one get a private server each (a node that a `restart` fault restarts must).
+    /// Repeatable. (A separate flag, not `--db NAME=URL`: a libpq connection string is
+    /// `key=value` too.)
     #[arg(long = "node", value_name = "NAME=URL", value_parser = parse_key_value)]
     pub node: Vec<(String, String)>,
 
