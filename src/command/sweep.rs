@@ -143,6 +143,7 @@ pub async fn sweep(
     };
     let mut runs: HashMap<(EngineKind, String, Isolation, usize), Vec<Cell>> = HashMap::new();
     let mut servers = Vec::new();
+    let mut nodes = Vec::new();
     let mut interrupted = false;
     for &engine in &engines {
         let mine: Vec<(usize, &Plan)> = plans
@@ -232,6 +233,9 @@ pub async fn sweep(
         }
         interrupted = ws.abort.is_cancelled();
         servers.push(ws.info.clone());
+        if nodes.is_empty() {
+            nodes = ws.node_servers(first);
+        }
         ws.close_after(failure, &mut say).await?;
         if interrupted {
             break;
@@ -270,6 +274,7 @@ pub async fn sweep(
         } else {
             Vec::new()
         },
+        nodes,
         vary: name,
         values: plans
             .iter()

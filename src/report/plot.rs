@@ -836,6 +836,7 @@ mod tests {
                 settings: Default::default(),
             },
             servers: Vec::new(),
+            nodes: Vec::new(),
             vary: "clients".into(),
             points: values
                 .iter()

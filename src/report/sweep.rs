@@ -123,6 +123,9 @@ pub struct SweepReport {
     /// Every engine's server, when several ran side by side (`--engine a,b`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<ServerInfo>,
+    /// Every node's server, for a scenario that spans several (the first engine's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<super::NodeServer>,
     pub vary: String,
     pub values: Vec<Swept>,
     pub repeat: u32,
@@ -277,6 +280,9 @@ pub fn render_table(r: &SweepReport, markdown: bool, out: &mut dyn Write) -> io:
         out,
         "aborts % = aborted attempts / attempts; anomalies /1k ops = writer-side damage per 1,000 committed operations"
     )?;
+    for n in &r.nodes {
+        writeln!(out, "node {}: {}", n.node, n.server)?;
+    }
     if r.interrupted {
         writeln!(out, "interrupted: partial results")?;
     }

@@ -675,10 +675,17 @@ impl Program {
             if let Some(end) = sent {
                 return Ok(Some(end));
             }
-            if commit && let Some(t) = trace.as_deref_mut() {
+            // A caught failure committed nothing and read nothing.
+            let caught = c.catch.is_some_and(
+                |slot| !matches!(&vars.values[slot], Some(Value::String(code)) if code.is_empty()),
+            );
+            if commit
+                && !caught
+                && let Some(t) = trace.as_deref_mut()
+            {
                 t.committed = step.commit;
             }
-            if step.history.as_ref().is_some_and(|h| h.f == MopKind::Read) {
+            if !caught && step.history.as_ref().is_some_and(|h| h.f == MopKind::Read) {
                 self.record(index, step, vars)?;
             }
         }

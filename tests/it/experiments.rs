@@ -259,3 +259,44 @@ fn compare_shows_ratios_and_anomaly_changes() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("naive@rc"), "{}", stdout(&out));
 }
+
+/// A sweep of a scenario on several servers names every node's server, in its JSON, its table
+/// and its HTML report.
+#[test]
+fn a_sweep_on_several_servers_names_every_node() {
+    let dir = scratch();
+    let json = dir.path().join("saga.json");
+    let out = run(&[
+        "sweep",
+        "saga",
+        "--strategy",
+        "saga",
+        "--vary",
+        "clients=1,2",
+        "--operations",
+        "10",
+        "--param",
+        "restart_every=0",
+        "--output",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("node bank_b: private PostgreSQL"),
+        "{}",
+        stdout(&out)
+    );
+    let doc = sweep_of(Document::read(&json).unwrap());
+    let names: Vec<&str> = doc.nodes.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(names, ["bank_a", "bank_b"]);
+    let html = dir.path().join("saga.html");
+    let out = run(&[
+        "report",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("bank_b: private PostgreSQL"), "no nodes row");
+}

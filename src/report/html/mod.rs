@@ -299,6 +299,18 @@ fn measured(cell: &Cell, name: &str) -> i64 {
         .map_or(0, |m| m.value)
 }
 
+/// Every node's server, or "one database".
+fn nodes_line(nodes: &[super::NodeServer]) -> String {
+    if nodes.is_empty() {
+        return "one database".to_string();
+    }
+    nodes
+        .iter()
+        .map(|n| format!("{}: {}", n.node, n.server))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn sweep(h: &mut String, r: &SweepReport) -> anyhow::Result<()> {
     let vary = &r.vary;
     let _ = writeln!(
@@ -319,6 +331,7 @@ fn sweep(h: &mut String, r: &SweepReport) -> anyhow::Result<()> {
             ("settings", settings_line(&r.settings, vary)),
             ("parameters", params_line(&r.scenario)),
             ("server", servers_line(&r.server, &r.servers)),
+            ("nodes", nodes_line(&r.nodes)),
             ("tool", r.tool.clone()),
         ],
     );

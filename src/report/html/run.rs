@@ -41,18 +41,7 @@ pub(super) fn run(h: &mut String, r: &RunReport) {
             ),
             ("parameters", params_line(&r.scenario)),
             ("server", servers_line(&r.server, &r.servers)),
-            (
-                "nodes",
-                if r.nodes.is_empty() {
-                    "one database".to_string()
-                } else {
-                    r.nodes
-                        .iter()
-                        .map(|n| format!("{}: {}", n.node, n.server))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                },
-            ),
+            ("nodes", nodes_line(&r.nodes)),
             ("database", r.database.clone()),
             ("tool", r.tool.clone()),
         ],
