@@ -4,7 +4,11 @@
 //! Variables live in numbered slots resolved once per cell (params, draws, built-ins, and the
 //! columns each statement returns), so the hot path does no name lookups for bind parameters.
 //! This module runs steps and says how the attempt ended; it must not retry, count operations or
-//! decide when to stop (the client loop does).
+//! decide when to stop (the client loop does). How a failed statement ends the attempt is
+//! `failure`; lock steps are `lock`.
+
+mod failure;
+mod lock;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,11 +23,11 @@ use crate::engine::{DbError, ErrorKind, Exchange, Failed, Phase, Returned, Sessi
 use crate::isolation::Isolation;
 use crate::outcome::Abort;
 use crate::scenario::{
-    Fault, LOCK_VARIABLES, LockOp, MopKind, OnError, Scenario, Step, Think, TwoPhase, Until, Value,
-    names,
+    Fault, LOCK_VARIABLES, MopKind, OnError, Scenario, Step, Think, TwoPhase, Until, Value, names,
 };
 use crate::stats::FaultEvent;
 use crate::stats::Stats;
+use failure::rollback_all;
 
 /// Variable names and their slots, shared by every client of a cell.
 #[derive(Debug, Default)]
@@ -378,126 +382,6 @@ impl Program {
                 return Ok(end);
             }
         }
-    }
-
-    /// Classifies an error and ends the attempt: every transaction still open (the cursor says
-    /// which) is rolled back first. The strategy's `reject_on` and `retry_on` come first: a
-    /// listed code is an outcome (or a retry) whatever its class; an unlisted error of class
-    /// `other` is counted by its code. A connection lost during a COMMIT is an unknown outcome.
-    #[allow(clippy::too_many_arguments)]
-    async fn fail(
-        &self,
-        session: &mut Session,
-        others: &mut Others,
-        cursor: &mut Cursor,
-        e: DbError,
-        at: &str,
-        committing: bool,
-        trace: Option<&mut Trace>,
-        stats: &mut Stats,
-    ) -> anyhow::Result<End> {
-        let mapped =
-            if let Some((_, outcome)) = self.on_error.reject.iter().find(|(c, _)| *c == e.code) {
-                Some(End::Rejected(outcome.clone()))
-            } else if self.on_error.retry.contains(&e.code) {
-                Some(End::Aborted(Abort::Conflict))
-            } else {
-                None
-            };
-        if let Some(t) = trace {
-            t.notices = session.take_notices();
-            t.error = Some((e.code.clone(), e.message.clone()));
-            t.aborted = match (&mapped, e.kind) {
-                (Some(End::Aborted(class)), _) => Some(*class),
-                (None, ErrorKind::Abort(class)) => Some(class),
-                _ => None,
-            };
-        }
-        if e.kind == ErrorKind::Connection {
-            // The client drops every connection and reconnects: the servers roll back what
-            // was open (nothing to roll back on a lost connection).
-            cursor.open = 0;
-            if committing {
-                stats.unknown += 1;
-                return Ok(End::Unknown);
-            }
-            stats.lost += 1;
-            return Ok(End::Lost);
-        }
-        if let Some(end) = mapped {
-            rollback_all(session, others, cursor).await?;
-            return Ok(end);
-        }
-        match e.kind {
-            ErrorKind::Abort(class) => {
-                rollback_all(session, others, cursor).await?;
-                if class == Abort::Other {
-                    stats.record_other_code(&e.code);
-                }
-                Ok(End::Aborted(class))
-            }
-            ErrorKind::ScenarioBug => Err(anyhow!("{at}: {e}")),
-            ErrorKind::Connection => unreachable!("handled above"),
-        }
-    }
-
-    /// A failure of a step with `catch`: the step's transaction on its node ends (rolled back,
-    /// or, when the connection was lost, dropped with it: the next use reconnects), the catch
-    /// variable gets the error's code (`connection` for a lost or unreachable server,
-    /// `unknown` for a COMMIT whose connection went), `rows` is 0, and the attempt goes on.
-    /// False when the failure cannot be caught: a broken scenario, or a lost connection to the
-    /// run database, which every step of the attempt stands on.
-    #[allow(clippy::too_many_arguments)]
-    async fn catch(
-        &self,
-        index: usize,
-        e: &DbError,
-        committing: bool,
-        session: &mut Session,
-        others: &mut Others,
-        cursor: &mut Cursor,
-        vars: &mut Vars,
-        trace: Option<&mut Trace>,
-    ) -> anyhow::Result<bool> {
-        let c = &self.steps[index];
-        let (Some(slot), node) = (c.catch, c.step.node) else {
-            return Ok(false);
-        };
-        let lost = e.kind == ErrorKind::Connection;
-        if e.kind == ErrorKind::ScenarioBug || (lost && node == 0) {
-            return Ok(false);
-        }
-        let code = match (lost, committing) {
-            (true, true) => "unknown",
-            (true, false) => "connection",
-            (false, _) if e.code.is_empty() => "?",
-            (false, _) => e.code.as_str(),
-        };
-        if lost {
-            others.forget(node);
-        } else if cursor.is_open(node) {
-            let conn = if node == 0 {
-                Some(&mut *session)
-            } else {
-                others.opened(node)
-            };
-            if let Some(conn) = conn {
-                conn.rollback()
-                    .await
-                    .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
-            }
-        }
-        cursor.set_open(node, false);
-        vars.values[slot] = Some(Value::String(code.to_string()));
-        vars.values[self.rows_slot] = Some(Value::Int(0));
-        if let Some(t) = trace {
-            t.error = Some((e.code.clone(), e.message.clone()));
-            t.result = Some(format!(
-                "caught: {} = '{code}', the attempt goes on",
-                self.slot_names[slot]
-            ));
-        }
-        Ok(true)
     }
 
     /// How many actions an attempt has: one per step, then the final commit.
@@ -855,94 +739,6 @@ impl Program {
         Ok(None)
     }
 
-    /// A lock-service step: takes the lock with a fencing token for the attempt's own holder
-    /// token, or releases it if that token still holds it.
-    #[allow(clippy::too_many_arguments)]
-    async fn lock(
-        &self,
-        op: &LockOp,
-        node: usize,
-        others: &mut Others,
-        vars: &mut Vars,
-        cursor: &mut Cursor,
-        trace: Option<&mut Trace>,
-        expr_at: &(dyn Fn(&str) -> String + Sync),
-    ) -> anyhow::Result<()> {
-        let text = |v: Value| crate::scenario::expr::to_text(&v).unwrap_or_default();
-        let [acquired, fence, released] = self.lock_slots;
-        let holder = cursor
-            .holder
-            .get_or_insert_with(|| {
-                static HOLDERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-                format!(
-                    "holder-{}",
-                    HOLDERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                )
-            })
-            .clone();
-        let (sent, result) = match op {
-            LockOp::Acquire { key, ttl_ms } => {
-                let key = text(
-                    key.eval(vars)
-                        .map_err(|m| anyhow!("{}: {m}", expr_at("lock.acquire")))?,
-                );
-                let ttl = match ttl_ms
-                    .eval(vars)
-                    .map_err(|m| anyhow!("{}: {m}", expr_at("lock.ttl")))?
-                {
-                    Value::Int(ms) if ms > 0 => Duration::from_millis(ms as u64),
-                    Value::Float(ms) if ms > 0.0 => Duration::from_secs_f64(ms / 1000.0),
-                    other => {
-                        return Err(anyhow!(
-                            "{}: the TTL is {other:?}: expected a positive number of milliseconds",
-                            expr_at("lock.ttl")
-                        ));
-                    }
-                };
-                let token = others
-                    .lock_acquire(node, &key, &holder, ttl)
-                    .await
-                    .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
-                vars.values[acquired] = Some(Value::Boolean(token.is_some()));
-                vars.values[fence] = Some(token.map_or(Value::Empty, Value::Int));
-                (
-                    format!(
-                        "LOCK acquire '{key}' for {} as {holder}",
-                        humantime::format_duration(ttl)
-                    ),
-                    match token {
-                        Some(t) => format!("acquired, fencing token {t}"),
-                        None => "not acquired: another holder has it".to_string(),
-                    },
-                )
-            }
-            LockOp::Release { key } => {
-                let key = text(
-                    key.eval(vars)
-                        .map_err(|m| anyhow!("{}: {m}", expr_at("lock.release")))?,
-                );
-                let done = others
-                    .lock_release(node, &key, &holder)
-                    .await
-                    .map_err(|e| anyhow!("{}: {e:#}", expr_at("lock")))?;
-                vars.values[released] = Some(Value::Boolean(done));
-                (
-                    format!("LOCK release '{key}' as {holder}"),
-                    if done {
-                        "released".to_string()
-                    } else {
-                        "not released: the lock expired (or another holder has it now)".to_string()
-                    },
-                )
-            }
-        };
-        if let Some(t) = trace {
-            t.sql = Some(sent);
-            t.result = Some(result);
-        }
-        Ok(())
-    }
-
     /// Sends step `index`'s statement on its node, with the `BEGIN` before it when no
     /// transaction is open there (in the same exchange, or on its own without pipelining) and,
     /// with `commit`, the `COMMIT` after it; sets `rows` and, with `trace`, what came back.
@@ -1049,43 +845,6 @@ impl Program {
             t.notices = conn.take_notices();
         }
         Ok(None)
-    }
-
-    /// A failed statement of step `index`: caught (`Ok(None)`, the attempt goes on) when the
-    /// step has `catch` and the failure can be caught, else the attempt ends as [`Self::fail`]
-    /// says.
-    #[allow(clippy::too_many_arguments)]
-    async fn failed(
-        &self,
-        index: usize,
-        e: DbError,
-        at: &str,
-        committing: bool,
-        session: &mut Session,
-        others: &mut Others,
-        cursor: &mut Cursor,
-        vars: &mut Vars,
-        mut trace: Option<&mut Trace>,
-        stats: &mut Stats,
-    ) -> anyhow::Result<Option<End>> {
-        let caught = self
-            .catch(
-                index,
-                &e,
-                committing,
-                session,
-                others,
-                cursor,
-                vars,
-                trace.as_deref_mut(),
-            )
-            .await?;
-        if caught {
-            return Ok(None);
-        }
-        self.fail(session, others, cursor, e, at, committing, trace, stats)
-            .await
-            .map(Some)
     }
 
     /// A step's `until`: while its condition is false, ends the step's transaction (the step
@@ -1285,29 +1044,6 @@ fn shown(step: &Step, vars: &Vars) -> String {
     .split_whitespace()
     .collect::<Vec<_>>()
     .join(" ")
-}
-
-/// Rolls back every open transaction of the attempt.
-async fn rollback_all(
-    session: &mut Session,
-    others: &mut Others,
-    cursor: &mut Cursor,
-) -> anyhow::Result<()> {
-    while cursor.open != 0 {
-        let node = cursor.open.trailing_zeros() as usize;
-        cursor.open &= !(1 << node);
-        let conn = if node == 0 {
-            Some(&mut *session)
-        } else {
-            others.opened(node)
-        };
-        if let Some(conn) = conn {
-            conn.rollback()
-                .await
-                .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
-        }
-    }
-    Ok(())
 }
 
 fn step_error(scenario: &Scenario, step: &Step, msg: &str) -> anyhow::Error {
