@@ -293,7 +293,14 @@ impl Others {
                     }));
                 }
             };
-            prepare(&mut s).await?;
+            if let Err(e) = prepare(&mut s).await {
+                // The server went down between the connect and the prepare: as unreachable.
+                return match e.downcast::<DbError>() {
+                    Ok(lost) if lost.kind == ErrorKind::Connection => Ok(Err(lost)),
+                    Ok(other) => Err(other.into()),
+                    Err(e) => Err(e),
+                };
+            }
             self.conns[node] = Some(Other::Database(s));
         }
         match &mut self.conns[node] {

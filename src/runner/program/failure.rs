@@ -112,16 +112,7 @@ impl Program {
         if lost {
             others.forget(node);
         } else if cursor.is_open(node) {
-            let conn = if node == 0 {
-                Some(&mut *session)
-            } else {
-                others.opened(node)
-            };
-            if let Some(conn) = conn {
-                conn.rollback()
-                    .await
-                    .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
-            }
+            rollback(node, session, others).await?;
         }
         cursor.set_open(node, false);
         vars.values[slot] = Some(Value::String(code.to_string()));
@@ -183,16 +174,31 @@ pub(super) async fn rollback_all(
     while cursor.open != 0 {
         let node = cursor.open.trailing_zeros() as usize;
         cursor.open &= !(1 << node);
-        let conn = if node == 0 {
-            Some(&mut *session)
-        } else {
-            others.opened(node)
-        };
-        if let Some(conn) = conn {
-            conn.rollback()
-                .await
-                .map_err(|e| anyhow!("ROLLBACK failed: {e}"))?;
-        }
+        rollback(node, session, others).await?;
     }
     Ok(())
+}
+
+/// Rolls back node `node`'s transaction. A connection that is gone needs none (its server
+/// ended the transaction): another node's is dropped, to be reopened at its next use, and the
+/// run database's fails at its next statement, which ends the attempt as lost.
+async fn rollback(node: usize, session: &mut Session, others: &mut Others) -> anyhow::Result<()> {
+    let conn = if node == 0 {
+        Some(&mut *session)
+    } else {
+        others.opened(node)
+    };
+    let Some(conn) = conn else {
+        return Ok(());
+    };
+    match conn.rollback().await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind == ErrorKind::Connection => {
+            if node != 0 {
+                others.forget(node);
+            }
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("ROLLBACK failed: {e}")),
+    }
 }

@@ -341,13 +341,19 @@ impl Program {
     }
 
     /// Prepares the statements of node `node`'s steps on a connection to it.
+    /// A lost connection is returned as the [`DbError`] itself (a node that went down between
+    /// the connect and the prepare), anything else with the step it failed at.
     pub async fn prepare_on(&self, session: &mut Session, node: usize) -> anyhow::Result<()> {
         for c in &self.steps {
             let sql = c.step.sql.as_ref().filter(|_| c.step.node == node);
-            session
+            let prepared = session
                 .prepare(sql.map(|s| s.text_for(self.numbered)))
-                .await
-                .map_err(|e| anyhow!("{} (line {}): {e}", c.step.key, c.step.line))?;
+                .await;
+            match prepared {
+                Ok(()) => {}
+                Err(e) if e.kind == ErrorKind::Connection => return Err(e.into()),
+                Err(e) => return Err(anyhow!("{} (line {}): {e}", c.step.key, c.step.line)),
+            }
         }
         Ok(())
     }
