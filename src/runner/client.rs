@@ -80,7 +80,8 @@ pub struct Shared {
 }
 
 /// Runs the client to its end. An own connection comes with its driver, which this task polls
-/// next to the client's work: a reply wakes the client directly, not through a second task.
+/// next to the client's work: a reply wakes the client directly, not through a second task
+/// (and, through [`run_beside`], without polling the task a second time).
 pub async fn run(
     conn: Conn,
     driver: Option<Driver>,
