@@ -166,6 +166,7 @@ impl AsyncRead for ReadStream {
                     if n > 0 && n < len {
                         guard.clear_ready();
                     }
+                    // SAFETY: recv wrote these `n` bytes.
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
