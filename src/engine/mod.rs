@@ -18,6 +18,7 @@
 //! Nothing outside `engine` names a driver crate. This module must not know about scenarios'
 //! meaning, statistics or reports.
 
+mod beside;
 pub mod docker;
 mod error;
 mod kind;
@@ -33,6 +34,7 @@ use std::pin::Pin;
 use crate::isolation::Isolation;
 use crate::scenario::Value;
 
+pub use beside::run_beside;
 pub use error::{DbError, ErrorKind};
 pub use kind::EngineKind;
 pub use local::Restarter;

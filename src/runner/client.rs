@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::draws::Draws;
 use super::program::{End, Framing, Program, Slots, Vars};
-use crate::engine::{Driver, Pool, Session};
+use crate::engine::{Driver, Pool, Session, run_beside};
 use crate::history::Completion;
 use crate::outcome::Abort;
 use crate::scenario::Value;
@@ -80,7 +80,8 @@ pub struct Shared {
 }
 
 /// Runs the client to its end. An own connection comes with its driver, which this task polls
-/// next to the client's work: a reply wakes the client directly, not through a second task.
+/// next to the client's work: a reply wakes the client directly, not through a second task
+/// (and, through [`run_beside`], without polling the task a second time).
 pub async fn run(
     conn: Conn,
     driver: Option<Driver>,
@@ -93,21 +94,17 @@ pub async fn run(
     // a second copy of its state in this task's (a few KiB per client).
     let work = operate(conn, role, shared, index, seed_stream);
     tokio::pin!(work);
-    let Some(mut driver) = driver else {
+    let Some(driver) = driver else {
         return work.await;
     };
-    tokio::select! {
-        biased;
-        stats = &mut work => {
-            // The client is dropped: the driver closes the connection once the server has
-            // answered what was in flight (an interrupted attempt may still wait on a lock), so
-            // it finishes on its own rather than hold up the cell.
-            tokio::spawn(driver);
-            stats
-        }
-        // The connection ended first: the work sees the error on its next statement.
-        () = &mut driver => work.await,
+    let (stats, driver) = run_beside(work, driver).await;
+    // The client is dropped: the driver closes the connection once the server has answered
+    // what was in flight (an interrupted attempt may still wait on a lock), so it finishes on
+    // its own rather than hold up the cell.
+    if let Some(driver) = driver {
+        tokio::spawn(driver);
     }
+    stats
 }
 
 async fn operate(

@@ -108,44 +108,50 @@ impl Session {
         let (began, result, committed) = {
             let bound = &*values;
             let args = x.params.iter().map(|&s| TextParam(bound[s].as_ref()));
-            futures::join!(
-                async {
-                    match x.begin {
-                        Some(level) => Some(client.batch_execute(begin_sql(level)).await),
-                        None => None,
+            let statement = async {
+                if x.captures.is_empty() {
+                    return client
+                        .execute_raw(stmt, args)
+                        .await
+                        .map(|n| (n as i64, None));
+                }
+                let rows = client.query_raw(stmt, args).await?;
+                futures::pin_mut!(rows);
+                let (mut n, mut first) = (0, None);
+                while let Some(row) = rows.try_next().await? {
+                    n += 1;
+                    if x.keep {
+                        keep_row(
+                            &mut kept,
+                            || row.columns().iter().map(|c| c.name().to_string()).collect(),
+                            (0..row.len()).map(|i| kept_text(column(&row, i).ok())),
+                        );
                     }
-                },
-                async {
-                    if x.captures.is_empty() {
-                        return client
-                            .execute_raw(stmt, args)
-                            .await
-                            .map(|n| (n as i64, None));
-                    }
-                    let rows = client.query_raw(stmt, args).await?;
-                    futures::pin_mut!(rows);
-                    let (mut n, mut first) = (0, None);
-                    while let Some(row) = rows.try_next().await? {
-                        n += 1;
-                        if x.keep {
-                            keep_row(
-                                &mut kept,
-                                || row.columns().iter().map(|c| c.name().to_string()).collect(),
-                                (0..row.len()).map(|i| kept_text(column(&row, i).ok())),
-                            );
+                    first.get_or_insert(row);
+                }
+                Ok((n, Some(first)))
+            };
+            if x.begin.is_none() && !x.commit {
+                // The statement alone (every one with --no-pipeline): no join to poll around it.
+                (None, statement.await, None)
+            } else {
+                futures::join!(
+                    async {
+                        match x.begin {
+                            Some(level) => Some(client.batch_execute(begin_sql(level)).await),
+                            None => None,
                         }
-                        first.get_or_insert(row);
-                    }
-                    Ok((n, Some(first)))
-                },
-                async {
-                    if x.commit {
-                        Some(client.batch_execute("COMMIT").await)
-                    } else {
-                        None
-                    }
-                },
-            )
+                    },
+                    statement,
+                    async {
+                        if x.commit {
+                            Some(client.batch_execute("COMMIT").await)
+                        } else {
+                            None
+                        }
+                    },
+                )
+            }
         };
         self.kept = kept;
         let failed = |phase, e: &tokio_postgres::Error, in_transaction| Failed {

@@ -30,7 +30,7 @@ impl ToSql for TextParam<'_> {
         // Integers and strings (nearly every parameter) are written without a temporary String.
         match self.0 {
             Some(Value::Int(i)) => {
-                std::fmt::Write::write_fmt(out, format_args!("{i}"))?;
+                write_int(out, *i);
                 return Ok(IsNull::No);
             }
             Some(Value::String(s)) => {
@@ -57,6 +57,26 @@ impl ToSql for TextParam<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// Writes `i` in decimal, as `{i}` prints it, without `core::fmt`: nearly every bind value is
+/// an integer, and formatting one cost about 240 instructions (callgrind, `tpcb`), this a fifth.
+fn write_int(out: &mut BytesMut, i: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.extend_from_slice(b"-");
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A result column decoded into a [`Value`]: numbers as numbers, everything else the lab can
@@ -356,6 +376,15 @@ mod tests {
     fn integral_numerics_are_integers() {
         assert_eq!(decimal_value(Decimal::new(100000, 2)), Value::Int(1000));
         assert_eq!(decimal_value(Decimal::new(35, 1)), Value::Float(3.5));
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for i in [0, 7, -7, 10, -5000, 100_000, i64::MAX, i64::MIN] {
+            let mut buf = BytesMut::new();
+            write_int(&mut buf, i);
+            assert_eq!(&buf[..], i.to_string().as_bytes(), "{i}");
+        }
     }
 
     #[test]
