@@ -766,12 +766,27 @@ impl Program {
         let step = &c.step;
         let node = step.node;
         let at = || format!("{} (line {})", step.key, step.line);
+        let conn = match self.on(node, session, others).await? {
+            Ok(conn) => conn,
+            Err(e) => {
+                return self
+                    .failed(
+                        index,
+                        e,
+                        &at(),
+                        false,
+                        session,
+                        others,
+                        cursor,
+                        vars,
+                        trace,
+                        stats,
+                    )
+                    .await;
+            }
+        };
         if !cursor.is_open(node) && framing.pipeline == Pipeline::Off {
-            let begun = match self.on(node, session, others).await? {
-                Ok(conn) => conn.begin(framing.isolation).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = begun {
+            if let Err(e) = conn.begin(framing.isolation).await {
                 return self
                     .failed(
                         index,
@@ -796,25 +811,6 @@ impl Program {
             params: &c.params,
             captures: &c.captures,
             keep: trace.is_some(),
-        };
-        let conn = match self.on(node, session, others).await? {
-            Ok(conn) => conn,
-            Err(e) => {
-                return self
-                    .failed(
-                        index,
-                        e,
-                        &at(),
-                        false,
-                        session,
-                        others,
-                        cursor,
-                        vars,
-                        trace,
-                        stats,
-                    )
-                    .await;
-            }
         };
         let returned = match conn.exchange(exchange, &mut vars.values).await {
             Ok(r) => r,
