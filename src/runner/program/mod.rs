@@ -766,7 +766,14 @@ impl Program {
         let step = &c.step;
         let node = step.node;
         let at = || format!("{} (line {})", step.key, step.line);
+        // Without pipelining, BEGIN goes on its own first; a failure to reach the node or to
+        // begin ends the step like a failed statement.
+        let begin_alone = !cursor.is_open(node) && framing.pipeline == Pipeline::Off;
         let conn = match self.on(node, session, others).await? {
+            Ok(conn) if begin_alone => conn.begin(framing.isolation).await.map(|()| conn),
+            reached => reached,
+        };
+        let conn = match conn {
             Ok(conn) => conn,
             Err(e) => {
                 return self
@@ -785,23 +792,7 @@ impl Program {
                     .await;
             }
         };
-        if !cursor.is_open(node) && framing.pipeline == Pipeline::Off {
-            if let Err(e) = conn.begin(framing.isolation).await {
-                return self
-                    .failed(
-                        index,
-                        e,
-                        &at(),
-                        false,
-                        session,
-                        others,
-                        cursor,
-                        vars,
-                        trace,
-                        stats,
-                    )
-                    .await;
-            }
+        if begin_alone {
             cursor.set_open(node, true);
         }
         let exchange = Exchange {
