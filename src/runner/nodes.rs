@@ -243,8 +243,19 @@ pub struct Others {
 enum Other {
     Database(Session),
     Locks(LockService),
-    /// A session on an advisory-lock node, with the holder (attempt) whose locks it holds.
-    Advisory(Session, Option<String>),
+    /// A session on an advisory-lock node.
+    Advisory(AdvisorySession),
+}
+
+/// A client's session on an advisory-lock node, with what it holds, so that an acquire is one
+/// round trip unless the lease changes or an earlier attempt left a lock behind.
+struct AdvisorySession {
+    session: Session,
+    /// The `idle_session_timeout` set on the session (none yet: the server's default).
+    lease: Option<Duration>,
+    /// The attempt (holder token) that took the locks the session holds, and how many.
+    holder: Option<String>,
+    held: u32,
 }
 
 impl Others {
@@ -338,11 +349,21 @@ impl Others {
                 Other::Locks(l) => {
                     return Ok(l.acquire(key, holder, ttl).await?.map(|t| t as i64));
                 }
-                Other::Advisory(s, held_by) => {
-                    let fresh = held_by.as_deref() != Some(holder);
-                    match advisory::acquire(s.advisory()?, key, ttl, fresh).await {
+                Other::Advisory(a) => {
+                    let lease = (a.lease != Some(ttl)).then_some(ttl);
+                    // Advisory locks stack within a session: what an attempt that is over left
+                    // would otherwise stay held after this attempt's release.
+                    let leftover = a.held > 0 && a.holder.as_deref() != Some(holder);
+                    match advisory::acquire(a.session.advisory()?, key, lease, leftover).await {
                         Ok(token) => {
-                            *held_by = Some(holder.to_string());
+                            a.lease = Some(ttl);
+                            if leftover {
+                                a.held = 0;
+                            }
+                            if token.is_some() {
+                                a.holder = Some(holder.to_string());
+                                a.held += 1;
+                            }
                             return Ok(token);
                         }
                         Err(e) if e.kind == ErrorKind::Connection && first => self.forget(node),
@@ -366,12 +387,15 @@ impl Others {
         use crate::engine::postgres::advisory;
         match self.lock_service(node).await? {
             Other::Locks(l) => l.release(key, holder).await,
-            Other::Advisory(s, held_by) => {
-                if held_by.as_deref() != Some(holder) {
+            Other::Advisory(a) => {
+                if a.held == 0 || a.holder.as_deref() != Some(holder) {
                     return Ok(false);
                 }
-                match advisory::release(s.advisory()?, key).await {
-                    Ok(done) => Ok(done),
+                match advisory::release(a.session.advisory()?, key).await {
+                    Ok(done) => {
+                        a.held -= u32::from(done);
+                        Ok(done)
+                    }
                     Err(e) if e.kind == ErrorKind::Connection => {
                         self.forget(node);
                         Ok(false)
@@ -391,7 +415,12 @@ impl Others {
                 .as_ref()
                 .ok_or_else(|| anyhow!("node {node}: the run has one database only"))?;
             let other = match targets.get(node) {
-                Some(Target::Advisory(_)) => Other::Advisory(targets.advisory(node).await?, None),
+                Some(Target::Advisory(_)) => Other::Advisory(AdvisorySession {
+                    session: targets.advisory(node).await?,
+                    lease: None,
+                    holder: None,
+                    held: 0,
+                }),
                 _ => Other::Locks(targets.locks(node).await?),
             };
             self.conns[node] = Some(other);

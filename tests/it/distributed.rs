@@ -575,3 +575,67 @@ sql = "SELECT count(*) FROM t"
     assert_eq!(c.stats.retries, 0, "{}", json(c));
     assert_eq!(invariant(c, "written_on_a"), 4, "{}", json(c));
 }
+
+/// Advisory locks stack within a session: a lock that an attempt took and abandoned (rejected
+/// before its release) is released when its client's next attempt starts, or the client would
+/// keep it forever (each acquire stacking on the last) and the other client could never take it.
+#[test]
+fn an_advisory_lock_an_attempt_abandoned_is_released_by_its_clients_next_attempt() {
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "abandon.toml",
+        r#"
+name = "abandon"
+summary = "Client 0 abandons its first lock."
+[node.store]
+[node.locks]
+engine = "postgres-advisory"
+[setup]
+sql = "CREATE TABLE t (x int)"
+[run]
+clients = 2
+duration = "1s"
+max_tries = 400
+[strategy.s]
+summary = "take, maybe abandon, release"
+[[strategy.s.step]]
+node = "locks"
+lock = { acquire = '"k"', ttl = "10000" }
+retry_if = "!acquired"
+[[strategy.s.step]]
+reject_if = "client == 0 && op == 1"
+outcome = "abandoned"
+[[strategy.s.step]]
+node = "store"
+sql = "INSERT INTO t VALUES (:client)"
+commit = true
+[[strategy.s.step]]
+node = "locks"
+lock = { release = '"k"' }
+think = "5ms"
+[[invariant]]
+name = "client_1_rows"
+anomaly = "none"
+explain = "operations of client 1 that took the lock"
+node = "store"
+sql = "SELECT count(*) FROM t WHERE x = 1"
+"#,
+    );
+    let (code, r) = run_json(&[file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{}", json(&r));
+    let c = cell(&r, "s", "rc");
+    assert_eq!(
+        c.stats.rejected.get("abandoned").copied(),
+        Some(1),
+        "{}",
+        json(c)
+    );
+    // Client 1 takes the lock all through the second, not just before client 0's first
+    // attempt abandoned it.
+    assert!(
+        invariant(c, "client_1_rows") > 10,
+        "client 0 kept the lock it abandoned: {}",
+        json(c)
+    );
+}

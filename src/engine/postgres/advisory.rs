@@ -24,22 +24,28 @@ pub async fn setup(s: &mut Session) -> Result<(), DbError> {
     s.batch(SETUP).await
 }
 
-/// Takes `key` if no other session holds it, for a lease of `ttl` of idleness, with the next
-/// fencing token; `None` when another session holds it. `fresh`: the session's earlier locks
-/// belong to an attempt that is over, and are released first (advisory locks stack, so a
-/// session that took one twice would otherwise keep it after one release).
+/// Takes `key` if no other session holds it, with the next fencing token; `None` when another
+/// session holds it. `lease`: a new lease (the session's idle time allowed) to set first, when
+/// it differs from the session's. `leftover`: the session's locks belong to an attempt that is
+/// over, and are released first (advisory locks stack, so a session that took one twice would
+/// otherwise keep it after one release). Without either, one round trip.
 pub async fn acquire(
     s: &mut Session,
     key: &str,
-    ttl: Duration,
-    fresh: bool,
+    lease: Option<Duration>,
+    leftover: bool,
 ) -> Result<Option<i64>, DbError> {
-    let ms = ttl.as_millis().clamp(1, i32::MAX as u128);
-    let mut lease = format!("SET idle_session_timeout = {ms}");
-    if fresh {
-        lease.push_str("; SELECT pg_advisory_unlock_all()");
+    let mut first = Vec::new();
+    if let Some(ttl) = lease {
+        let ms = ttl.as_millis().clamp(1, i32::MAX as u128);
+        first.push(format!("SET idle_session_timeout = {ms}"));
     }
-    s.batch(&lease).await?;
+    if leftover {
+        first.push("SELECT pg_advisory_unlock_all()".to_string());
+    }
+    if !first.is_empty() {
+        s.batch(&first.join("; ")).await?;
+    }
     let token = s
         .scalar(&format!(
             "SELECT CASE WHEN pg_try_advisory_lock(hashtext({})) THEN nextval('contention_fence') END",
