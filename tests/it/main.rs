@@ -24,3 +24,4 @@ mod seat_hold;
 mod specs;
 mod support;
 mod waits;
+mod wire;

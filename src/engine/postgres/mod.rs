@@ -1,5 +1,6 @@
 //! PostgreSQL through tokio-postgres: provisioning (`server`, `ephemeral`), sessions with
-//! pipelined transaction framing (`session`), advisory locks as a lock service (`advisory`), SQL run as written with its notices (`written`),
+//! pipelined transaction framing (`session`), the protocol of their exchanges on the client's
+//! own socket (`wire`, `stream`), advisory locks as a lock service (`advisory`), SQL run as written with its notices (`written`),
 //! value conversion (`value`) and the classification
 //! of errors by SQLSTATE. Everything here is reached through the enums in `engine`; it must not
 //! know about scenarios' meaning, statistics or reports.
@@ -10,6 +11,7 @@ pub mod server;
 pub mod session;
 pub mod stream;
 pub mod value;
+pub mod wire;
 pub mod written;
 
 pub use server::{RunDatabase, Server};
@@ -34,7 +36,12 @@ pub fn begin_sql(isolation: Isolation) -> &'static str {
 
 /// Classifies an error by its SQLSTATE.
 pub fn classify(e: &tokio_postgres::Error) -> ErrorKind {
-    let Some(code) = e.code() else {
+    classify_state(e.code())
+}
+
+/// Classifies a SQLSTATE; none (the driver's own error) is a lost connection.
+fn classify_state(code: Option<&SqlState>) -> ErrorKind {
+    let Some(code) = code else {
         return ErrorKind::Connection;
     };
     if *code == SqlState::T_R_SERIALIZATION_FAILURE {
@@ -66,6 +73,16 @@ pub fn db_error(e: &tokio_postgres::Error) -> DbError {
             Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
             _ => None,
         },
+    }
+}
+
+/// An error the server sent (an `ErrorResponse`), classified by its SQLSTATE.
+pub fn server_error(code: &str, message: String, position: Option<usize>) -> DbError {
+    DbError {
+        kind: classify_state(Some(&SqlState::from_code(code))),
+        code: code.to_string(),
+        message,
+        position,
     }
 }
 

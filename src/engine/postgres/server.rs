@@ -13,7 +13,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::ephemeral::Ephemeral;
 use super::session::{Pool, Session};
-use super::stream::{ReadStream, Target};
+use super::stream::{Line, ReadStream, Target};
 use super::{db_error, pg_message, quote_ident};
 use crate::engine::docker::Container;
 use crate::engine::local::Started;
@@ -256,10 +256,11 @@ impl RunDatabase {
         &self,
         settings: &[(String, String)],
     ) -> anyhow::Result<Session> {
-        let (client, conn, target) = connect_raw(&self.client_config(settings)).await?;
+        let (client, conn, target, _) = connect_raw(&self.client_config(settings)).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(super::written::drive_with_notices(conn, tx));
-        let mut s = Session::own(client, target);
+        // Without a wire: its notices come through the driver.
+        let mut s = Session::own(client, target, None);
         s.notices = Some(rx);
         Ok(s)
     }
@@ -271,8 +272,8 @@ impl RunDatabase {
         settings: &[(String, String)],
     ) -> anyhow::Result<(Session, impl Future<Output = ()> + Send + 'static)> {
         let config = self.client_config(settings);
-        let (client, conn, target) = connect_raw(&config).await?;
-        Ok((Session::own(client, target), async move {
+        let (client, conn, target, line) = connect_raw(&config).await?;
+        Ok((Session::own(client, target, Some(line)), async move {
             let _ = conn.await;
         }))
     }
@@ -310,8 +311,8 @@ pub type Connection = tokio_postgres::Connection<ReadStream, tokio_postgres::tls
 
 /// Connects within the config's `connect_timeout` (else [`CONNECT_TIMEOUT`]), start-up exchange
 /// included, trying the config's hosts in order; returns where the socket went too, for cancel
-/// requests.
-pub async fn connect_raw(config: &Config) -> anyhow::Result<(Client, Connection, Target)> {
+/// requests, and the session's side of the socket, for its exchanges.
+pub async fn connect_raw(config: &Config) -> anyhow::Result<(Client, Connection, Target, Line)> {
     let limit = config
         .get_connect_timeout()
         .copied()
@@ -320,10 +321,13 @@ pub async fn connect_raw(config: &Config) -> anyhow::Result<(Client, Connection,
         let mut last = None;
         for target in Target::all(config) {
             match target.open().await {
-                Ok(stream) => match config.connect_raw(stream, NoTls).await {
-                    Ok((client, conn)) => return Ok((client, conn, target)),
-                    Err(e) => last = Some(pg_message(&e)),
-                },
+                Ok(stream) => {
+                    let line = stream.line();
+                    match config.connect_raw(stream, NoTls).await {
+                        Ok((client, conn)) => return Ok((client, conn, target, line)),
+                        Err(e) => last = Some(pg_message(&e)),
+                    }
+                }
                 Err(e) => last = Some(e.to_string()),
             }
         }
@@ -350,16 +354,16 @@ pub async fn connect_raw(config: &Config) -> anyhow::Result<(Client, Connection,
 
 /// A session on its own connection, driven on the runtime.
 async fn own_session(config: &Config) -> anyhow::Result<Session> {
-    let (client, conn, target) = connect_raw(config).await?;
+    let (client, conn, target, line) = connect_raw(config).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(Session::own(client, target))
+    Ok(Session::own(client, target, Some(line)))
 }
 
 /// Connects and drives the connection on the runtime.
 pub async fn connect(config: &Config) -> anyhow::Result<Client> {
-    let (client, conn, _) = connect_raw(config).await?;
+    let (client, conn, _, _) = connect_raw(config).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -1,15 +1,20 @@
 //! One PostgreSQL connection as the lab uses it: statements prepared once, bind values sent as
 //! text straight from the client's slots, and a transaction's `BEGIN` and `COMMIT` pipelined
-//! with the statement next to them when the caller asks. Also the pool of `--connections`.
+//! with the statement next to them when the caller asks. On a connection of its own the lab
+//! speaks the protocol of those exchanges itself ([`super::wire`]); on a pooled one (and one
+//! that forwards notices) tokio-postgres does. Also the pool of `--connections`.
 //!
 //! It sends what it is asked to and reports what came back; it must not decide what to send
 //! next, retry or count.
 
+use fallible_iterator::FallibleIterator;
 use futures::TryStreamExt;
+use postgres_protocol::message::backend::DataRowBody;
 use tokio_postgres::{Client, Config, Statement};
 
-use super::stream::Target;
-use super::value::{TextParam, column, readable};
+use super::stream::{Line, Target};
+use super::value::{TextParam, column, decode, readable};
+use super::wire::Wire;
 use super::{begin_sql, db_error};
 use crate::engine::written::{keep_row, kept_text};
 use crate::engine::{Column, DbError, ErrorKind, Exchange, Failed, Phase, Returned};
@@ -30,12 +35,28 @@ impl Handle {
     }
 }
 
+/// A statement prepared on a session's connection.
+struct Prepared {
+    /// tokio-postgres's: the types of its parameters and columns (and, pooled, what runs).
+    statement: Statement,
+    /// Its text and name for the session's [`Wire`], which creates it on the server at its
+    /// first exchange (`parsed` from then on).
+    text: Option<(String, String)>,
+    parsed: bool,
+}
+
 /// A connection and the statements prepared on it.
 pub struct Session {
     pub(super) handle: Handle,
     /// Where an own connection's socket went: a cancel request opens another one there.
     target: Option<Target>,
-    statements: Vec<Option<Statement>>,
+    /// An own connection's socket, on which the lab speaks the protocol of its exchanges and
+    /// simple queries itself (none: tokio-postgres does, on a pooled connection or one that
+    /// forwards notices).
+    wire: Option<Wire>,
+    statements: Vec<Option<Prepared>>,
+    /// The first row of the last exchange's statement, decoded (its captured columns).
+    first: Vec<Value>,
     /// The notices the connection forwards (sessions that run steps as written).
     pub(super) notices:
         Option<tokio::sync::mpsc::UnboundedReceiver<crate::engine::written::Output>>,
@@ -43,12 +64,23 @@ pub struct Session {
     pub(crate) kept: Option<crate::engine::written::ResultSet>,
 }
 
+/// What each part of an exchange got back: BEGIN's and COMMIT's outcomes if they were sent,
+/// and the statement's row count (returned rows when it captures, the command tag's count
+/// otherwise), its first row decoded into [`Session::first`] when there was one.
+type Framed = (
+    Option<Result<(), DbError>>,
+    Result<(i64, bool), DbError>,
+    Option<Result<(), DbError>>,
+);
+
 impl Session {
-    pub(super) fn own(client: Client, target: Target) -> Session {
+    pub(super) fn own(client: Client, target: Target, line: Option<Line>) -> Session {
         Session {
             handle: Handle::Own(client),
             target: Some(target),
+            wire: line.map(Wire::new),
             statements: Vec::new(),
+            first: Vec::new(),
             notices: None,
             kept: None,
         }
@@ -73,17 +105,25 @@ impl Session {
     }
 
     pub async fn prepare(&mut self, sql: Option<&str>) -> Result<(), DbError> {
-        let stmt = match sql {
+        let prepared = match sql {
             None => None,
-            Some(sql) => Some(
-                match &self.handle {
+            Some(sql) => Some(Prepared {
+                statement: match &self.handle {
                     Handle::Own(c) => c.prepare(sql).await,
                     Handle::Pooled(o) => o.prepare_cached(sql).await,
                 }
                 .map_err(|e| db_error(&e))?,
-            ),
+                // Not tokio-postgres's names (`s0`, `s1`, ...).
+                text: self.wire.as_ref().map(|_| {
+                    (
+                        sql.to_string(),
+                        format!("contention{}", self.statements.len()),
+                    )
+                }),
+                parsed: false,
+            }),
         };
-        self.statements.push(stmt);
+        self.statements.push(prepared);
         Ok(())
     }
 
@@ -92,105 +132,225 @@ impl Session {
         x: Exchange<'_>,
         values: &mut [Option<Value>],
     ) -> Result<Returned, Failed> {
-        let client = self.handle.client();
-        let stmt = self.statements[x.statement]
-            .as_ref()
-            .expect("exchange of a step without SQL");
-        // Requests polled together go out together, in order (tokio-postgres queues each on its
-        // first poll), and each is its own Sync: BEGIN, the statement and COMMIT reach the
-        // server as they would one by one. BEGIN only fails when the connection does; a COMMIT
-        // after a failed statement ends the transaction as a ROLLBACK. An interrupt that
-        // abandons this future after the COMMIT went out leaves that transaction to commit
-        // uncounted (the report says it was interrupted).
-        // Bind values go straight from the slots into the message, and only the first row is
-        // kept (it is all a step captures): no per-statement vectors.
-        let mut kept = None;
-        let (began, result, committed) = {
-            let bound = &*values;
-            let args = x.params.iter().map(|&s| TextParam(bound[s].as_ref()));
-            let statement = async {
-                if x.captures.is_empty() {
-                    return client
-                        .execute_raw(stmt, args)
-                        .await
-                        .map(|n| (n as i64, None));
-                }
-                let rows = client.query_raw(stmt, args).await?;
-                futures::pin_mut!(rows);
-                let (mut n, mut first) = (0, None);
-                while let Some(row) = rows.try_next().await? {
-                    n += 1;
-                    if x.keep {
-                        keep_row(
-                            &mut kept,
-                            || row.columns().iter().map(|c| c.name().to_string()).collect(),
-                            (0..row.len()).map(|i| kept_text(column(&row, i).ok())),
-                        );
-                    }
-                    first.get_or_insert(row);
-                }
-                Ok((n, Some(first)))
-            };
-            if x.begin.is_none() && !x.commit {
-                // The statement alone (every one with --no-pipeline): no join to poll around it.
-                (None, statement.await, None)
-            } else {
-                futures::join!(
-                    async {
-                        match x.begin {
-                            Some(level) => Some(client.batch_execute(begin_sql(level)).await),
-                            None => None,
-                        }
-                    },
-                    statement,
-                    async {
-                        if x.commit {
-                            Some(client.batch_execute("COMMIT").await)
-                        } else {
-                            None
-                        }
-                    },
-                )
-            }
+        // BEGIN, the statement and COMMIT go out together, in order, each its own request (its
+        // own Sync): they reach the server as they would one by one. BEGIN only fails when the
+        // connection does; a COMMIT after a failed statement ends the transaction as a
+        // ROLLBACK. An interrupt that abandons this future after the COMMIT went out leaves
+        // that transaction to commit uncounted (the report says it was interrupted).
+        self.kept = None;
+        let (began, result, committed) = if self.wire.is_some() {
+            self.exchange_wire(&x, values).await
+        } else {
+            self.exchange_client(&x, values).await
         };
-        self.kept = kept;
-        let failed = |phase, e: &tokio_postgres::Error, in_transaction| Failed {
+        let failed = |phase, error, in_transaction| Failed {
             phase,
-            error: db_error(e),
+            error,
             in_transaction,
         };
         if let Some(Err(e)) = began {
-            return Err(failed(Phase::Begin, &e, false));
+            return Err(failed(Phase::Begin, e, false));
         }
-        let (n, rows) = match result {
-            Ok(r) => r,
-            Err(e) => return Err(failed(Phase::Statement, &e, !x.commit)),
-        };
+        let (n, rows) = result.map_err(|e| failed(Phase::Statement, e, !x.commit))?;
         if let Some(Err(e)) = committed {
-            return Err(failed(Phase::Commit, &e, false));
+            return Err(failed(Phase::Commit, e, false));
         }
-        match rows {
-            None => Ok(Returned::Affected(n)),
-            Some(first) => {
-                for (i, &slot) in x.captures.iter().enumerate() {
-                    values[slot] = match &first {
-                        Some(row) => Some(column(row, i).map_err(|e| Failed {
-                            phase: Phase::Statement,
-                            error: DbError {
-                                kind: ErrorKind::ScenarioBug,
-                                ..db_error(&e)
-                            },
-                            in_transaction: !x.commit,
-                        })?),
-                        None => None,
-                    };
-                }
-                Ok(Returned::Rows(n))
+        if !rows {
+            return Ok(Returned::Affected(n));
+        }
+        // Only the first row is kept (it is all a step captures): no per-statement vectors.
+        let mut first = self.first.drain(..);
+        for &slot in x.captures {
+            values[slot] = if n > 0 { first.next() } else { None };
+        }
+        Ok(Returned::Rows(n))
+    }
+
+    /// An exchange on the session's own socket, in one write; see [`super::wire`].
+    async fn exchange_wire(&mut self, x: &Exchange<'_>, values: &[Option<Value>]) -> Framed {
+        let Session {
+            wire,
+            statements,
+            first,
+            kept,
+            ..
+        } = self;
+        let wire = wire.as_mut().expect("an exchange on the wire without one");
+        let prepared = statements[x.statement]
+            .as_mut()
+            .expect("exchange of a step without SQL");
+        let (text, name) = prepared.text.as_ref().expect("prepared for the wire");
+        let queued = (|| {
+            if let Some(level) = x.begin {
+                wire.query(begin_sql(level))?;
             }
+            wire.statement(
+                (!prepared.parsed).then_some(text.as_str()),
+                name,
+                x.params.iter().map(|&s| values[s].as_ref()),
+            )?;
+            if x.commit {
+                wire.query("COMMIT")?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = queued {
+            // Nothing went out.
+            return (None, Err(e), None);
+        }
+        let at = usize::from(x.begin.is_some());
+        let capturing = !x.captures.is_empty();
+        let columns = prepared.statement.columns();
+        let mut n = 0i64;
+        let [one, two, three] = wire
+            .exchange(|request, row| {
+                if request != at || !capturing {
+                    return Ok(());
+                }
+                n += 1;
+                if x.keep {
+                    keep_row(
+                        kept,
+                        || columns.iter().map(|c| c.name().to_string()).collect(),
+                        raw_columns(row)
+                            .zip(columns)
+                            .map(|(raw, c)| kept_text(decode(c.type_(), raw).ok())),
+                    );
+                }
+                if n == 1 {
+                    first.clear();
+                    let bug = |message| DbError {
+                        kind: ErrorKind::ScenarioBug,
+                        code: String::new(),
+                        message,
+                        position: None,
+                    };
+                    for (raw, c) in raw_columns(row).zip(columns).take(x.captures.len()) {
+                        first.push(
+                            decode(c.type_(), raw).map_err(|e| {
+                                bug(format!("cannot read column `{}`: {e}", c.name()))
+                            })?,
+                        );
+                    }
+                    if first.len() < x.captures.len() {
+                        return Err(bug(format!(
+                            "the statement returned {} columns and the step captures {}",
+                            first.len(),
+                            x.captures.len()
+                        )));
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if wire.parsed() {
+            prepared.parsed = true;
+        }
+        let done = |r: Result<u64, DbError>| r.map(drop);
+        match (x.begin.is_some(), x.commit) {
+            (false, false) => (None, one.map(|t| (rows(t, n, capturing), capturing)), None),
+            (true, false) => (
+                Some(done(one)),
+                two.map(|t| (rows(t, n, capturing), capturing)),
+                None,
+            ),
+            (false, true) => (
+                None,
+                one.map(|t| (rows(t, n, capturing), capturing)),
+                Some(done(two)),
+            ),
+            (true, true) => (
+                Some(done(one)),
+                two.map(|t| (rows(t, n, capturing), capturing)),
+                Some(done(three)),
+            ),
         }
     }
 
+    /// An exchange through tokio-postgres's client (a pooled connection's).
+    async fn exchange_client(&mut self, x: &Exchange<'_>, values: &[Option<Value>]) -> Framed {
+        let client = self.handle.client();
+        let stmt = &self.statements[x.statement]
+            .as_ref()
+            .expect("exchange of a step without SQL")
+            .statement;
+        let (first, kept) = (&mut self.first, &mut self.kept);
+        // Requests polled together go out together, in order (tokio-postgres queues each on its
+        // first poll). Bind values go straight from the slots into the message.
+        let args = x.params.iter().map(|&s| TextParam(values[s].as_ref()));
+        let statement = async {
+            if x.captures.is_empty() {
+                return client
+                    .execute_raw(stmt, args)
+                    .await
+                    .map(|n| (n as i64, false))
+                    .map_err(|e| db_error(&e));
+            }
+            let rows = client
+                .query_raw(stmt, args)
+                .await
+                .map_err(|e| db_error(&e))?;
+            futures::pin_mut!(rows);
+            let mut n = 0;
+            while let Some(row) = rows.try_next().await.map_err(|e| db_error(&e))? {
+                n += 1;
+                if x.keep {
+                    keep_row(
+                        kept,
+                        || row.columns().iter().map(|c| c.name().to_string()).collect(),
+                        (0..row.len()).map(|i| kept_text(column(&row, i).ok())),
+                    );
+                }
+                if n == 1 {
+                    first.clear();
+                    for i in 0..x.captures.len() {
+                        first.push(column(&row, i).map_err(|e| DbError {
+                            kind: ErrorKind::ScenarioBug,
+                            ..db_error(&e)
+                        })?);
+                    }
+                }
+            }
+            Ok((n, true))
+        };
+        if x.begin.is_none() && !x.commit {
+            // The statement alone: no join to poll around it.
+            return (None, statement.await, None);
+        }
+        futures::join!(
+            async {
+                match x.begin {
+                    Some(level) => Some(
+                        client
+                            .batch_execute(begin_sql(level))
+                            .await
+                            .map_err(|e| db_error(&e)),
+                    ),
+                    None => None,
+                }
+            },
+            statement,
+            async {
+                if x.commit {
+                    Some(
+                        client
+                            .batch_execute("COMMIT")
+                            .await
+                            .map_err(|e| db_error(&e)),
+                    )
+                } else {
+                    None
+                }
+            },
+        )
+    }
+
     pub async fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        if let Some(wire) = &mut self.wire {
+            wire.query(sql)?;
+            let [out, ..] = wire.exchange(|_, _| Ok(())).await;
+            return out.map(drop);
+        }
         self.handle
             .client()
             .batch_execute(sql)
@@ -298,7 +458,9 @@ impl Pool {
         let mut session = Session {
             handle: Handle::Pooled(object),
             target: None,
+            wire: None,
             statements: Vec::new(),
+            first: Vec::new(),
             notices: None,
             kept: None,
         };
@@ -307,4 +469,18 @@ impl Pool {
         }
         Ok(session)
     }
+}
+
+/// A row's columns as the server sent them (`None`: NULL).
+fn raw_columns(row: &DataRowBody) -> impl Iterator<Item = Option<&[u8]>> {
+    let buf = row.buffer();
+    row.ranges()
+        .iterator()
+        .map_while(Result::ok)
+        .map(move |r| r.map(|r| &buf[r]))
+}
+
+/// A statement's row count: the rows it returned when it captures, else its command tag's.
+fn rows(tag: u64, returned: i64, capturing: bool) -> i64 {
+    if capturing { returned } else { tag as i64 }
 }

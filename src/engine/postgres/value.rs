@@ -27,25 +27,7 @@ impl ToSql for TextParam<'_> {
         _ty: &Type,
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        // Integers and strings (nearly every parameter) are written without a temporary String.
-        match self.0 {
-            Some(Value::Int(i)) => {
-                write_int(out, *i);
-                return Ok(IsNull::No);
-            }
-            Some(Value::String(s)) => {
-                out.extend_from_slice(s.as_bytes());
-                return Ok(IsNull::No);
-            }
-            _ => {}
-        }
-        match self.0.and_then(to_text) {
-            None => Ok(IsNull::Yes),
-            Some(text) => {
-                out.extend_from_slice(text.as_bytes());
-                Ok(IsNull::No)
-            }
-        }
+        Ok(write_text(self.0, out))
     }
 
     fn accepts(_ty: &Type) -> bool {
@@ -57,6 +39,29 @@ impl ToSql for TextParam<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// Writes a bind value as text; `None` or `Value::Empty` is SQL NULL, written as nothing.
+pub fn write_text(value: Option<&Value>, out: &mut BytesMut) -> IsNull {
+    // Integers and strings (nearly every parameter) are written without a temporary String.
+    match value {
+        Some(Value::Int(i)) => {
+            write_int(out, *i);
+            return IsNull::No;
+        }
+        Some(Value::String(s)) => {
+            out.extend_from_slice(s.as_bytes());
+            return IsNull::No;
+        }
+        _ => {}
+    }
+    match value.and_then(to_text) {
+        None => IsNull::Yes,
+        Some(text) => {
+            out.extend_from_slice(text.as_bytes());
+            IsNull::No
+        }
+    }
 }
 
 /// Writes `i` in decimal, as `{i}` prints it, without `core::fmt`: nearly every bind value is
@@ -366,6 +371,18 @@ fn interval(mut raw: &[u8]) -> Result<(i64, i32, i32), Box<dyn Error + Sync + Se
 /// Column `i` of a row as a value.
 pub fn column(row: &Row, i: usize) -> Result<Value, tokio_postgres::Error> {
     row.try_get::<_, Decoded>(i).map(|d| d.0)
+}
+
+/// A column's value as the server sent it in binary (`None`: NULL), decoded as [`column`]
+/// decodes a row's.
+pub fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Value, Box<dyn Error + Sync + Send>> {
+    if !readable(ty) {
+        return Err(format!("the lab cannot read values of type {ty}").into());
+    }
+    match raw {
+        None => Ok(Value::Empty),
+        Some(raw) => Decoded::from_sql(ty, raw).map(|d| d.0),
+    }
 }
 
 #[cfg(test)]
