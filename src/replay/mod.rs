@@ -342,7 +342,9 @@ pub async fn replay(
                 setup_outputs: setup_outputs.clone(),
                 history: None,
             };
-            tokio::task::block_in_place(|| (pause.0)(&so_far, &token.text))?;
+            // The pause waits for the person at the terminal: on a thread of its own.
+            let (pause, next) = (pause.0.clone(), token.text.clone());
+            tokio::task::spawn_blocking(move || pause(&so_far, &next)).await??;
         }
         s.token(token).await?;
     }

@@ -144,9 +144,10 @@ async fn operate(
     let (stop, abort) = (role.stop.child_token(), shared.abort.child_token());
     shared.barrier.wait().await;
     vars.started = Instant::now();
-    // Registered once, polled at every wake-up of an attempt.
+    // Registered once; polled when it is woken (see `Race`).
     let aborted = abort.cancelled();
     tokio::pin!(aborted);
+    let race = super::race::Race::new();
     let pooled_conn = matches!(conn, Conn::Pool(_));
     let mut op: i64 = 0;
     while !stop.is_cancelled() && !abort.is_cancelled() && claim(role.budget.as_deref()) {
@@ -181,11 +182,19 @@ async fn operate(
             // The attempt's future is boxed while it runs: one allocation per attempt (some
             // 100 ns against a round trip's 100 µs) keeps its few KiB of state out of every
             // idle client's task, which is what lets 10,000 clients fit in 100 MB.
-            let end = tokio::select! {
-                biased;
-                () = &mut aborted => None,
-                end = Box::pin(role.program.attempt(session, &mut others, &mut vars, role.framing, &mut stats)) => Some(end?),
-            };
+            let end = race
+                .run(
+                    Box::pin(role.program.attempt(
+                        session,
+                        &mut others,
+                        &mut vars,
+                        role.framing,
+                        &mut stats,
+                    )),
+                    aborted.as_mut(),
+                )
+                .await
+                .transpose()?;
             let Some(end) = end else {
                 // An interrupt abandons the attempt (dropping the connection rolls it back);
                 // the cell's halt after its deadline cuts it, cancelling its statement on the

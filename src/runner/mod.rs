@@ -8,6 +8,7 @@ pub mod client;
 pub mod draws;
 pub mod nodes;
 pub mod program;
+pub mod race;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -7,9 +7,7 @@
 //! It sends what it is asked to and reports what came back; it must not decide what to send
 //! next, retry or count.
 
-use fallible_iterator::FallibleIterator;
 use futures::TryStreamExt;
-use postgres_protocol::message::backend::DataRowBody;
 use tokio_postgres::{Client, Config, Statement};
 
 use super::stream::{Line, Target};
@@ -212,7 +210,7 @@ impl Session {
                     keep_row(
                         kept,
                         || columns.iter().map(|c| c.name().to_string()).collect(),
-                        raw_columns(row)
+                        row.columns()
                             .zip(columns)
                             .map(|(raw, c)| kept_text(decode(c.type_(), raw).ok())),
                     );
@@ -225,7 +223,7 @@ impl Session {
                         message,
                         position: None,
                     };
-                    for (raw, c) in raw_columns(row).zip(columns).take(x.captures.len()) {
+                    for (raw, c) in row.columns().zip(columns).take(x.captures.len()) {
                         first.push(
                             decode(c.type_(), raw).map_err(|e| {
                                 bug(format!("cannot read column `{}`: {e}", c.name()))
@@ -469,15 +467,6 @@ impl Pool {
         }
         Ok(session)
     }
-}
-
-/// A row's columns as the server sent them (`None`: NULL).
-fn raw_columns(row: &DataRowBody) -> impl Iterator<Item = Option<&[u8]>> {
-    let buf = row.buffer();
-    row.ranges()
-        .iterator()
-        .map_while(Result::ok)
-        .map(move |r| r.map(|r| &buf[r]))
 }
 
 /// A statement's row count: the rows it returned when it captures, else its command tag's.

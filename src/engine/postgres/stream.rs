@@ -564,8 +564,9 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// How much room a read asks for (tokio-postgres's driver reads 8 KiB at a time too).
-const READ_SIZE: usize = 8192;
+/// How much room a read asks for: an exchange's replies are a few hundred bytes, and a
+/// thousand connections keep a buffer each (a larger answer is read in several reads).
+const READ_SIZE: usize = 4096;
 
 #[cfg(test)]
 mod tests {

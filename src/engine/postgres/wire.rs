@@ -19,9 +19,7 @@
 //! It encodes, sends and reports what came back for each request; it must not decide what to
 //! send, decode values (the session does, with `value`), retry or count.
 
-use bytes::BytesMut;
-use fallible_iterator::FallibleIterator;
-use postgres_protocol::message::backend::{DataRowBody, ErrorResponseBody, Message};
+use bytes::{Buf, BytesMut};
 use postgres_protocol::message::frontend;
 
 use super::server_error;
@@ -139,7 +137,7 @@ impl Wire {
     /// (the rest of its rows are read and dropped).
     pub async fn exchange(
         &mut self,
-        mut on_row: impl FnMut(usize, &DataRowBody) -> Result<(), DbError>,
+        mut on_row: impl FnMut(usize, Row<'_>) -> Result<(), DbError>,
     ) -> Outcomes {
         let mut out: Outcomes = std::array::from_fn(|_| Ok(0));
         let requests = std::mem::take(&mut self.queued);
@@ -163,11 +161,18 @@ impl Wire {
             fail_from(&mut out, 0, requests, &lost(&e.to_string()));
             return out;
         }
-        let mut at = 0;
+        // Messages are parsed in place; `done` bytes of `read` are parsed.
+        let (mut at, mut done) = (0, 0);
         while at < requests {
-            let message = match Message::parse(read) {
-                Ok(Some(message)) => message,
+            let (kind, body) = match frame(&read[done..]) {
+                Ok(Some((kind, len))) => {
+                    let body = done + 5..done + 1 + len;
+                    done = body.end;
+                    (kind, body)
+                }
                 Ok(None) => {
+                    read.advance(done);
+                    done = 0;
                     match lease.read(read).await {
                         Ok(0) => fail_from(&mut out, at, requests, &lost("connection closed")),
                         Ok(_) => continue,
@@ -176,31 +181,31 @@ impl Wire {
                     return out;
                 }
                 Err(e) => {
-                    fail_from(&mut out, at, requests, &protocol(&e.to_string()));
+                    fail_from(&mut out, at, requests, &e);
                     return out;
                 }
             };
-            match message {
-                Message::ReadyForQuery(_) => at += 1,
-                Message::CommandComplete(body) => {
+            let body = &read[body];
+            match kind {
+                // ReadyForQuery: the request is answered.
+                b'Z' => at += 1,
+                // CommandComplete
+                b'C' => {
                     if let Ok(n) = &mut out[at] {
-                        *n = body
-                            .tag()
-                            .ok()
-                            .and_then(|tag| tag.rsplit(' ').next())
-                            .and_then(|n| n.parse().ok())
-                            .unwrap_or(0);
+                        *n = tag_rows(body);
                     }
                 }
-                Message::DataRow(row) => {
+                // DataRow
+                b'D' => {
                     if out[at].is_ok()
-                        && let Err(e) = on_row(at, &row)
+                        && let Err(e) = on_row(at, Row(body))
                     {
                         out[at] = Err(e);
                     }
                 }
-                Message::ErrorResponse(body) => {
-                    let (error, fatal) = error(&body);
+                // ErrorResponse
+                b'E' => {
+                    let (error, fatal) = error(body);
                     out[at] = Err(error);
                     if fatal {
                         // The server closes the connection after it: nothing more comes.
@@ -208,32 +213,87 @@ impl Wire {
                         return out;
                     }
                 }
-                Message::ParseComplete => *parsed = true,
-                Message::BindComplete
-                | Message::NoData
-                | Message::EmptyQueryResponse
-                | Message::RowDescription(_)
-                | Message::NoticeResponse(_)
-                | Message::ParameterStatus(_)
-                | Message::NotificationResponse(_)
-                | Message::CloseComplete
-                | Message::PortalSuspended => {}
-                _ => {
+                // ParseComplete
+                b'1' => *parsed = true,
+                // BindComplete, CloseComplete, NoData, EmptyQueryResponse, NoticeResponse,
+                // ParameterStatus, NotificationResponse, RowDescription, PortalSuspended
+                b'2' | b'3' | b'n' | b'I' | b'N' | b'S' | b'A' | b'T' | b's' => {}
+                other => {
                     fail_from(
                         &mut out,
                         at,
                         requests,
-                        &protocol(
-                            "the server answered with a message the lab does not handle here (COPY?)",
-                        ),
+                        &protocol(&format!(
+                            "the server answered with a message the lab does not handle here ({:?})",
+                            char::from(other)
+                        )),
                     );
                     return out;
                 }
             }
         }
+        read.advance(done);
         lease.done();
         out
     }
+}
+
+/// A row as the server sent it (the body of a `DataRow`).
+#[derive(Clone, Copy)]
+pub struct Row<'a>(&'a [u8]);
+
+impl<'a> Row<'a> {
+    /// Its columns' values in binary (`None`: NULL); a malformed row ends early.
+    pub fn columns(self) -> impl Iterator<Item = Option<&'a [u8]>> {
+        let mut rest = self.0.get(2..).unwrap_or_default();
+        let count = self
+            .0
+            .get(..2)
+            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+        (0..count).map_while(move |_| {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = i32::from_be_bytes(*len);
+            if len < 0 {
+                rest = tail;
+                return Some(None);
+            }
+            let (value, tail) = tail.split_at_checked(len as usize)?;
+            rest = tail;
+            Some(Some(value))
+        })
+    }
+}
+
+/// The first whole message in `bytes`: its type byte and length (which counts the four bytes
+/// of the length itself); `None` until one is whole.
+fn frame(bytes: &[u8]) -> Result<Option<(u8, usize)>, DbError> {
+    let Some((kind, rest)) = bytes.split_first() else {
+        return Ok(None);
+    };
+    let Some(len) = rest.first_chunk::<4>() else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    if len < 4 {
+        return Err(protocol("a message shorter than its header"));
+    }
+    Ok((rest.len() >= len).then_some((*kind, len)))
+}
+
+/// The row count at the end of a command tag (`UPDATE 3`, `INSERT 0 1`; 0 for `BEGIN`), as
+/// tokio-postgres reads it.
+fn tag_rows(tag: &[u8]) -> u64 {
+    let tag = tag.strip_suffix(b"\0").unwrap_or(tag);
+    let digits = tag.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if digits == tag.len() || tag[tag.len() - digits - 1] != b' ' {
+        return 0;
+    }
+    tag[tag.len() - digits..]
+        .iter()
+        .try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .unwrap_or(0)
 }
 
 /// Sets the outcome of requests `from..to` that have none yet (an error already there stays:
@@ -261,27 +321,66 @@ fn protocol(why: &str) -> DbError {
     lost(&format!("protocol error: {why}"))
 }
 
-/// The server's error, and whether it ends the session (FATAL or PANIC).
-fn error(body: &ErrorResponseBody) -> (DbError, bool) {
-    let (mut code, mut message, mut position, mut fatal) =
-        (String::new(), String::new(), None, false);
-    let mut fields = body.fields();
-    while let Ok(Some(field)) = fields.next() {
-        let value = field.value_bytes();
-        match field.type_() {
-            b'C' => code = String::from_utf8_lossy(value).into_owned(),
+/// The server's error (the body of an `ErrorResponse`: fields of a type byte and a
+/// NUL-terminated text, then a NUL), and whether it ends the session (FATAL or PANIC).
+fn error(body: &[u8]) -> (DbError, bool) {
+    let (mut code, mut message, mut position, mut fatal) = ("", String::new(), None, false);
+    let mut rest = body;
+    while let Some((&kind, tail)) = rest.split_first()
+        && kind != 0
+    {
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        let value = &tail[..end];
+        rest = tail.get(end + 1..).unwrap_or_default();
+        match kind {
+            b'C' => code = std::str::from_utf8(value).unwrap_or(""),
             b'M' => message = String::from_utf8_lossy(value).into_owned(),
             b'P' => position = std::str::from_utf8(value).ok().and_then(|p| p.parse().ok()),
             b'V' => fatal = matches!(value, b"FATAL" | b"PANIC"),
             _ => {}
         }
     }
-    (server_error(&code, message, position), fatal)
+    (server_error(code, message, position), fatal)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_tags_give_their_row_counts() {
+        for (tag, n) in [
+            (&b"UPDATE 3\0"[..], 3),
+            (b"INSERT 0 12\0", 12),
+            (b"SELECT 0\0", 0),
+            (b"BEGIN\0", 0),
+            (b"\0", 0),
+            (b"X5\0", 0),
+        ] {
+            assert_eq!(tag_rows(tag), n, "{:?}", String::from_utf8_lossy(tag));
+        }
+    }
+
+    #[test]
+    fn rows_and_errors_are_read_from_their_bodies() {
+        // Three columns: 2 bytes, NULL, empty.
+        let row = [0, 3, 0, 0, 0, 2, b'h', b'i', 255, 255, 255, 255, 0, 0, 0, 0];
+        let columns: Vec<_> = Row(&row).columns().collect();
+        assert_eq!(columns, [Some(&b"hi"[..]), None, Some(&b""[..])]);
+        // Cut short: what is whole is read.
+        assert_eq!(Row(&row[..9]).columns().count(), 1);
+
+        let body = b"SERROR\0VFATAL\0C57P01\0Mterminating\0P7\0\0";
+        let (e, fatal) = error(body);
+        assert!(fatal);
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str(), e.position, e.kind),
+            ("57P01", "terminating", Some(7), ErrorKind::Connection)
+        );
+        assert_eq!(frame(b"Z\0\0\0\x05").unwrap(), None);
+        assert_eq!(frame(b"Z\0\0\0\x05I").unwrap(), Some((b'Z', 5)));
+        assert!(frame(b"Z\0\0\0\x02").is_err());
+    }
 
     #[test]
     fn a_failure_keeps_the_first_error_and_fills_the_rest() {
