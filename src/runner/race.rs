@@ -40,6 +40,12 @@ impl Wake for Flag {
     }
 }
 
+impl Default for Race {
+    fn default() -> Race {
+        Race::new()
+    }
+}
+
 impl Race {
     pub fn new() -> Race {
         let flag = Arc::new(Flag {
