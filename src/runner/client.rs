@@ -216,15 +216,20 @@ async fn operate(
                 // A crash, or a COMMIT whose connection went: every connection is dropped
                 // (the servers roll back what was open), and the client starts afresh.
                 others.drop_all();
+                // Boxed, as the attempt is: inline, a connect's state would sit in every idle
+                // client's task (1,700 bytes each).
                 if pooled_conn {
                     // A pooled connection goes back to the pool: end what the crash left open
                     // there, as the server would for a dropped connection.
-                    let _ = session.rollback().await;
+                    let _ = Box::pin(session.rollback()).await;
                 }
                 if let Conn::Own(session) = &mut conn {
-                    let mut fresh = shared.targets.main().session(&shared.session).await?;
-                    role.program.prepare(&mut fresh).await?;
-                    *session = fresh;
+                    *session = Box::pin(async {
+                        let mut fresh = shared.targets.main().session(&shared.session).await?;
+                        role.program.prepare(&mut fresh).await?;
+                        anyhow::Ok(fresh)
+                    })
+                    .await?;
                 }
             }
             match &end {

@@ -269,12 +269,21 @@ impl Others {
     }
 
     pub fn new(targets: &Targets, settings: Arc<[(String, String)]>) -> Others {
-        let conns = (0..targets.len()).map(|_| None).collect();
+        // Slots are made on first use: a client of a one-node run (10,000 of them, pooled)
+        // keeps no slot for a connection it never opens.
         Others {
             targets: (targets.len() > 1).then(|| targets.clone()),
             settings,
-            conns,
+            conns: Vec::new(),
         }
+    }
+
+    /// Node `node`'s slot, made if it is not there yet.
+    fn slot(&mut self, node: usize) -> &mut Option<Other> {
+        if self.conns.len() <= node {
+            self.conns.resize_with(node + 1, || None);
+        }
+        &mut self.conns[node]
     }
 
     /// The connection to database node `node`, opened (and given `prepare`) on first use. A
@@ -312,7 +321,7 @@ impl Others {
                     Err(e) => Err(e),
                 };
             }
-            self.conns[node] = Some(Other::Database(s));
+            self.slot(node).replace(Other::Database(s));
         }
         match &mut self.conns[node] {
             Some(Other::Database(s)) => Ok(Ok(s)),
@@ -423,7 +432,7 @@ impl Others {
                 }),
                 _ => Other::Locks(targets.locks(node).await?),
             };
-            self.conns[node] = Some(other);
+            self.slot(node).replace(other);
         }
         Ok(self.conns[node].as_mut().expect("opened above"))
     }
