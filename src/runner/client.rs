@@ -173,7 +173,7 @@ async fn operate(
                         }
                         s = pool.session(role.program.sql_texts()) => s?,
                     };
-                    &mut pooled
+                    &mut *pooled
                 }
             };
             if let Some(h) = &mut vars.history {
