@@ -13,7 +13,7 @@ use tokio_postgres::{Client, Config, Statement};
 use super::stream::{Line, Target};
 use super::value::{TextParam, column, decode, readable};
 use super::wire::Wire;
-use super::{begin_sql, db_error};
+use super::{begin_sql, db_error, pg_message};
 use crate::engine::written::{keep_row, kept_text};
 use crate::engine::{Column, DbError, ErrorKind, Exchange, Failed, Phase, Returned};
 use crate::scenario::Value;
@@ -200,69 +200,38 @@ impl Session {
         let capturing = !x.captures.is_empty();
         let columns = prepared.statement.columns();
         let mut n = 0i64;
-        let [one, two, three] = wire
+        let outcomes = wire
             .exchange(|request, row| {
                 if request != at || !capturing {
                     return Ok(());
                 }
                 n += 1;
-                if x.keep {
-                    keep_row(
-                        kept,
-                        || columns.iter().map(|c| c.name().to_string()).collect(),
-                        row.columns()
-                            .zip(columns)
-                            .map(|(raw, c)| kept_text(decode(c.type_(), raw).ok())),
-                    );
-                }
-                if n == 1 {
-                    first.clear();
-                    let bug = |message| DbError {
-                        kind: ErrorKind::ScenarioBug,
-                        code: String::new(),
-                        message,
-                        position: None,
-                    };
-                    for (raw, c) in row.columns().zip(columns).take(x.captures.len()) {
-                        first.push(
-                            decode(c.type_(), raw).map_err(|e| {
-                                bug(format!("cannot read column `{}`: {e}", c.name()))
-                            })?,
-                        );
-                    }
-                    if first.len() < x.captures.len() {
-                        return Err(bug(format!(
-                            "the statement returned {} columns and the step captures {}",
-                            first.len(),
-                            x.captures.len()
-                        )));
-                    }
-                }
-                Ok(())
+                let names = || columns.iter().map(|c| c.name().to_string()).collect();
+                let decoded = row.columns().zip(columns).map(|(raw, c)| {
+                    decode(c.type_(), raw)
+                        .map_err(|e| format!("cannot read column `{}`: {e}", c.name()))
+                });
+                take_row(x, n, first, kept, names, decoded)
             })
             .await;
         if wire.parsed() {
             prepared.parsed = true;
         }
-        let done = |r: Result<u64, DbError>| r.map(drop);
-        match (x.begin.is_some(), x.commit) {
-            (false, false) => (None, one.map(|t| (rows(t, n, capturing), capturing)), None),
-            (true, false) => (
-                Some(done(one)),
-                two.map(|t| (rows(t, n, capturing), capturing)),
-                None,
-            ),
-            (false, true) => (
-                None,
-                one.map(|t| (rows(t, n, capturing), capturing)),
-                Some(done(two)),
-            ),
-            (true, true) => (
-                Some(done(one)),
-                two.map(|t| (rows(t, n, capturing), capturing)),
-                Some(done(three)),
-            ),
-        }
+        // The outcomes in the order the requests went: BEGIN if sent, the statement, COMMIT if
+        // sent.
+        let mut outcomes = outcomes.into_iter();
+        let began = x
+            .begin
+            .map(|_| outcomes.next().expect("BEGIN's outcome").map(drop));
+        let statement = outcomes.next().expect("the statement's outcome");
+        let committed = x
+            .commit
+            .then(|| outcomes.next().expect("COMMIT's outcome").map(drop));
+        (
+            began,
+            statement.map(|tag| (if capturing { n } else { tag as i64 }, capturing)),
+            committed,
+        )
     }
 
     /// An exchange through tokio-postgres's client (a pooled connection's).
@@ -292,22 +261,9 @@ impl Session {
             let mut n = 0;
             while let Some(row) = rows.try_next().await.map_err(|e| db_error(&e))? {
                 n += 1;
-                if x.keep {
-                    keep_row(
-                        kept,
-                        || row.columns().iter().map(|c| c.name().to_string()).collect(),
-                        (0..row.len()).map(|i| kept_text(column(&row, i).ok())),
-                    );
-                }
-                if n == 1 {
-                    first.clear();
-                    for i in 0..x.captures.len() {
-                        first.push(column(&row, i).map_err(|e| DbError {
-                            kind: ErrorKind::ScenarioBug,
-                            ..db_error(&e)
-                        })?);
-                    }
-                }
+                let names = || row.columns().iter().map(|c| c.name().to_string()).collect();
+                let decoded = (0..row.len()).map(|i| column(&row, i).map_err(|e| pg_message(&e)));
+                take_row(x, n, first, kept, names, decoded)?;
             }
             Ok((n, true))
         };
@@ -469,7 +425,39 @@ impl Pool {
     }
 }
 
-/// A statement's row count: the rows it returned when it captures, else its command tag's.
-fn rows(tag: u64, returned: i64, capturing: bool) -> i64 {
-    if capturing { returned } else { tag as i64 }
+/// Row `n` (1-based) of a statement that captures: kept as text for a timeline when the
+/// exchange asks, and, the first, decoded into `first` for the step's captures. `columns` are
+/// the row's values, or why one cannot be read (a broken scenario).
+fn take_row(
+    x: &Exchange<'_>,
+    n: i64,
+    first: &mut Vec<Value>,
+    kept: &mut Option<crate::engine::written::ResultSet>,
+    names: impl FnOnce() -> Vec<String>,
+    columns: impl Iterator<Item = Result<Value, String>> + Clone,
+) -> Result<(), DbError> {
+    if x.keep {
+        keep_row(kept, names, columns.clone().map(|v| kept_text(v.ok())));
+    }
+    if n > 1 {
+        return Ok(());
+    }
+    let bug = |message| DbError {
+        kind: ErrorKind::ScenarioBug,
+        code: String::new(),
+        message,
+        position: None,
+    };
+    first.clear();
+    for value in columns.take(x.captures.len()) {
+        first.push(value.map_err(bug)?);
+    }
+    if first.len() < x.captures.len() {
+        return Err(bug(format!(
+            "the statement returned {} columns and the step captures {}",
+            first.len(),
+            x.captures.len()
+        )));
+    }
+    Ok(())
 }

@@ -244,7 +244,7 @@ pub struct Row<'a>(&'a [u8]);
 
 impl<'a> Row<'a> {
     /// Its columns' values in binary (`None`: NULL); a malformed row ends early.
-    pub fn columns(self) -> impl Iterator<Item = Option<&'a [u8]>> {
+    pub fn columns(self) -> impl Iterator<Item = Option<&'a [u8]>> + Clone {
         let mut rest = self.0.get(2..).unwrap_or_default();
         let count = self
             .0
