@@ -28,8 +28,11 @@
 //! - [`report`]: table, Markdown, CSV and JSON; sweeps' points; comparisons of result files.
 //! - [`limits`]: the accepted range of every count and duration (file and command line alike)
 //!   and the connections a server can give.
+//! - [`alarm`]: timers that last a whole cell (deadline, cut, progress), on a thread of their own
+//!   rather than in the runtime's wheel.
 //! - [`isolation`], [`outcome`]: isolation levels; the abort classes the report counts.
 
+pub mod alarm;
 pub mod check;
 pub mod checker;
 pub mod cli;

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::alarm::Alarm;
 use crate::runner::Live;
 
 pub struct Progress {
     bar: ProgressBar,
     live: Arc<Live>,
-    ticker: Option<tokio::task::JoinHandle<()>>,
+    ticker: Option<Alarm>,
 }
 
 impl Progress {
@@ -34,19 +35,17 @@ impl Progress {
             .expect("a valid template"),
         );
         let live = Arc::new(Live::default());
+        // On the alarm's thread, not the runtime's timers (see `alarm`).
         let ticker = shown.then(|| {
             let (bar, live) = (bar.clone(), live.clone());
-            tokio::spawn(async move {
-                let (mut last, mut at) = ((0, 0), Instant::now());
-                loop {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    let now = (live.committed.load(Relaxed), live.aborts.load(Relaxed));
-                    let secs = at.elapsed().as_secs_f64().max(1e-3);
-                    let ops = (now.0 - last.0) as f64 / secs;
-                    let aborts = (now.1 - last.1) as f64 / secs;
-                    bar.set_message(format!("{ops:.0} ops/s, {aborts:.0} aborts/s"));
-                    (last, at) = (now, Instant::now());
-                }
+            let (mut last, mut at) = ((0, 0), Instant::now());
+            Alarm::every(Duration::from_millis(500), move || {
+                let now = (live.committed.load(Relaxed), live.aborts.load(Relaxed));
+                let secs = at.elapsed().as_secs_f64().max(1e-3);
+                let ops = (now.0 - last.0) as f64 / secs;
+                let aborts = (now.1 - last.1) as f64 / secs;
+                bar.set_message(format!("{ops:.0} ops/s, {aborts:.0} aborts/s"));
+                (last, at) = (now, Instant::now());
             })
         });
         Progress { bar, live, ticker }
@@ -72,9 +71,7 @@ impl Progress {
     }
 
     pub fn finish(self) {
-        if let Some(t) = self.ticker {
-            t.abort();
-        }
+        drop(self.ticker);
         self.bar.finish_and_clear();
     }
 }

@@ -20,6 +20,7 @@ use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::alarm::Alarm;
 use crate::engine::Driver;
 use crate::isolation::Isolation;
 use crate::scenario::{Scenario, Strategy};
@@ -390,18 +391,8 @@ pub async fn run_cell(
         None => Some(settings.duration),
         Some(_) => settings.timeout,
     };
-    let timer = if let Some(duration) = deadline {
-        let (stop, halt) = (writers_stop.clone(), halt.clone());
-        Some(tokio::spawn(async move {
-            tokio::time::sleep(duration).await;
-            stop.cancel();
-            tokio::time::sleep(client::CUT_GRACE).await;
-            halt.cancel();
-        }))
-    } else {
-        None
-    };
-    let _timer = timer.map(AbortOnDrop);
+    // Off the runtime (see `alarm`): a timer in its wheel would cost every round trip.
+    let _timer = deadline.map(|duration| cut_after(duration, &writers_stop, &halt));
 
     let mut stats = Stats::default();
     let mut first_error = None;
@@ -464,13 +455,7 @@ pub async fn run_cell(
             );
             auditors.spawn(async move { fut.await.map(|s| (name, s)) });
         }
-        let (stop, cut) = (after_stop.clone(), after_abort.clone());
-        _limit = Some(AbortOnDrop(tokio::spawn(async move {
-            tokio::time::sleep(AFTER_LIMIT).await;
-            stop.cancel();
-            tokio::time::sleep(client::CUT_GRACE).await;
-            cut.cancel();
-        })));
+        _limit = Some(cut_after(AFTER_LIMIT, &after_stop, &after_abort));
     }
     for (name, role) in &auditor_roles {
         if let Some((_, total)) = auditor_stats.iter_mut().find(|(n, _)| n == name) {
@@ -496,13 +481,15 @@ pub async fn run_cell(
 /// How long an `after` auditor (a recovery pass) may run before it is stopped.
 const AFTER_LIMIT: Duration = Duration::from_secs(30);
 
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// Stops new operations `after` from now (`stop`), and cuts what is still in flight a
+/// [`client::CUT_GRACE`] later (`cut`); dropped first (the cell ended), it does neither, so a
+/// cell that finished early never halts the next one's clients.
+fn cut_after(after: Duration, stop: &CancellationToken, cut: &CancellationToken) -> Alarm {
+    let (stop, cut) = (stop.clone(), cut.clone());
+    Alarm::after(vec![
+        (after, Box::new(move || stop.cancel())),
+        (client::CUT_GRACE, Box::new(move || cut.cancel())),
+    ])
 }
 
 mod duration_opt_text {
