@@ -153,8 +153,7 @@ pub async fn anomalies(
                 })
                 .collect(),
         };
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
-        writeln!(out)?;
+        crate::report::json(out, &doc)?;
     } else {
         let markdown = args.common.format == TimelineFormat::Markdown;
         let head = format!(

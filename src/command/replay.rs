@@ -127,8 +127,7 @@ pub async fn replay(
             scenario: scenario.clone(),
             replays: done.iter().flat_map(|(_, r, _)| r.clone()).collect(),
         };
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
-        writeln!(out)?;
+        crate::report::json(out, &doc)?;
     } else {
         for (i, (scenario, replays, info)) in done.iter().enumerate() {
             if several {
@@ -183,8 +182,7 @@ pub fn print(
                 scenario: scenario.clone(),
                 replays: replays.to_vec(),
             };
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
-            writeln!(out)?;
+            crate::report::json(out, &doc)?;
         }
         TimelineFormat::Text | TimelineFormat::Markdown => {
             let look = timeline::Look {

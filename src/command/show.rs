@@ -10,8 +10,7 @@ use crate::scenario::{self, DrawKind, InvariantSource, Step, Think, expr::to_tex
 pub fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
     let s = scenario::load_on(&args.scenario, &args.params, args.engine)?;
     if args.format == "json" {
-        serde_json::to_writer_pretty(&mut *out, &s)?;
-        writeln!(out)?;
+        crate::report::json(out, &s)?;
         return Ok(Exit::Ok);
     }
     writeln!(out, "{} — {}\n", s.name, s.summary)?;

@@ -300,8 +300,7 @@ pub async fn sweep(
         Format::Markdown => render_table(&report, true, out)?,
         Format::Csv => render_csv(&report, out)?,
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report)?;
-            writeln!(out)?;
+            crate::report::json(out, &report)?;
         }
     }
     Ok(if interrupted {

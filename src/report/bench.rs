@@ -273,10 +273,7 @@ pub fn render(r: &BenchReport, format: Format, out: &mut dyn Write) -> io::Resul
         Format::Table => render_table(r, false, out),
         Format::Markdown => render_table(r, true, out),
         Format::Csv => render_csv(r, out),
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, r)?;
-            writeln!(out)
-        }
+        Format::Json => super::json(out, r),
     }
 }
 

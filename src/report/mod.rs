@@ -436,6 +436,15 @@ pub fn style(table: &mut tabled::Table, markdown: bool) {
 }
 
 /// Writes `path` (JSON) and the same path with `.csv`: the result files of runs and sweeps.
+/// Writes `value` as pretty JSON and a newline in one write: stdout is line-buffered, and a
+/// run's document written through it directly took a system call per line (1,853 for one
+/// `run tpcb --format json`, `strace -e write`).
+pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    out.write_all(&text)
+}
+
 pub fn write_files(
     path: &std::path::Path,
     json: &impl Serialize,
@@ -447,7 +456,9 @@ pub fn write_files(
         std::fs::create_dir_all(dir).map_err(|e| named(path, e))?;
     }
     let file = std::fs::File::create(path).map_err(|e| named(path, e))?;
-    serde_json::to_writer_pretty(io::BufWriter::new(file), json)?;
+    let mut file = io::BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut file, json)?;
+    file.flush().map_err(|e| named(path, e))?;
     let csv_path = path.with_extension("csv");
     let mut file = std::fs::File::create(&csv_path).map_err(|e| named(&csv_path, e))?;
     csv(&mut file).map_err(|e| named(&csv_path, e))?;
@@ -458,10 +469,7 @@ pub fn render(report: &RunReport, format: Format, out: &mut dyn Write) -> io::Re
     match format {
         Format::Table => table::render(report, false, out),
         Format::Markdown => table::render(report, true, out),
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
-            writeln!(out)
-        }
+        Format::Json => json(out, report),
         Format::Csv => csv(report, out),
     }
 }
