@@ -139,7 +139,9 @@ impl Session {
         let (began, result, committed) = if self.wire.is_some() {
             self.exchange_wire(&x, values).await
         } else {
-            self.exchange_client(&x, values).await
+            // Boxed: tokio-postgres's futures (twice the wire's) stay out of the state of
+            // every exchange on an own connection.
+            Box::pin(self.exchange_client(&x, values)).await
         };
         let failed = |phase, error, in_transaction| Failed {
             phase,

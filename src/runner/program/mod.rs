@@ -421,8 +421,8 @@ impl Program {
         if node == 0 {
             return Ok(Ok(session));
         }
-        others
-            .database(node, async |s: &mut Session| self.prepare_on(s, node).await)
+        // Boxed: connecting and preparing stay out of the state of every step's future.
+        Box::pin(others.database(node, async |s: &mut Session| self.prepare_on(s, node).await))
             .await
     }
 
@@ -485,10 +485,11 @@ impl Program {
                         return Ok(Some(End::Partial));
                     }
                     Err(e) => {
-                        return self
-                            .fail(session, others, cursor, e, "COMMIT", true, trace, stats)
-                            .await
-                            .map(Some);
+                        return Box::pin(
+                            self.fail(session, others, cursor, e, "COMMIT", true, trace, stats),
+                        )
+                        .await
+                        .map(Some);
                     }
                 }
             }
@@ -527,8 +528,10 @@ impl Program {
             Think::Run => framing.think,
             Think::Fixed(d) => d,
         };
+        // Boxed, as the failure paths and other nodes' connections are: what only some steps
+        // await stays out of the state every step's future carries (see `operate`'s boxing).
         if let Some(op) = &step.lock {
-            self.lock(
+            Box::pin(self.lock(
                 op,
                 node,
                 others,
@@ -536,7 +539,7 @@ impl Program {
                 cursor,
                 trace.as_deref_mut(),
                 &expr_at,
-            )
+            ))
             .await?;
         }
         if step.sql.is_some() {
@@ -634,10 +637,18 @@ impl Program {
             }
             if let Err(e) = done {
                 let committing = *action == TwoPhase::CommitPrepared;
-                return self
-                    .fail(session, others, cursor, e, &at(), committing, trace, stats)
-                    .await
-                    .map(Some);
+                return Box::pin(self.fail(
+                    session,
+                    others,
+                    cursor,
+                    e,
+                    &at(),
+                    committing,
+                    trace,
+                    stats,
+                ))
+                .await
+                .map(Some);
             }
         }
         if let Some(cond) = &step.reject_if
@@ -677,20 +688,19 @@ impl Program {
             let committed = self.commit_on(node, session, others).await?;
             if let Err(e) = committed {
                 let at = format!("{}, its COMMIT", at());
-                let end = self
-                    .failed(
-                        index,
-                        e,
-                        &at,
-                        true,
-                        session,
-                        others,
-                        cursor,
-                        vars,
-                        trace.as_deref_mut(),
-                        stats,
-                    )
-                    .await?;
+                let end = Box::pin(self.failed(
+                    index,
+                    e,
+                    &at,
+                    true,
+                    session,
+                    others,
+                    cursor,
+                    vars,
+                    trace.as_deref_mut(),
+                    stats,
+                ))
+                .await?;
                 if end.is_some() {
                     return Ok(end);
                 }
@@ -776,20 +786,19 @@ impl Program {
         let conn = match conn {
             Ok(conn) => conn,
             Err(e) => {
-                return self
-                    .failed(
-                        index,
-                        e,
-                        &at(),
-                        false,
-                        session,
-                        others,
-                        cursor,
-                        vars,
-                        trace,
-                        stats,
-                    )
-                    .await;
+                return Box::pin(self.failed(
+                    index,
+                    e,
+                    &at(),
+                    false,
+                    session,
+                    others,
+                    cursor,
+                    vars,
+                    trace,
+                    stats,
+                ))
+                .await;
             }
         };
         if begin_alone {
@@ -816,11 +825,10 @@ impl Program {
                     Phase::Begin | Phase::Statement => at(),
                 };
                 // Pipelined, a lost connection may have taken the COMMIT with it.
-                return self
-                    .failed(
-                        index, error, &at, commit, session, others, cursor, vars, trace, stats,
-                    )
-                    .await;
+                return Box::pin(self.failed(
+                    index, error, &at, commit, session, others, cursor, vars, trace, stats,
+                ))
+                .await;
             }
         };
         if let Some(slot) = c.catch {
@@ -880,10 +888,18 @@ impl Program {
                 cursor.set_open(node, false);
                 let committed = self.commit_on(node, session, others).await?;
                 if let Err(e) = committed {
-                    return self
-                        .fail(session, others, cursor, e, &at(), true, trace, stats)
-                        .await
-                        .map(Some);
+                    return Box::pin(self.fail(
+                        session,
+                        others,
+                        cursor,
+                        e,
+                        &at(),
+                        true,
+                        trace,
+                        stats,
+                    ))
+                    .await
+                    .map(Some);
                 }
             }
             if started.elapsed() >= Until::WAIT {
