@@ -29,8 +29,8 @@ pub struct Alarm {
 }
 
 impl Alarm {
-    /// Rings each of `rings` in order, each `after` its delay from the previous one's instant
-    /// (the first from now).
+    /// Rings each of `rings` in order, each its delay after the previous one's instant (the
+    /// first its delay from now).
     pub fn after(rings: Vec<(Duration, Ring)>) -> Alarm {
         let start = Instant::now();
         Alarm::spawn(move |stopped| {

@@ -435,7 +435,6 @@ pub fn style(table: &mut tabled::Table, markdown: bool) {
     }
 }
 
-/// Writes `path` (JSON) and the same path with `.csv`: the result files of runs and sweeps.
 /// Writes `value` as pretty JSON and a newline in one write: stdout is line-buffered, and a
 /// run's document written through it directly took a system call per line (1,853 for one
 /// `run tpcb --format json`, `strace -e write`).
@@ -445,6 +444,7 @@ pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     out.write_all(&text)
 }
 
+/// Writes `path` (JSON) and the same path with `.csv`: the result files of runs and sweeps.
 pub fn write_files(
     path: &std::path::Path,
     json: &impl Serialize,
