@@ -447,7 +447,7 @@ pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
 /// Writes `path` (JSON) and the same path with `.csv`: the result files of runs and sweeps.
 pub fn write_files(
     path: &std::path::Path,
-    json: &impl Serialize,
+    document: &impl Serialize,
     csv: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> anyhow::Result<()> {
     let named =
@@ -455,10 +455,8 @@ pub fn write_files(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| named(path, e))?;
     }
-    let file = std::fs::File::create(path).map_err(|e| named(path, e))?;
-    let mut file = io::BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut file, json)?;
-    file.flush().map_err(|e| named(path, e))?;
+    let mut file = std::fs::File::create(path).map_err(|e| named(path, e))?;
+    json(&mut file, document).map_err(|e| named(path, e))?;
     let csv_path = path.with_extension("csv");
     let mut file = std::fs::File::create(&csv_path).map_err(|e| named(&csv_path, e))?;
     csv(&mut file).map_err(|e| named(&csv_path, e))?;
