@@ -124,6 +124,11 @@ pub struct BenchRow {
     /// the peer's is 0; files written before it: none).
     #[serde(default)]
     pub cpu_ratio: Option<f64>,
+    /// The same ratio round by round: its median and range, which say how far `cpu_ratio` can
+    /// be read (a range across 1.00 is level). None when no round's peer spent CPU; files
+    /// written before it: none.
+    #[serde(default)]
+    pub cpu_ratios: Option<Ratio>,
 }
 
 impl BenchRow {
@@ -134,17 +139,12 @@ impl BenchRow {
         let mean = |f: &dyn Fn(&Round) -> f64| {
             rounds.iter().map(f).sum::<f64>() / rounds.len().max(1) as f64
         };
-        let mut ratios: Vec<f64> = rounds
-            .iter()
-            .filter(|r| r.peer.per_sec > 0.0)
-            .map(|r| r.contention.per_sec / r.peer.per_sec)
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        let ratio = (!ratios.is_empty()).then(|| Ratio {
-            median: median(&ratios),
-            min: ratios[0],
-            max: ratios[ratios.len() - 1],
-        });
+        let ratio = Ratio::of(&rounds, |r| r.contention.per_sec, |r| r.peer.per_sec);
+        let cpu_ratios = Ratio::of(
+            &rounds,
+            |r| r.contention.cpu_us_per_txn,
+            |r| r.peer.cpu_us_per_txn,
+        );
         let (peer_cpu, lab_cpu) = (
             mean(&|r| r.peer.cpu_us_per_txn),
             mean(&|r| r.contention.cpu_us_per_txn),
@@ -157,8 +157,26 @@ impl BenchRow {
             peer_cpu_us_per_txn: peer_cpu,
             contention_cpu_us_per_op: lab_cpu,
             cpu_ratio: (peer_cpu > 0.0).then(|| lab_cpu / peer_cpu),
+            cpu_ratios,
             rounds,
         }
+    }
+}
+
+impl Ratio {
+    /// The median and range of `lab / peer` over the rounds whose `peer` figure is not 0.
+    fn of(rounds: &[Round], lab: fn(&Round) -> f64, peer: fn(&Round) -> f64) -> Option<Ratio> {
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .filter(|r| peer(r) > 0.0)
+            .map(|r| lab(r) / peer(r))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        (!ratios.is_empty()).then(|| Ratio {
+            median: median(&ratios),
+            min: ratios[0],
+            max: ratios[ratios.len() - 1],
+        })
     }
 }
 
@@ -249,7 +267,8 @@ fn ratio_note(peer: Peer) -> String {
         "ratio: contention / {peer}, the median of the rounds (their range in brackets); \
          throughput and CPU: means of the rounds; CPU: each client program's own user + sys time \
          ({peer}'s from connecting to exiting, the lab's from resetting its tables to the end); \
-         CPU ratio: contention's / {peer}'s"
+         CPU ratio: contention's / {peer}'s, of the means (the rounds' range in brackets: a range \
+         across 1.00 is level)"
     )
 }
 
@@ -282,6 +301,17 @@ fn ratio_text(r: Option<Ratio>, rounds: usize) -> String {
         None => "-".into(),
         Some(r) if rounds == 1 => format!("{:.2}", r.median),
         Some(r) => format!("{:.2} ({:.2}-{:.2})", r.median, r.min, r.max),
+    }
+}
+
+/// The CPU ratio of the means, with the rounds' range when there are several.
+fn cpu_ratio_text(row: &BenchRow) -> String {
+    match (row.cpu_ratio, row.cpu_ratios) {
+        (None, _) => "-".into(),
+        (Some(c), Some(r)) if row.rounds.len() > 1 => {
+            format!("{c:.2} ({:.2}-{:.2})", r.min, r.max)
+        }
+        (Some(c), _) => format!("{c:.2}"),
     }
 }
 
@@ -330,8 +360,7 @@ fn render_table(r: &BenchReport, markdown: bool, out: &mut dyn Write) -> io::Res
                 ratio_text(row.ratio, row.rounds.len()),
                 format!("{:.0}", row.peer_cpu_us_per_txn),
                 format!("{:.0}", row.contention_cpu_us_per_op),
-                row.cpu_ratio
-                    .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
+                cpu_ratio_text(row),
             ]);
         }
         let mut t = b.build();
@@ -402,11 +431,18 @@ pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
             format!("{peer}_cpu_us_per_txn"),
             "contention_cpu_us_per_op".into(),
             "cpu_ratio".into(),
+            "cpu_ratio_min".into(),
+            "cpu_ratio_max".into(),
             "pipeline".into(),
         ])?;
         for row in &c.rows {
             let ratio = |f: fn(&Ratio) -> f64| {
                 row.ratio
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("{:.4}", f(r)))
+            };
+            let cpu = |f: fn(&Ratio) -> f64| {
+                row.cpu_ratios
                     .as_ref()
                     .map_or(String::new(), |r| format!("{:.4}", f(r)))
             };
@@ -421,6 +457,8 @@ pub fn render_csv(r: &BenchReport, out: &mut dyn Write) -> io::Result<()> {
                 f3(row.peer_cpu_us_per_txn),
                 f3(row.contention_cpu_us_per_op),
                 row.cpu_ratio.map_or(String::new(), |c| format!("{c:.4}")),
+                cpu(|r| r.min),
+                cpu(|r| r.max),
                 r.pipeline.to_string(),
             ])?;
         }
@@ -459,14 +497,18 @@ mod tests {
     use super::*;
 
     fn round(pg: f64, lab: f64) -> Round {
+        cpu_round(pg, lab, 100.0, 80.0)
+    }
+
+    fn cpu_round(pg: f64, lab: f64, pg_cpu: f64, lab_cpu: f64) -> Round {
         Round {
             peer: Sample {
                 per_sec: pg,
-                cpu_us_per_txn: 100.0,
+                cpu_us_per_txn: pg_cpu,
             },
             contention: Sample {
                 per_sec: lab,
-                cpu_us_per_txn: 80.0,
+                cpu_us_per_txn: lab_cpu,
             },
         }
     }
@@ -517,5 +559,30 @@ mod tests {
         assert_eq!(none.ratio, None);
         assert_eq!(ratio_text(none.ratio, 1), "-");
         assert_eq!(ratio_text(row.ratio, 3), "1.00 (0.90-1.50)");
+    }
+
+    #[test]
+    fn the_cpu_ratio_is_of_the_means_with_the_rounds_range() {
+        let row = BenchRow::new(
+            1,
+            vec![
+                cpu_round(100.0, 100.0, 100.0, 96.0),
+                cpu_round(100.0, 100.0, 50.0, 54.0),
+                cpu_round(100.0, 100.0, 150.0, 150.0),
+            ],
+        );
+        // Means 100 against 100; rounds 0.96, 1.08 and 1.00.
+        assert!((row.cpu_ratio.unwrap() - 1.0).abs() < 1e-9);
+        let r = row.cpu_ratios.unwrap();
+        assert!((r.median - 1.0).abs() < 1e-9 && (r.min - 0.96).abs() < 1e-9);
+        assert!((r.max - 1.08).abs() < 1e-9);
+        assert_eq!(cpu_ratio_text(&row), "1.00 (0.96-1.08)");
+        let one = BenchRow::new(1, vec![cpu_round(100.0, 100.0, 100.0, 90.0)]);
+        assert_eq!(cpu_ratio_text(&one), "0.90");
+        let idle = BenchRow::new(1, vec![cpu_round(100.0, 100.0, 0.0, 90.0)]);
+        assert_eq!(
+            (idle.cpu_ratios, cpu_ratio_text(&idle).as_str()),
+            (None, "-")
+        );
     }
 }

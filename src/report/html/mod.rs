@@ -502,7 +502,12 @@ fn bench(h: &mut String, r: &BenchReport) {
         );
         th(h, &format!("{peer} CPU µs/txn"), true, "mean of the rounds");
         th(h, "contention CPU µs/op", true, "mean of the rounds");
-        th(h, "CPU ratio", true, &format!("contention / {peer}"));
+        th(
+            h,
+            "CPU ratio",
+            true,
+            &format!("contention / {peer}: of the means (the rounds' range)"),
+        );
         h.push_str("</tr></thead>\n<tbody>\n");
         for row in &c.rows {
             h.push_str("<tr>");
@@ -516,7 +521,11 @@ fn bench(h: &mut String, r: &BenchReport) {
             td(h, &ratio, "num");
             td(h, &format!("{:.0}", row.peer_cpu_us_per_txn), "num");
             td(h, &format!("{:.0}", row.contention_cpu_us_per_op), "num");
-            let cpu = row.cpu_ratio.map_or("-".to_string(), |c| format!("{c:.2}"));
+            let cpu = match (row.cpu_ratio, row.cpu_ratios) {
+                (None, _) => "-".to_string(),
+                (Some(c), Some(q)) => format!("{c:.2} ({:.2}–{:.2})", q.min, q.max),
+                (Some(c), None) => format!("{c:.2}"),
+            };
             td(h, &cpu, "num");
             h.push_str("</tr>\n");
         }
