@@ -1,7 +1,7 @@
 //! `contention bench`'s results as data ([`BenchReport`]): the lab against its peer program
 //! ([`Peer`]: pgbench on PostgreSQL, sysbench on MariaDB) round by round with the figures the
 //! table shows (mean throughput, the median of the rounds' ratios and their
-//! range, CPU per transaction and its ratio), or `--footprint`'s CPU, peak memory and start-up
+//! range, CPU per transaction and its ratio with the rounds' range), or `--footprint`'s CPU, peak memory and start-up
 //! of child `contention run`s; rendered as a table,
 //! Markdown, CSV or JSON. It aggregates and formats; it must not run or time anything (the
 //! command measures).
